@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: test demo venv bench compare native clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 resolves to the local CPU wheel (pip's find-links); never loosen that pin.
+$(STAMP): setup.py requirements/runtime.txt requirements/dev.txt requirements/eval.txt requirements/bench.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip==26.3" "setuptools==80.9.0" "wheel==0.45.1"
+	$(BIN)/python -m pip install -q -r requirements/dev.txt
+	# trackeval and trackers declare opencv-python (GUI build) beside our headless cv2: no-deps,
+	# then their remaining dependencies from requirements/{eval,bench}.txt.
+	$(BIN)/python -m pip install -q --no-deps "trackeval==1.3.0" "trackers==2.6.1"
+	$(BIN)/python -m pip install -q -r requirements/eval.txt -r requirements/bench.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/mottrack demo
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results/association.json
+
+compare: $(STAMP)
+	$(BIN)/python benchmarks/compare_trackers.py --json benchmarks/results/compare_trackers.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

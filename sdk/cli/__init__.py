@@ -1,0 +1,1 @@
+"""The `mottrack` command line."""

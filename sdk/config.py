@@ -1,0 +1,98 @@
+"""Typed options from plain mappings and YAML files, with errors that name the bad key.
+
+Every options class in the project is a dataclass; :func:`options_from_dict` builds one from a
+mapping (nested dataclasses included) and refuses unknown keys, so a typo in a YAML file is an
+error instead of a silently ignored setting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+def options_from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong value types raise ValueError."""
+    if data is None:
+        data = {}
+    label = where or cls.__name__
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{label}: expected a mapping of options, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{label}: unknown option(s) {unknown}; known options: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, f"{label}.{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Load ``cls`` from a YAML file (optionally one top-level ``section`` of it)."""
+    import yaml  # PyYAML: small, only needed when a YAML file is read
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"options file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if section is not None:
+        if not isinstance(data, Mapping) or section not in data:
+            raise ValueError(f"{path}: expected a top-level '{section}:' section")
+        data = data[section]
+    return options_from_dict(cls, data, where=f"{path}" + (f" [{section}]" if section else ""))
+
+
+def _coerce(hint: Any, value: Any, label: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, label)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(errors[0] if errors else f"{label}: unexpected value {value!r}")
+    if dataclasses.is_dataclass(hint):
+        return options_from_dict(hint, value, where=label)  # type: ignore[arg-type]
+    if origin is typing.Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ValueError(f"{label}: expected one of {list(choices)}, got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{label}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ValueError(f"{label}: expected {len(args)} values, got {len(value)}")
+            return tuple(_coerce(a, v, label) for a, v in zip(args, value))
+        item = args[0] if args else Any
+        return origin(_coerce(item, v, label) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{label}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{label}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{label}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{label}: expected a string, got {value!r}")
+        return value
+    return value

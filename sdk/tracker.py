@@ -1,0 +1,85 @@
+"""`Tracker`: the public tracking API.
+
+``Tracker().update_detections(boxes_xyxy, scores, embeddings=None, classes=None)`` runs one frame
+of the association cascade (:mod:`mottrack_sdk.tracking.core`) on detections from any detector
+and returns the confirmed tracks of that frame.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mottrack_sdk.tracking.core import AssociationCore, FrameTracks
+from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_sdk.tracking.validation import check_boxes, check_column, check_embeddings
+from mottrack_sdk.types import Track, TrackState
+
+
+class Tracker:
+    """Multi-object tracker. IDs start at 1 per instance and are never reused.
+
+    Args:
+        options: a :class:`TrackerOptions`; keyword overrides (``Tracker(det_thresh=0.4)``) are
+            applied on top and validated by name.
+    """
+
+    def __init__(self, options: TrackerOptions | None = None, **overrides: Any):
+        if options is not None and not isinstance(options, TrackerOptions):
+            raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}")
+        options = options or TrackerOptions()
+        self.options = options.replace(**overrides) if overrides else options
+        self._core = AssociationCore(self.options)
+        self._embedding_dim: int | None = None
+
+    @property
+    def frame_id(self) -> int:
+        """Frames processed since creation or the last :meth:`reset` (the first frame is 1)."""
+        return self._core.frame_id
+
+    def reset(self) -> None:
+        """Forget all tracks and restart IDs at 1 (a new stream)."""
+        self._core.reset()
+        self._embedding_dim = None
+
+    def update_detections(self, boxes_xyxy: Any, scores: Any, embeddings: Any = None,
+                          classes: Any = None) -> list[Track]:
+        """Advance one frame.
+
+        Args:
+            boxes_xyxy: (N, 4) [x1, y1, x2, y2] in frame pixels, x2 > x1, y2 > y1.
+            scores: (N,) detection confidences (any finite scale; thresholds use the same scale).
+            embeddings: (N, D) appearance embeddings (normalised here), or None for motion + IoU only.
+            classes: (N,) integer class ids, or None (one class). Tracks never change class.
+
+        Returns:
+            The confirmed tracks matched in this frame.
+
+        Raises:
+            ValueError: naming the argument, for wrong shapes, dtypes, NaN/inf or non-positive sizes.
+        """
+        return self._to_tracks(self.update_detections_arrays(boxes_xyxy, scores, embeddings, classes))
+
+    def update_detections_arrays(self, boxes_xyxy: Any, scores: Any, embeddings: Any = None,
+                                 classes: Any = None) -> FrameTracks:
+        """As :meth:`update_detections`, but returns columns (no per-track objects)."""
+        boxes = check_boxes(boxes_xyxy)
+        n = len(boxes)
+        score_arr = check_column(scores, "scores", n)
+        cls = np.zeros(n, np.int64) if classes is None else check_column(classes, "classes", n, integer=True)
+        emb = None
+        if embeddings is not None:
+            emb = check_embeddings(embeddings, n, self._embedding_dim)
+            if n:
+                self._embedding_dim = emb.shape[1]
+        return self._core.step(boxes, score_arr, emb, cls)
+
+    @staticmethod
+    def _to_tracks(ft: FrameTracks) -> list[Track]:
+        tracked = TrackState.TRACKED
+        return [Track(i, tuple(b), s, c, tracked, h, a, 0) for i, b, s, c, h, a in zip(
+            ft.track_id.tolist(), ft.xyxy.tolist(), ft.score.tolist(), ft.class_id.tolist(),
+            ft.hits.tolist(), ft.age.tolist())]
+
+    def __repr__(self) -> str:
+        return f"Tracker(frame_id={self.frame_id}, live_tracks={len(self._core.table)})"

@@ -1,0 +1,5 @@
+"""Tracking core: Kalman motion model, candidate matching, the association cascade."""
+from mottrack_sdk.tracking.core import AssociationCore, FrameTracks
+from mottrack_sdk.tracking.options import CHI2_95_4DOF, TrackerOptions
+
+__all__ = ["AssociationCore", "FrameTracks", "TrackerOptions", "CHI2_95_4DOF"]

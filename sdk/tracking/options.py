@@ -1,0 +1,86 @@
+"""Typed options of the tracking core (defaults: the CSTrack/JDE reference behaviour)."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+# chi-square 0.95 quantile with 4 degrees of freedom: the Kalman gate on (cx, cy, aspect, h).
+CHI2_95_4DOF = 9.4877
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    """Thresholds of the association cascade; every cost threshold is an *accept if cost <= value*.
+
+    Stages (see ``AssociationCore``): (1) active + lost tracks vs high-score detections on
+    ``fusion_weight``·cosine + (1 − ``fusion_weight``)·Mahalanobis² (embedding mode; gated by
+    ``gating_threshold``), or on 1 − IoU with the same gate when no embeddings are given;
+    (2) remaining active tracks vs remaining high-score detections on 1 − IoU; (2b) low-score
+    rescue: remaining active tracks vs detections with ``low_score_thresh`` <= score <
+    ``det_thresh`` on 1 − IoU (they never start tracks); (3) tentative tracks on 1 − IoU;
+    (4) new tracks from unmatched detections with score >= ``det_thresh``.
+    """
+
+    det_thresh: float = 0.5               # high-score detections; the only ones that start tracks
+    low_score_thresh: float | None = 0.1  # floor of the low-score rescue (None: rescue off)
+    embedding_thresh: float = 0.4         # stage 1 (fused cosine + motion) accept
+    motion_thresh: float = 0.8            # stage 1 accept (1 − IoU) when no embeddings are given
+    iou_thresh: float = 0.5               # stage 2 accept (1 − IoU)
+    low_score_iou_thresh: float = 0.5     # stage 2b accept (1 − IoU)
+    tentative_iou_thresh: float = 0.7     # stage 3 accept (1 − IoU)
+    fusion_weight: float = 0.98           # weight of the cosine distance in stage 1
+    gating: bool = True                   # forbid pairs whose Mahalanobis² exceeds the gate
+    gating_threshold: float = CHI2_95_4DOF
+    track_buffer: int = 30                # frames a lost track is kept, at 30 fps
+    frame_rate: float = 30.0              # the buffer scales by frame_rate / 30
+    template_momentum: float = 0.9        # template = m·old + (1 − m)·new, re-normalised
+    duplicate_iou: float = 0.85           # tracked/lost pairs above this IoU: drop the younger
+    min_box_area: float = 100.0           # output filter (px²)
+    max_aspect_ratio: float | None = 1.6  # output filter on w/h (None: off)
+    std_weight_position: float = 1.0 / 20  # Kalman noise, scaled by box height
+    std_weight_velocity: float = 1.0 / 160
+
+    def __post_init__(self) -> None:
+        unit = ("embedding_thresh", "motion_thresh", "iou_thresh", "low_score_iou_thresh",
+                "tentative_iou_thresh", "fusion_weight", "template_momentum", "duplicate_iou")
+        for name in unit:
+            _check(name, getattr(self, name), 0.0, 1.0)
+        _check("det_thresh", self.det_thresh, -math.inf, math.inf)
+        if self.low_score_thresh is not None:
+            _check("low_score_thresh", self.low_score_thresh, -math.inf, math.inf)
+            if self.low_score_thresh > self.det_thresh:
+                raise ValueError(f"TrackerOptions.low_score_thresh: expected <= det_thresh "
+                                 f"({self.det_thresh}), got {self.low_score_thresh}")
+        _check("gating_threshold", self.gating_threshold, 0.0, math.inf, open_low=True)
+        _check("frame_rate", self.frame_rate, 0.0, math.inf, open_low=True)
+        _check("min_box_area", self.min_box_area, 0.0, math.inf)
+        _check("std_weight_position", self.std_weight_position, 0.0, math.inf, open_low=True)
+        _check("std_weight_velocity", self.std_weight_velocity, 0.0, math.inf, open_low=True)
+        if self.max_aspect_ratio is not None:
+            _check("max_aspect_ratio", self.max_aspect_ratio, 0.0, math.inf, open_low=True)
+        if isinstance(self.track_buffer, bool) or not isinstance(self.track_buffer, int) or self.track_buffer < 0:
+            raise ValueError(f"TrackerOptions.track_buffer: expected an integer >= 0, got {self.track_buffer!r}")
+        if not isinstance(self.gating, bool):
+            raise ValueError(f"TrackerOptions.gating: expected True/False, got {self.gating!r}")
+
+    @property
+    def max_time_lost(self) -> int:
+        """Frames a lost track survives: ``track_buffer`` scaled by ``frame_rate / 30``."""
+        return int(self.frame_rate / 30.0 * self.track_buffer)
+
+    def replace(self, **changes: Any) -> "TrackerOptions":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"TrackerOptions: unknown option(s) {unknown}; known: {sorted(known)}")
+        return TrackerOptions(**{**asdict(self), **changes})
+
+
+def _check(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
+    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok_type or not math.isfinite(value) and not (value == high == math.inf):
+        raise ValueError(f"TrackerOptions.{name}: expected a finite number, got {value!r}")
+    if value < low or value > high or (open_low and value == low):
+        bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
+        raise ValueError(f"TrackerOptions.{name}: expected a value in {bound}, got {value!r}")

@@ -1,0 +1,71 @@
+"""Checks on what users hand to ``Tracker.update_detections``; every error names the argument."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
+    if value is None:
+        raise ValueError(f"{name}: expected {expected}, got None")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged lists
+        raise ValueError(f"{name}: expected {expected}, got an object that is not an array ({exc})") from exc
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name}: expected {expected} with a real numeric dtype, got dtype {arr.dtype}")
+    return arr
+
+
+def check_boxes(boxes_xyxy: Any) -> np.ndarray:
+    """(N, 4) finite xyxy with x2 > x1 and y2 > y1 -> float64 array. An empty input gives (0, 4)."""
+    arr = _as_real_array(boxes_xyxy, "boxes_xyxy", "an (N, 4) array of [x1, y1, x2, y2]")
+    if arr.size == 0:
+        return np.zeros((0, 4))
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes_xyxy: expected shape (N, 4) of [x1, y1, x2, y2], got shape {arr.shape}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        bad = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
+        raise ValueError(f"boxes_xyxy: expected finite values, row {bad} is {arr[bad].tolist()}")
+    bad_rows = np.nonzero((arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1]))[0]
+    if len(bad_rows):
+        b = int(bad_rows[0])
+        raise ValueError(f"boxes_xyxy: expected x2 > x1 and y2 > y1 (positive width and height), "
+                         f"row {b} is {arr[b].tolist()} ({len(bad_rows)} such rows)")
+    return arr
+
+
+def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.ndarray:
+    """A (N,) column matching the number of boxes."""
+    kind = "integers" if integer else "numbers"
+    arr = _as_real_array(value, name, f"an ({n},) array of {kind}")
+    if arr.size == 0 and n == 0:
+        return arr.reshape(0).astype(np.int64 if integer else np.float64)
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"{name}: expected shape ({n},) (one value per box), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: expected finite values, got NaN or inf at index "
+                         f"{int(np.nonzero(~np.isfinite(arr))[0][0])}")
+    if integer:
+        if np.issubdtype(arr.dtype, np.floating) and not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"{name}: expected integer class ids, got non-integral values")
+        return arr.astype(np.int64, copy=False)
+    return arr.astype(np.float64, copy=False)
+
+
+def check_embeddings(value: Any, n: int, dim: int | None) -> np.ndarray:
+    """(N, D) finite, non-zero rows -> L2-normalised float32 (D must match earlier frames)."""
+    arr = _as_real_array(value, "embeddings", f"an ({n}, D) array")
+    if arr.ndim != 2 or arr.shape[0] != n or (n > 0 and arr.shape[1] == 0):
+        raise ValueError(f"embeddings: expected shape ({n}, D) (one row per box), got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim and n > 0:
+        raise ValueError(f"embeddings: expected dimension D={dim} (as in earlier frames), got {arr.shape[1]}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError("embeddings: expected finite values, got NaN or inf")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if n and (norms <= 0).any():
+        raise ValueError(f"embeddings: expected non-zero rows, row {int(np.nonzero(norms[:, 0] <= 0)[0][0])} is all zeros")
+    return arr / norms if n else arr

@@ -1,0 +1,81 @@
+"""mottrack-sdk: one distribution, several import roots (see README "Architecture").
+
+- ``mottrack_sdk``          <- ``sdk/``          runtime (numpy + onnxruntime/TensorRT only)
+- ``mottrack_training``     <- ``training/``     CSTrack / CSTrack-S in PyTorch, training
+- ``mottrack_export``       <- ``export/``       ONNX export, TensorRT engine building
+- ``mottrack_calibration``  <- ``calibration/``  INT8 / FP16 calibration
+- ``mottrack_sdk._native``  <- ``bindings/``     optional C++ tracking core
+
+The CLI (``mottrack``) lives in the runtime; the training/export/calibration packages add their
+sub-commands through the ``mottrack.commands`` entry-point group, so the runtime never imports them.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+PACKAGE_DIRS = {
+    "mottrack_sdk": "sdk",
+    "mottrack_training": "training",
+    "mottrack_export": "export",
+    "mottrack_calibration": "calibration",
+}
+
+
+def _read_pins(name: str) -> list[str]:
+    lines = (ROOT / "requirements" / name).read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith(("#", "-r"))]
+
+
+def _packages() -> tuple[list[str], dict[str, str]]:
+    packages, package_dir = [], {}
+    for root, folder in PACKAGE_DIRS.items():
+        if not (ROOT / folder / "__init__.py").exists():
+            continue  # a component not built yet
+        packages.append(root)
+        package_dir[root] = folder
+        for sub in find_packages(where=folder):
+            packages.append(f"{root}.{sub}")
+            package_dir[f"{root}.{sub}"] = f"{folder}/{sub.replace('.', '/')}"
+    return packages, package_dir
+
+
+def _version() -> str:
+    for line in (ROOT / "sdk" / "_version.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip("\"'")
+    raise RuntimeError("sdk/_version.py has no __version__")
+
+
+packages, package_dir = _packages()
+dev_pins = _read_pins("dev.txt")
+
+setup(
+    name="mottrack-sdk",
+    version=_version(),
+    description="Edge deployment SDK for real-time multi-object tracking (CSTrack / CSTrack-S)",
+    long_description=(ROOT / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    package_data={"mottrack_sdk": ["assets/*", "py.typed"], "mottrack_training": ["configs/*.yaml"]},
+    install_requires=_read_pins("runtime.txt"),
+    extras_require={
+        "train": [p for p in dev_pins if p.split("==")[0] in {"torch", "matplotlib"}],
+        "export": [p for p in dev_pins if p.split("==")[0] in {"torch", "onnx"}],
+        # trackeval also declares opencv-python; see README "Dependencies" for the clean install.
+        "eval": ["trackeval==1.3.0", *_read_pins("eval.txt")],
+        "trt": ["tensorrt>=8.5", "cuda-python>=11.8"],
+        "dev": dev_pins,
+    },
+    entry_points={
+        "console_scripts": ["mottrack=mottrack_sdk.cli.main:main"],
+        # Sub-commands contributed by components (each folder's cli.py exposes `register`).
+        "mottrack.commands": [
+            f"{root.split('_', 1)[1]} = {root}.cli:register"
+            for root, folder in PACKAGE_DIRS.items()
+            if root != "mottrack_sdk" and (ROOT / folder / "cli.py").exists()
+        ],
+    },
+)
