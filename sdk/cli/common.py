@@ -1,0 +1,55 @@
+"""Argument helpers shared by the runtime commands."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable
+
+from mottrack_sdk.config import options_from_dict, options_from_yaml
+from mottrack_sdk.tracking.options import TrackerOptions
+
+
+def add_tracker_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("tracker options")
+    g.add_argument("--tracker-config", type=Path, metavar="YAML",
+                   help="YAML file of TrackerOptions fields (unknown keys are errors)")
+    g.add_argument("--set", dest="tracker_set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one TrackerOptions field, e.g. --set det_thresh=0.4 (repeatable)")
+
+
+def tracker_options_from_args(args: argparse.Namespace) -> TrackerOptions:
+    base = options_from_yaml(TrackerOptions, args.tracker_config) if args.tracker_config else TrackerOptions()
+    if not args.tracker_set:
+        return base
+    import yaml
+
+    changes: dict[str, Any] = {}
+    for item in args.tracker_set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        changes[key.strip()] = yaml.safe_load(value)
+    merged = {f: getattr(base, f) for f in TrackerOptions.__dataclass_fields__}
+    unknown = sorted(set(changes) - set(merged))
+    if unknown:
+        raise ValueError(f"--set: unknown tracker option(s) {unknown}; known: {sorted(merged)}")
+    return options_from_dict(TrackerOptions, {**merged, **changes}, where="--set")
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
+    """A tqdm bar on stderr (disabled with --quiet)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: expected a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name}: expected a number >= 1, got {value}")
+        return value
+    return parse

@@ -1,0 +1,52 @@
+"""The runtime CLI: track-dets -> eval on real detections, demo, and one-line errors."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from mottrack_sdk.cli.main import main
+from mottrack_sdk.io import read_mot_txt
+
+
+def test_track_dets_then_eval_on_real_dpm_detections(mot17_root, tmp_path, capsys):
+    seq = tmp_path / "det" / "MOT17-05"
+    (seq / "det").mkdir(parents=True)
+    shutil.copy(mot17_root / "MOT17-05" / "det" / "det.txt", seq / "det" / "det.txt")
+    shutil.copy(mot17_root / "MOT17-05" / "seqinfo.ini", seq / "seqinfo.ini")
+    assert main(["track-dets", "--det", str(tmp_path / "det"), "--out", str(tmp_path / "res"),
+                 "--score-transform", "sigmoid", "--quiet"]) == 0
+    rows = read_mot_txt(tmp_path / "res" / "MOT17-05.txt")
+    assert len(rows) > 1000 and rows.frame.max() <= 837
+    assert main(["eval", "--gt", str(mot17_root), "--results", str(tmp_path / "res"), "--sequences", "MOT17-05",
+                 "--json", str(tmp_path / "m.json")]) == 0
+    m = json.loads((tmp_path / "m.json").read_text())["COMBINED"]
+    # well above the IoU-only linking reference on DPM (README of ../shared/data), far below perfect
+    assert 20 < m["MOTA"] < 60 and 25 < m["IDF1"] < 70
+    assert "MOT17-05" in capsys.readouterr().out
+
+
+def test_demo_runs_and_scores_the_generated_scene(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--objects", "8", "--frames", "60", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["embeddings"]["metrics"]["MOTA"] > 60
+    assert "HOTA" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["track-dets", "--det", "/nonexistent", "--out", "x"], "/nonexistent: folder not found"),
+    (["track-dets", "--det", ".", "--out", "x", "--set", "nonsense"], "--set: expected KEY=VALUE"),
+    (["track-dets", "--det", ".", "--out", "x", "--set", "iou_thresh=3"], "iou_thresh: expected a value in"),
+    (["eval", "--gt", "/nonexistent", "--results", "."], "/nonexistent: folder not found"),
+])
+def test_errors_are_one_clear_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_numbers_are_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--objects", "0"])
+    assert "--objects: expected a number >= 1" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""MOTChallenge files and seqinfo.ini: round trips, real files, clear errors, atomic writes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mottrack_sdk.io import (SeqInfo, atomic_write, find_sequences, read_mot_txt, read_seqinfo, write_detections,
+                             write_gt, write_results, write_seqinfo)
+
+
+def test_results_round_trip_sorted(tmp_path):
+    path = tmp_path / "seq.txt"
+    tlwh = np.array([[1.5, 2.25, 10, 20], [3, 4, 5, 6], [7, 8, 9, 10]])
+    write_results(path, np.array([2, 1, 1]), np.array([1, 5, 2]), tlwh, np.array([0.5, 0.6, 0.7]))
+    rows = read_mot_txt(path)
+    assert rows.frame.tolist() == [1, 1, 2] and rows.track_id.tolist() == [2, 5, 1]
+    np.testing.assert_allclose(rows.tlwh[2], [1.5, 2.25, 10, 20], atol=0.01)
+    assert path.read_text().splitlines()[0].count(",") == 9  # 10 columns
+
+
+def test_gt_and_detection_files_round_trip(tmp_path):
+    write_gt(tmp_path / "gt.txt", np.array([1]), np.array([4]), np.array([[1, 2, 3, 4.0]]), np.array([0.75]))
+    gt = read_mot_txt(tmp_path / "gt.txt")
+    assert (gt.conf[0], gt.class_id[0], gt.visibility[0]) == (1, 1, 0.75)
+    write_detections(tmp_path / "det.txt", np.array([3]), np.array([[1, 2, 3, 4.0]]), np.array([0.125]))
+    det = read_mot_txt(tmp_path / "det.txt")
+    assert det.track_id[0] == -1 and det.conf[0] == pytest.approx(0.125)
+    np.testing.assert_allclose(det.xyxy[0], [1, 2, 4, 6])
+
+
+def test_seqinfo_round_trip(tmp_path):
+    info = SeqInfo("seq-a", 25.0, 120, 640, 360)
+    write_seqinfo(tmp_path, info)
+    assert read_seqinfo(tmp_path) == info
+
+
+def test_real_mot17_files(mot17_root):
+    gt = read_mot_txt(mot17_root / "MOT17-02" / "gt" / "gt.txt")
+    det = read_mot_txt(mot17_root / "MOT17-02" / "det" / "det.txt")
+    info = read_seqinfo(mot17_root / "MOT17-02")
+    assert info.seq_length == 600 and info.frame_rate == 30
+    assert gt.frame.max() <= 600 and set(np.unique(gt.class_id)) >= {1}
+    assert len(det) == 7267 and (det.track_id == -1).all()
+    assert [p.name for p in find_sequences(mot17_root)] == sorted(p.name for p in mot17_root.iterdir())
+
+
+@pytest.mark.parametrize("content, match", [
+    ("1,2,3\n", r":1: expected at least 6 columns"),
+    ("1,2,3,4,5,6\n1,a,3,4,5,6\n", r":2: expected comma-separated numbers"),
+    ("1,2,3,4,5,nan\n", "contains NaN"),
+])
+def test_malformed_files_name_file_and_line(tmp_path, content, match):
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match) as info:
+        read_mot_txt(path)
+    assert "bad.txt" in str(info.value)
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        read_mot_txt(tmp_path / "nope.txt")
+    with pytest.raises(FileNotFoundError, match="seqinfo.ini not found"):
+        read_seqinfo(tmp_path)
+    (tmp_path / "seqinfo.ini").write_text("[Sequence]\nname=x\n")
+    with pytest.raises(ValueError, match="expected a \\[Sequence\\] section with frameRate"):
+        read_seqinfo(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no sequence folders with gt/gt.txt"):
+        find_sequences(tmp_path)
+
+
+def test_empty_file_reads_as_no_rows(tmp_path):
+    (tmp_path / "e.txt").write_text("")
+    assert len(read_mot_txt(tmp_path / "e.txt")) == 0
+
+
+def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as fh:
+            fh.write("partial")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

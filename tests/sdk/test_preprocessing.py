@@ -1,0 +1,124 @@
+"""Shared preprocessing: letterbox / stretch geometry, exact box round-trips, network input layout."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mottrack_sdk.preprocessing import letterbox, normalize_chw, resize_image, stretch, to_network_input
+
+
+def _frame(w: int, h: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_letterbox_1080p_to_spec_input_matches_the_reference_geometry():
+    out, tf = letterbox(_frame(1920, 1080), (1088, 608))
+    assert out.shape == (608, 1088, 3) and out.dtype == np.uint8
+    # JDE: ratio min(1088/1920, 608/1080), new size 1081x608, dw = 3.5 -> left 3, right 4.
+    assert tf.pad_xy == (3, 0) and tf.scale_xy == (1081 / 1920, 608 / 1080)
+    assert (out[:, :3] == 128).all() and (out[:, 1084:] == 128).all()  # 127.5 rounds to 128 in uint8
+    assert not (out[:, 3:1084] == 128).all()
+
+
+def test_letterbox_portrait_pads_left_and_right_and_landscape_pads_top_and_bottom():
+    _, portrait = letterbox(_frame(300, 600), (320, 320))
+    assert portrait.pad_xy == (80, 0) and portrait.content_xyxy.tolist() == [80, 0, 240, 320]
+    _, land = letterbox(_frame(640, 360), (320, 320))
+    assert land.pad_xy == (0, 70) and land.content_xyxy.tolist() == [0, 70, 320, 250]
+
+
+def test_stretch_has_no_padding_and_per_axis_scale():
+    out, tf = stretch(_frame(1920, 1080), (1088, 608))
+    assert out.shape == (608, 1088, 3)
+    assert tf.pad_xy == (0, 0) and tf.scale_xy == (1088 / 1920, 608 / 1080) and tf.mode == "stretch"
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "stretch"])
+@pytest.mark.parametrize("frame_size", [(1920, 1080), (640, 480), (333, 777), (1088, 608)])
+def test_boxes_round_trip_exactly(mode, frame_size):
+    rng = np.random.default_rng(1)
+    w, h = frame_size
+    xy = rng.uniform(0, 1, (50, 2)) * (w, h)
+    xyxy = np.concatenate([xy, xy + rng.uniform(1, 200, (50, 2))], axis=1)
+    _, tf = resize_image(_frame(w, h), (1088, 608), mode)
+    back = tf.network_to_frame_xyxy(tf.frame_to_network_xyxy(xyxy))
+    assert np.allclose(back, xyxy, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "stretch"])
+def test_mapped_box_lands_on_the_resized_object(mode):
+    """A white rectangle drawn in the frame is where the mapped box says after resizing."""
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[200:500, 300:420] = 255  # xyxy (300, 200, 420, 500) in pixel-edge coordinates
+    out, tf = resize_image(frame, (544, 320), mode, pad_value=0)
+    x0, y0, x1, y1 = tf.frame_to_network_xyxy(np.array([[300.0, 200, 420, 500]]))[0]
+    mask = out.max(axis=2) > 127
+    ys, xs = np.nonzero(mask)
+    assert abs(xs.min() - x0) <= 1 and abs(xs.max() + 1 - x1) <= 1
+    assert abs(ys.min() - y0) <= 1 and abs(ys.max() + 1 - y1) <= 1
+
+
+def test_network_to_frame_clip_keeps_boxes_in_the_frame():
+    _, tf = letterbox(_frame(640, 360), (320, 320))
+    boxes = np.array([[0.0, 0.0, 320.0, 320.0]])  # the whole network input, padding included
+    assert tf.network_to_frame_xyxy(boxes, clip=True).tolist() == [[0, 0, 640, 360]]
+    assert tf.network_to_frame_xyxy(boxes)[0, 1] < 0
+
+
+def test_to_network_input_is_normalized_rgb_nchw_of_the_letterboxed_image():
+    frames = [_frame(640, 360, 1), _frame(300, 500, 2)]
+    batch, transforms = to_network_input(frames, (320, 192), "letterbox")
+    assert batch.shape == (2, 3, 192, 320) and batch.dtype == np.float32
+    for i, frame in enumerate(frames):
+        boxed, tf = letterbox(frame, (320, 192))
+        assert tf == transforms[i]
+        assert np.array_equal(batch[i], normalize_chw(boxed))
+        assert np.array_equal(batch[i], boxed[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255)
+    assert batch[1, :, :, 0].tolist() == np.full((3, 192), 128 / 255, np.float32).tolist()  # padding
+
+
+def test_to_network_input_channel_order_is_rgb():
+    blue = np.zeros((64, 64, 3), np.uint8)
+    blue[..., 0] = 255  # BGR blue
+    batch, _ = to_network_input(blue, (32, 32), "stretch")
+    assert batch.shape == (1, 3, 32, 32)
+    assert (batch[0, 2] == 1.0).all() and (batch[0, :2] == 0.0).all()
+
+
+def test_same_size_stretch_is_a_copy():
+    frame = _frame(64, 48)
+    out, tf = stretch(frame, (64, 48))
+    assert np.array_equal(out, frame) and out is not frame and tf.scale_xy == (1.0, 1.0)
+
+
+def test_interpolation_auto_uses_area_when_shrinking():
+    frame = _frame(400, 200)
+    out, _ = stretch(frame, (100, 50))
+    assert np.array_equal(out, cv2.resize(frame, (100, 50), interpolation=cv2.INTER_AREA))
+    out, _ = stretch(frame, (800, 400))
+    assert np.array_equal(out, cv2.resize(frame, (800, 400), interpolation=cv2.INTER_LINEAR))
+
+
+def test_float_images_keep_the_exact_pad_value():
+    out, _ = letterbox(np.zeros((100, 200, 3), np.float32), (200, 200), pad_value=127.5)
+    assert out[0, 0, 0] == 127.5
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: resize_image(_frame(8, 8), (4, 4), "crop"), "mode must be one of"),  # type: ignore[arg-type]
+    (lambda: letterbox(_frame(8, 8), (0, 4)), "size must be positive"),
+    (lambda: letterbox(_frame(8, 8), (4, 4), pad_value=300), "pad_value"),
+    (lambda: letterbox(np.zeros((0, 4, 3), np.uint8), (4, 4)), "non-empty"),
+    (lambda: normalize_chw(np.zeros((4, 4), np.uint8)), "uint8 \\(H, W, 3\\)"),
+    (lambda: to_network_input([], (4, 4), "stretch"), "at least one image"),
+])
+def test_bad_arguments_raise_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_box_arrays_must_be_n_by_4():
+    _, tf = stretch(_frame(8, 8), (4, 4))
+    with pytest.raises(ValueError, match="xyxy of shape"):
+        tf.frame_to_network_xyxy(np.zeros((3, 2)))

@@ -1,0 +1,294 @@
+"""Training data loaders: JDE and MOTChallenge layouts on tiny generated datasets and on real MOT17-mini."""
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mottrack_sdk.io import read_mot_txt  # noqa: E402
+from mottrack_sdk.scenes import SceneOptions, write_sequence  # noqa: E402
+from mottrack_training.data import (ConcatFrameDataset, DataFileError, DataOptions, JdeDataset,  # noqa: E402
+                                    JdeSource, MotSequenceDataset, collate, label_path_for)
+
+pytestmark = pytest.mark.torch
+
+W, H = 320, 192
+NET = (160, 96)
+PLAIN = DataOptions(img_size=NET, augment=False, min_visibility=0.0, min_box_px=0.0)
+
+
+@pytest.fixture(scope="module")
+def mot_root(tmp_path_factory) -> Path:
+    """Two synthetic MOTChallenge sequences of 5 frames, plus one with nobody in it."""
+    root = tmp_path_factory.mktemp("mot")
+    for seed in (1, 2):
+        write_sequence(root, SceneOptions(width=W, height=H, num_frames=5, seed=seed, density=8), f"SEQ-{seed}")
+    write_sequence(root, SceneOptions(width=W, height=H, num_frames=2, seed=3, density=0), "EMPTY")
+    return root
+
+
+@pytest.fixture(scope="module")
+def jde_root(mot_root, tmp_path_factory) -> Path:
+    """The same frames in JDE layout: dataset 'synth' (SEQ-1, SEQ-2) and 'other' (SEQ-1 again)."""
+    root = tmp_path_factory.mktemp("jde")
+    for name, seqs in (("synth", ["SEQ-1", "SEQ-2"]), ("other", ["SEQ-1"])):
+        lines = []
+        for k, seq in enumerate(seqs):
+            gt = read_mot_txt(mot_root / seq / "gt" / "gt.txt")
+            for img in sorted((mot_root / seq / "img1").glob("*.jpg")):
+                rel = Path(name) / "images" / seq / "img1" / img.name
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(img, root / rel)
+                rows = gt.at_frame(int(img.stem))
+                ids = rows.track_id + 1000 * k  # ids unique within a JDE dataset
+                label = label_path_for(root / rel)
+                label.parent.mkdir(parents=True, exist_ok=True)
+                label.write_text("".join(
+                    f"0 {i} {(x + w / 2) / W:.6f} {(y + h / 2) / H:.6f} {w / W:.6f} {h / H:.6f}\n"
+                    for i, (x, y, w, h) in zip(ids.tolist(), rows.tlwh.tolist())))
+                lines.append(str(rel))
+        (root / f"{name}.train").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _gt_targets(seq_dir: Path, frame: int) -> np.ndarray:
+    """(K, 4) cx, cy, w, h normalised by the frame, in gt order (sorted by id)."""
+    rows = read_mot_txt(seq_dir / "gt" / "gt.txt").at_frame(frame)
+    t = rows.tlwh
+    return np.stack([(t[:, 0] + t[:, 2] / 2) / W, (t[:, 1] + t[:, 3] / 2) / H, t[:, 2] / W, t[:, 3] / H], 1)
+
+
+def test_mot_loader_reads_generated_sequences(mot_root):
+    ds = MotSequenceDataset(mot_root, PLAIN)
+    assert len(ds) == 12 and not ds.skipped
+    sample = ds[0]
+    assert sample.image.shape == (3, 96, 160) and sample.image.dtype == torch.float32
+    assert 0.0 <= float(sample.image.min()) and float(sample.image.max()) <= 1.0
+    assert sample.path.endswith("EMPTY/img1/000001.jpg") and sample.targets.shape == (0, 6)  # empty frame
+    first = ds[2]  # SEQ-1 frame 1 (sequences sorted by name)
+    assert first.path.endswith("SEQ-1/img1/000001.jpg")
+    # Stretch keeps normalised coordinates: targets equal the gt boxes (clipped gt is inside the frame).
+    assert np.allclose(first.targets[:, 2:].numpy(), _gt_targets(mot_root / "SEQ-1", 1), atol=1e-6)
+    assert (first.targets[:, 0] == 0).all()
+    ids_1 = read_mot_txt(mot_root / "SEQ-1" / "gt" / "gt.txt").track_id
+    ids_2 = read_mot_txt(mot_root / "SEQ-2" / "gt" / "gt.txt").track_id
+    assert ds.num_identities == len(np.unique(ids_1)) + len(np.unique(ids_2))  # sequences never merge
+
+
+def test_mot_loader_filters_by_visibility(mot_root):
+    every = MotSequenceDataset(mot_root / "SEQ-2", PLAIN)
+    strict = MotSequenceDataset(mot_root / "SEQ-2", DataOptions(img_size=NET, augment=False, min_visibility=0.9))
+    gt = read_mot_txt(mot_root / "SEQ-2" / "gt" / "gt.txt")
+    n_every = sum(len(every[i].targets) for i in range(len(every)))
+    n_strict = sum(len(strict[i].targets) for i in range(len(strict)))
+    assert n_every == len(gt) and n_strict == int((gt.visibility >= 0.9).sum()) < n_every
+
+
+def test_jde_loader_matches_the_mot_loader_on_the_same_frames(mot_root, jde_root):
+    jde = JdeDataset([JdeSource(jde_root / "synth.train")], PLAIN)
+    mot = MotSequenceDataset([mot_root / "SEQ-1", mot_root / "SEQ-2"], PLAIN)
+    assert len(jde) == len(mot) == 10 and jde.num_identities == mot.num_identities
+    for i in (0, 4, 7):
+        a, b = jde[i], mot[i]
+        assert torch.equal(a.image, b.image)
+        assert np.allclose(a.targets[:, 2:].numpy(), b.targets[:, 2:].numpy(), atol=2e-6)
+
+
+def test_jde_datasets_combine_with_unique_identities(jde_root):
+    one = JdeDataset([jde_root / "synth.train"], PLAIN)
+    both = JdeDataset([jde_root / "synth.train", jde_root / "other.train"], PLAIN)
+    assert len(both) == 15
+    assert both.num_identities == one.num_identities + len(
+        {int(i) for k in range(10, 15) for i in both[k].targets[:, 1].tolist()})
+    ids_first = {int(i) for k in range(10) for i in both[k].targets[:, 1].tolist()}
+    ids_second = {int(i) for k in range(10, 15) for i in both[k].targets[:, 1].tolist()}
+    assert not ids_first & ids_second  # the same local numbers became different people
+    assert max(ids_first | ids_second) == both.num_identities - 1
+
+
+def test_unlabelled_rows_keep_id_minus_one(tmp_path):
+    img = tmp_path / "d" / "images" / "a.jpg"
+    img.parent.mkdir(parents=True)
+    cv2.imwrite(str(img), np.full((48, 64, 3), 90, np.uint8))
+    label_path_for(img).parent.mkdir(parents=True)
+    label_path_for(img).write_text("0 -1 0.5 0.5 0.2 0.6\n0 7 0.25 0.5 0.1 0.5\n")
+    (tmp_path / "d.train").write_text("d/images/a.jpg\n")
+    ds = JdeDataset([tmp_path / "d.train"], PLAIN)
+    assert ds.num_identities == 1 and ds[0].targets[:, 1].tolist() == [-1.0, 0.0]
+
+
+def test_letterbox_targets_follow_the_transform(mot_root):
+    ds = MotSequenceDataset(mot_root / "SEQ-1", DataOptions(img_size=(160, 160), resize_mode="letterbox",
+                                                            augment=False, min_visibility=0.0, min_box_px=0.0))
+    s = ds[0]
+    assert s.transform.mode == "letterbox" and s.transform.pad_xy == (0, 32)
+    frame_cxcywh = _gt_targets(mot_root / "SEQ-1", 1) * (W, H, W, H)
+    xyxy = np.concatenate([frame_cxcywh[:, :2] - frame_cxcywh[:, 2:] / 2, frame_cxcywh[:, :2] + frame_cxcywh[:, 2:] / 2], 1)
+    net = s.transform.frame_to_network_xyxy(xyxy) / 160
+    expect = np.concatenate([(net[:, :2] + net[:, 2:]) / 2, net[:, 2:] - net[:, :2]], 1)
+    assert np.allclose(s.targets[:, 2:].numpy(), expect, atol=1e-6)
+    assert np.allclose(s.image[:, :32].numpy(), 128 / 255)  # letterbox padding
+
+
+def test_augmentation_is_seeded_per_sample_and_epoch(mot_root):
+    opts = DataOptions(img_size=NET, seed=5)
+    a, b = MotSequenceDataset(mot_root / "SEQ-1", opts), MotSequenceDataset(mot_root / "SEQ-1", opts)
+    assert all(torch.equal(a[i].image, b[i].image) and torch.equal(a[i].targets, b[i].targets) for i in range(5))
+    epoch0 = [a[i].image for i in range(5)]
+    a.set_epoch(1)
+    assert any(not torch.equal(x, a[i].image) for i, x in enumerate(epoch0))
+    plain = MotSequenceDataset(mot_root / "SEQ-1", PLAIN)[3]
+    assert not torch.equal(plain.image, b[3].image)  # HSV jitter changed colours
+
+
+def test_flip_mirrors_image_and_boxes(mot_root):
+    plain = MotSequenceDataset(mot_root / "SEQ-1", PLAIN)[1]
+    flipped = MotSequenceDataset(mot_root / "SEQ-1", DataOptions(
+        img_size=NET, hsv_gains=(0.0, 0.0, 0.0), flip_prob=1.0, min_visibility=0.0, min_box_px=0.0))[1]
+    assert torch.equal(flipped.image, plain.image.flip(-1))
+    assert torch.allclose(flipped.targets[:, 2], 1 - plain.targets[:, 2])
+    assert torch.equal(flipped.targets[:, [0, 1, 3, 4, 5]], plain.targets[:, [0, 1, 3, 4, 5]])
+
+
+def test_collate_prefixes_the_image_index(mot_root):
+    ds = MotSequenceDataset(mot_root, PLAIN)
+    batch = collate([ds[0], ds[2], ds[3]])  # an empty frame first
+    assert batch.images.shape == (3, 3, 96, 160)
+    n2, n3 = len(ds[2].targets), len(ds[3].targets)
+    assert batch.targets.shape == (n2 + n3, 7)
+    assert batch.targets[:, 0].tolist() == [1.0] * n2 + [2.0] * n3
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False, collate_fn=collate)
+    assert sum(len(b.images) for b in loader) == 12
+    with pytest.raises(ValueError, match="empty batch"):
+        collate([])
+
+
+def test_concat_offsets_identities(mot_root):
+    a, b = MotSequenceDataset(mot_root / "SEQ-1", PLAIN), MotSequenceDataset(mot_root / "SEQ-2", PLAIN)
+    both = ConcatFrameDataset([a, b])
+    assert len(both) == 10 and both.num_identities == a.num_identities + b.num_identities
+    assert torch.equal(both[5].targets[:, 1], b[0].targets[:, 1] + a.num_identities)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture()
+def broken_jde(jde_root, tmp_path) -> Path:
+    root = tmp_path / "jde"
+    shutil.copytree(jde_root / "synth", root / "synth")
+    shutil.copy(jde_root / "synth.train", root / "synth.train")
+    return root
+
+
+def test_missing_image_names_the_file_or_is_skipped(broken_jde):
+    victim = sorted((broken_jde / "synth" / "images" / "SEQ-1" / "img1").glob("*.jpg"))[2]
+    victim.unlink()
+    with pytest.raises(DataFileError, match=str(victim)) as info:
+        JdeDataset([broken_jde / "synth.train"], PLAIN)
+    assert "not found" in info.value.reason
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        ds = JdeDataset([broken_jde / "synth.train"], DataOptions(img_size=NET, skip_bad=True))
+    assert len(ds) == 9 and [s.path for s in ds.skipped] == [str(victim)]
+
+
+@pytest.mark.parametrize("content, reason", [("0 1 0.5 0.5\n", "expected 6 values"), ("abc\n", "expected numbers"),
+                                             ("0 1 0.5 nan 0.1 0.1\n", "NaN"), ("0 -4 0.5 0.5 0.1 0.1\n", "id an integer")])
+def test_corrupt_label_file_names_the_file(broken_jde, content, reason):
+    label = sorted((broken_jde / "synth" / "labels_with_ids" / "SEQ-2" / "img1").glob("*.txt"))[0]
+    label.write_text(content)
+    with pytest.raises(DataFileError, match=reason) as info:
+        JdeDataset([broken_jde / "synth.train"], PLAIN)
+    assert info.value.path == str(label)
+
+
+def test_missing_label_file_is_an_error_but_an_empty_one_is_a_valid_frame(broken_jde):
+    labels = sorted((broken_jde / "synth" / "labels_with_ids" / "SEQ-2" / "img1").glob("*.txt"))
+    labels[0].write_text("")
+    labels[1].unlink()
+    with pytest.raises(DataFileError, match="label file not found"):
+        JdeDataset([broken_jde / "synth.train"], PLAIN)
+    with pytest.warns(UserWarning):
+        ds = JdeDataset([broken_jde / "synth.train"], DataOptions(img_size=NET, skip_bad=True, augment=False))
+    assert len(ds) == 9 and ds[5].targets.shape == (0, 6)
+
+
+def test_corrupt_image_is_reported_when_loaded(broken_jde):
+    victim = sorted((broken_jde / "synth" / "images" / "SEQ-1" / "img1").glob("*.jpg"))[1]
+    victim.write_bytes(b"not a jpeg at all")
+    ds = JdeDataset([broken_jde / "synth.train"], PLAIN)
+    with pytest.raises(DataFileError, match="cannot decode") as info:
+        ds[1]
+    assert info.value.path == str(victim)
+    skipping = JdeDataset([broken_jde / "synth.train"], DataOptions(img_size=NET, skip_bad=True, augment=False))
+    with pytest.warns(UserWarning, match="skipping bad image"):
+        sample = skipping[1]
+    assert sample.path.endswith("000003.jpg") and len(skipping.skipped) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert skipping.verify_images() == 1 and len(skipping) == 9
+
+
+def test_missing_list_file_is_always_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.train"):
+        JdeDataset([tmp_path / "nope.train"], DataOptions(skip_bad=True))
+
+
+def test_broken_mot_sequences(mot_root, tmp_path):
+    for name in ("SEQ-1", "SEQ-2"):
+        shutil.copytree(mot_root / name, tmp_path / name)
+    (tmp_path / "SEQ-1" / "gt" / "gt.txt").unlink()
+    with pytest.raises(DataFileError, match="gt.txt not found"):
+        MotSequenceDataset(tmp_path, PLAIN)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        ds = MotSequenceDataset(tmp_path, DataOptions(img_size=NET, skip_bad=True))
+    assert len(ds) == 5 and ds.skipped[0].path.endswith("SEQ-1/gt/gt.txt")
+    (tmp_path / "SEQ-2" / "gt" / "gt.txt").write_text("1,2,3\n")
+    with pytest.raises(DataFileError, match="corrupt gt.txt"):
+        MotSequenceDataset(tmp_path / "SEQ-2", PLAIN)
+
+
+def test_image_size_must_match_seqinfo(mot_root, tmp_path):
+    shutil.copytree(mot_root / "SEQ-1", tmp_path / "SEQ-1")
+    victim = tmp_path / "SEQ-1" / "img1" / "000002.jpg"
+    cv2.imwrite(str(victim), np.zeros((10, 10, 3), np.uint8))
+    ds = MotSequenceDataset(tmp_path / "SEQ-1", PLAIN)
+    with pytest.raises(DataFileError, match="expected 320x192"):
+        ds[1]
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="resize_mode"):
+        DataOptions(resize_mode="crop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="img_size"):
+        DataOptions(img_size=(0, 608))
+    with pytest.raises(ValueError, match="hsv_gains"):
+        DataOptions(hsv_gains=(0.1, 0.2))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="flip_prob"):
+        DataOptions(flip_prob=1.5)
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+def test_real_mot17_mini(mot17_mini_root):
+    opts = DataOptions(img_size=(544, 320), augment=False)
+    ds = MotSequenceDataset(mot17_mini_root, opts)
+    assert len(ds) == 39 and not ds.skipped
+    seq = mot17_mini_root / "MOT17-04-FRCNN"
+    gt = read_mot_txt(seq / "gt" / "gt.txt")
+    first = gt.select((gt.frame == 1) & (gt.conf == 1) & (gt.class_id == 1) & (gt.visibility >= 0.1))
+    index = next(i for i, r in enumerate(ds.records) if r.image_path == seq / "img1" / "000001.jpg")
+    sample = ds[index]
+    assert len(sample.targets) == len(first)  # distractors, ignored and hidden rows dropped
+    t = sample.targets.numpy()
+    assert (t[:, 0] == 0).all() and (t[:, 1] >= 0).all() and t[:, 1].max() < ds.num_identities
+    assert (t[:, 2:4] >= 0).all() and (t[:, 2:4] <= 1).all() and (t[:, 4:] > 0).all()
+    batch = collate([ds[i] for i in range(0, 39, 10)])
+    assert batch.images.shape == (4, 3, 320, 544)

@@ -1,0 +1,1 @@
+"""mottrack_training: CSTrack / CSTrack-S networks and their training (PyTorch)."""

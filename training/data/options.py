@@ -1,0 +1,68 @@
+"""Typed options of the training data pipeline (loaders, resizing, augmentation, bad-file policy)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE, RESIZE_MODES, ResizeMode
+
+__all__ = ["DataOptions"]
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How frames and labels become training samples. Defaults follow the spec's reference training.
+
+    Attributes:
+        img_size: network input ``(width, height)`` in pixels (spec: 1088x608).
+        resize_mode: ``"stretch"`` (the reference's training) or ``"letterbox"`` (the runtime's
+            inference). Always explicit; resizing goes through :mod:`mottrack_sdk.preprocessing`.
+        pad_value: letterbox padding in 0..255 pixel units (spec 127.5; 128 in the uint8 image).
+        augment: apply HSV jitter and horizontal flips (switch off for validation).
+        hsv_gains: maximum relative change of hue, saturation and value (spec 0.015, 0.5, 0.4); each
+            sample draws one factor per channel uniformly in ``1 +- gain`` (YOLOv5's LUT method).
+        flip_prob: probability of a horizontal flip (spec 0.5).
+        seed: augmentation seed. A sample's randomness depends only on (seed, epoch, index), so it is
+            the same whatever DataLoader worker draws it; call ``dataset.set_epoch(e)`` each epoch.
+        min_visibility: MOTChallenge rows whose visibility is below this are dropped (0 keeps all).
+            Boxes that are almost fully hidden teach the ID head the occluder's appearance.
+        min_box_px: boxes narrower or shorter than this in network pixels, after clipping to the
+            frame, are dropped.
+        skip_bad: ``False``: a missing or corrupt image / label file raises :class:`DataFileError`
+            naming it. ``True``: skip it, count it in ``dataset.skipped`` and warn.
+    """
+
+    img_size: tuple[int, int] = (1088, 608)
+    resize_mode: ResizeMode = "stretch"
+    pad_value: float = DEFAULT_PAD_VALUE
+    augment: bool = True
+    hsv_gains: tuple[float, float, float] = (0.015, 0.5, 0.4)
+    flip_prob: float = 0.5
+    seed: int = 0
+    min_visibility: float = 0.1
+    min_box_px: float = 2.0
+    skip_bad: bool = False
+
+    def __post_init__(self) -> None:
+        size = tuple(self.img_size)
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+            raise ValueError(f"DataOptions.img_size must be (width, height) positive ints, got {self.img_size!r}")
+        object.__setattr__(self, "img_size", size)
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"DataOptions.resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        gains = tuple(float(g) for g in self.hsv_gains)
+        if len(gains) != 3 or not all(0.0 <= g < 1.0 for g in gains):
+            raise ValueError(f"DataOptions.hsv_gains must be three numbers in [0, 1), got {self.hsv_gains!r}")
+        object.__setattr__(self, "hsv_gains", gains)
+        _in_range("pad_value", self.pad_value, 0.0, 255.0)
+        _in_range("flip_prob", self.flip_prob, 0.0, 1.0)
+        _in_range("min_visibility", self.min_visibility, 0.0, 1.0)
+        _in_range("min_box_px", self.min_box_px, 0.0, 1e4)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"DataOptions.seed must be an int >= 0, got {self.seed!r}")
+
+
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ValueError(f"DataOptions.{name} must be a number in [{low}, {high}], got {value!r}")

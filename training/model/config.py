@@ -1,0 +1,235 @@
+"""Typed configuration of a CSTrack-family network, loaded from YAML.
+
+A config names the layers of the backbone and the neck (YOLOv5 style, one mapping per layer), the
+output levels, the anchors and the switches of the CSTrack parts (REN, SAAN). ``depth_multiple``
+scales every repeat count and ``width_multiple`` every channel count (backbone, neck, REN, SAAN),
+rounded up to a multiple of ``channel_divisor``; the embedding dimension and the head outputs are
+never scaled.
+
+A config may start from another with ``extends: <shipped name or path>``: the keys it sets replace
+the parent's (top level only). Loading fails with :class:`ConfigError` (a ``ValueError``) naming the
+file and the key for unknown keys, unknown blocks, bad multipliers and malformed values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+# Blocks a layer may name, with the fields each one uses besides `block`, `name` and `inputs`.
+BLOCK_FIELDS: dict[str, frozenset[str]] = {
+    "Focus": frozenset({"channels", "kernel"}),
+    "Conv": frozenset({"channels", "kernel", "stride"}),
+    "BottleneckCSP": frozenset({"channels", "repeats", "shortcut"}),
+    "SPP": frozenset({"channels", "pool_kernels"}),
+    "Upsample": frozenset({"scale"}),
+    "Concat": frozenset(),
+}
+PREVIOUS = "previous"  # the input name meaning "the layer just before"
+
+
+class ConfigError(ValueError):
+    """A model config that cannot be built; the message names the file and the offending key."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of the backbone or the neck.
+
+    ``channels`` is the unscaled output channel count (``width_multiple`` applies at build time);
+    ``repeats`` the unscaled number of bottlenecks; ``inputs`` names earlier layers (``previous`` =
+    the layer just before; several inputs only for ``Concat``); ``name`` lets later layers refer here.
+    """
+
+    block: str
+    channels: int | None = None
+    kernel: int = 1
+    stride: int = 1
+    repeats: int = 1
+    shortcut: bool = True
+    pool_kernels: tuple[int, ...] = (5, 9, 13)
+    scale: int = 2
+    inputs: tuple[str, ...] = (PREVIOUS,)
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a :class:`~mottrack_training.model.cstrack.CSTrack`.
+
+    ``anchors[level][k] = (w, h)`` in input pixels, one list per output level (P3, P4, P5).
+    ``ren``/``saan`` are the ablation switches of the paper's Table I: ``ren: false`` feeds the shared
+    neck features to both tasks (JDE); ``saan: false`` replaces SAAN by per-level 1x1 embedding heads.
+    """
+
+    name: str
+    backbone: tuple[LayerSpec, ...]
+    neck: tuple[LayerSpec, ...]
+    outputs: tuple[str, ...]
+    anchors: tuple[tuple[tuple[float, float], ...], ...]
+    depth_multiple: float = 1.0
+    width_multiple: float = 1.0
+    channel_divisor: int = 8
+    num_classes: int = 1
+    embedding_dim: int = 512
+    ren: bool = True
+    saan: bool = True
+    ren_pool_size: tuple[int, int] = (6, 10)
+    saan_channels: int = 256
+    saan_attention_channels: int = 64
+    source: str = field(default="<memory>", compare=False)
+
+    def channels(self, unscaled: int) -> int:
+        """Channel count after ``width_multiple``, rounded *up* to a multiple of ``channel_divisor``."""
+        # The epsilon keeps e.g. 640 * 0.3 = 192.00000000000003 at 192 instead of rounding up to 200.
+        units = math.ceil(unscaled * self.width_multiple / self.channel_divisor - 1e-6)
+        return max(units, 1) * self.channel_divisor
+
+    def repeats(self, unscaled: int) -> int:
+        """Repeat count after ``depth_multiple`` (rounded, at least 1), as in YOLOv5."""
+        return max(round(unscaled * self.depth_multiple), 1) if unscaled > 1 else unscaled
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """Path of a shipped config (``cstrack``, ``cstrack_s``) or of a YAML file given by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or len(candidate.parts) > 1:
+        if not candidate.is_file():
+            raise FileNotFoundError(f"model config file not found: {candidate}")
+        return candidate
+    shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not shipped.is_file():
+        names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"unknown model config {str(name_or_path)!r}: give a YAML path or one of: {names}")
+    return shipped
+
+
+def load_model_config(name_or_path: str | Path, **overrides: Any) -> ModelConfig:
+    """Load and validate a config; ``overrides`` replace top-level keys (e.g. ``ren=False``)."""
+    path = resolve_config_path(name_or_path)
+    raw = _load_with_parents(path, seen=())
+    raw.update(overrides)
+    return parse_model_config(raw, source=str(path))
+
+
+def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    import yaml  # deferred: only config loading needs it
+
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle")
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a model config must be a YAML mapping, got {type(raw).__name__}")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    parent_path = Path(parent) if Path(parent).suffix else None
+    if parent_path is not None and not parent_path.is_absolute():
+        parent_path = path.parent / parent_path
+    merged = _load_with_parents(parent_path or resolve_config_path(parent), seen + (path.resolve(),))
+    merged.update(raw)
+    return merged
+
+
+def parse_model_config(raw: dict[str, Any], source: str = "<memory>") -> ModelConfig:
+    """Validate a plain mapping (as read from YAML) and turn it into a :class:`ModelConfig`."""
+    known = {f.name for f in dataclasses.fields(ModelConfig)} - {"source"}
+    _reject_unknown(raw, known, source)
+    for required in ("name", "backbone", "neck", "outputs", "anchors"):
+        if required not in raw:
+            raise ConfigError(f"{source}: missing required key {required!r}")
+    values = dict(raw)
+    values["backbone"] = _parse_layers(raw["backbone"], f"{source}: backbone")
+    values["neck"] = _parse_layers(raw["neck"], f"{source}: neck")
+    values["outputs"] = tuple(_as_list(raw["outputs"], f"{source}: outputs", str))
+    values["anchors"] = _parse_anchors(raw["anchors"], f"{source}: anchors")
+    for key in ("depth_multiple", "width_multiple"):
+        value = values.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 4.0:
+            raise ConfigError(f"{source}: {key} must be a number in (0, 4], got {value!r}")
+        values[key] = float(value)
+    for key in ("channel_divisor", "num_classes", "embedding_dim", "saan_channels", "saan_attention_channels"):
+        if key in values:
+            values[key] = _positive_int(values[key], f"{source}: {key}")
+    for key in ("ren", "saan"):
+        if key in values and not isinstance(values[key], bool):
+            raise ConfigError(f"{source}: {key} must be true or false, got {values[key]!r}")
+    if "ren_pool_size" in values:
+        pool = _as_list(values["ren_pool_size"], f"{source}: ren_pool_size", int)
+        if len(pool) != 2 or min(pool) < 1:
+            raise ConfigError(f"{source}: ren_pool_size must be [height, width] >= 1, got {pool!r}")
+        values["ren_pool_size"] = (pool[0], pool[1])
+    if len(values["anchors"]) != len(values["outputs"]):
+        raise ConfigError(f"{source}: {len(values['outputs'])} outputs but anchors for "
+                          f"{len(values['anchors'])} levels")
+    return ModelConfig(**values, source=source)
+
+
+def _parse_layers(raw: Any, where: str) -> tuple[LayerSpec, ...]:
+    items = _as_list(raw, where, dict)
+    if not items:
+        raise ConfigError(f"{where}: needs at least one layer")
+    known = {f.name for f in dataclasses.fields(LayerSpec)}
+    layers = []
+    for index, item in enumerate(items):
+        at = f"{where}[{index}]"
+        block = item.get("block")
+        if block not in BLOCK_FIELDS:
+            raise ConfigError(f"{at}: unknown block {block!r}; known blocks: {', '.join(BLOCK_FIELDS)}")
+        _reject_unknown(item, known, at)
+        unused = set(item) - BLOCK_FIELDS[block] - {"block", "name", "inputs"}
+        if unused:
+            raise ConfigError(f"{at}: block {block} takes no {', '.join(sorted(unused))}")
+        values = dict(item)
+        for key in ("channels", "kernel", "stride", "repeats", "scale"):
+            if key in values:
+                values[key] = _positive_int(values[key], f"{at}.{key}")
+        if block not in ("Upsample", "Concat") and "channels" not in values:
+            raise ConfigError(f"{at}: block {block} needs 'channels'")
+        if "pool_kernels" in values:
+            values["pool_kernels"] = tuple(_as_list(values["pool_kernels"], f"{at}.pool_kernels", int))
+        if "inputs" in values:
+            values["inputs"] = tuple(_as_list(values["inputs"], f"{at}.inputs", str))
+        if "shortcut" in values and not isinstance(values["shortcut"], bool):
+            raise ConfigError(f"{at}.shortcut must be true or false")
+        layers.append(LayerSpec(**values))
+    return tuple(layers)
+
+
+def _parse_anchors(raw: Any, where: str) -> tuple[tuple[tuple[float, float], ...], ...]:
+    levels = []
+    for level_index, level in enumerate(_as_list(raw, where, list)):
+        pairs = []
+        for pair in level:
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                    and all(isinstance(v, (int, float)) and v > 0 for v in pair)):
+                raise ConfigError(f"{where}[{level_index}]: each anchor must be [w, h] > 0, got {pair!r}")
+            pairs.append((float(pair[0]), float(pair[1])))
+        levels.append(tuple(pairs))
+    if len({len(level) for level in levels}) != 1 or not levels[0]:
+        raise ConfigError(f"{where}: every level needs the same, non-zero number of anchors")
+    return tuple(levels)
+
+
+def _reject_unknown(mapping: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(mapping) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"known keys: {', '.join(sorted(known))}")
+
+
+def _as_list(value: Any, where: str, item_type: type) -> list[Any]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, item_type) for v in value):
+        raise ConfigError(f"{where}: expected a list of {item_type.__name__}, got {value!r}")
+    return list(value)
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: expected a positive integer, got {value!r}")
+    return value
