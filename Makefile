@@ -10,7 +10,11 @@ PYTEST_ARGS ?=
 venv: $(STAMP)
 
 # torch==2.13.0 resolves to the local CPU wheel (pip's find-links); never loosen that pin.
-$(STAMP): setup.py requirements/runtime.txt requirements/dev.txt requirements/eval.txt requirements/bench.txt
+# The native core (bindings/ -> mottrack_sdk._native) is compiled by the editable install below, so
+# its sources are prerequisites too: editing them rebuilds it on the next `make test`.
+NATIVE_SRC := $(wildcard bindings/src/*.cpp bindings/src/*.hpp bindings/python/*.cpp)
+
+$(STAMP): setup.py pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/eval.txt requirements/bench.txt $(NATIVE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip==26.3" "setuptools==80.9.0" "wheel==0.45.1"
 	$(BIN)/python -m pip install -q -r requirements/dev.txt
@@ -29,6 +33,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results/association.json
+
+# Build (or, after an edit under bindings/, rebuild) the C++ core mottrack_sdk._native.
+native: $(STAMP)
 
 compare: $(STAMP)
 	$(BIN)/python benchmarks/compare_trackers.py --json benchmarks/results/compare_trackers.json

@@ -9,9 +9,11 @@
 The CLI (``mottrack``) lives in the runtime; the training/export/calibration packages add their
 sub-commands through the ``mottrack.commands`` entry-point group, so the runtime never imports them.
 """
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
 PACKAGE_DIRS = {
@@ -47,6 +49,50 @@ def _version() -> str:
     raise RuntimeError("sdk/_version.py has no __version__")
 
 
+def _native_extensions() -> list:
+    """``mottrack_sdk._native`` (pybind11) from bindings/, or none when pybind11 is not installed."""
+    try:
+        from pybind11.setup_helpers import ParallelCompile, Pybind11Extension
+    except ImportError:
+        print("mottrack-sdk: pybind11 not installed; skipping the native core (pure-Python core only)",
+              file=sys.stderr)
+        return []
+    ParallelCompile("MOTTRACK_BUILD_JOBS", default=2).install()
+    sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bindings" / "src").glob("*.cpp")
+                     if p.name != "c_api.cpp") + ["bindings/python/python_module.cpp"]
+    headers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bindings" / "src").glob("*.hpp"))
+    return [Pybind11Extension("mottrack_sdk._native", sources, include_dirs=["bindings/src"], depends=headers,
+                              cxx_std=17)]
+
+
+class OptionalBuildExt(build_ext):
+    """Builds the native core when it can; a failure warns and leaves the pure-Python core."""
+
+    def build_extensions(self) -> None:
+        if self.compiler.compiler_type != "msvc":  # results must not depend on FMA contraction
+            for ext in self.extensions:
+                ext.extra_compile_args += ["-O3", "-ffp-contract=off"]
+        super().build_extensions()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler at all, or a failed copy: the package still installs
+            self._skip("the native core", exc)
+
+    def build_extension(self, ext) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # failed compile or link
+            self._skip(ext.name, exc)
+            self.extensions = [e for e in self.extensions if e is not ext]  # nothing to install
+
+    @staticmethod
+    def _skip(what: str, exc: Exception) -> None:
+        print(f"mottrack-sdk: WARNING: {what} was not built ({exc}); mottrack_sdk uses the pure-Python "
+              "tracking core", file=sys.stderr)
+
+
 packages, package_dir = _packages()
 dev_pins = _read_pins("dev.txt")
 
@@ -60,6 +106,8 @@ setup(
     packages=packages,
     package_dir=package_dir,
     package_data={"mottrack_sdk": ["assets/*", "py.typed"], "mottrack_training": ["configs/*.yaml"]},
+    ext_modules=_native_extensions(),
+    cmdclass={"build_ext": OptionalBuildExt},
     install_requires=_read_pins("runtime.txt"),
     extras_require={
         "train": [p for p in dev_pins if p.split("==")[0] in {"torch", "matplotlib"}],

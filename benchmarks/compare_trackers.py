@@ -35,9 +35,9 @@ def make_trackers(frame_rate: float) -> dict[str, Callable[[], Callable[[np.ndar
     import supervision as sv
     from trackers import ByteTrackTracker, SORTTracker
 
-    def ours(use_emb: bool):
+    def ours(use_emb: bool, core: str):
         def factory():
-            tr = Tracker(frame_rate=frame_rate)
+            tr = Tracker(frame_rate=frame_rate, core=core)
             def update(xyxy, scores, emb):
                 t0 = time.perf_counter()
                 ft = tr.update_detections_arrays(xyxy, scores, emb if use_emb else None)
@@ -59,8 +59,11 @@ def make_trackers(frame_rate: float) -> dict[str, Callable[[], Callable[[np.ndar
             return update
         return factory
 
-    return {"mottrack (motion)": ours(False), "mottrack (embeddings)": ours(True),
-            "trackers SORT": peer(SORTTracker), "trackers ByteTrack": peer(ByteTrackTracker)}
+    from mottrack_sdk.tracking.native import native_available
+
+    cores = ["python"] + (["native"] if native_available() else [])
+    ours_all = {f"mottrack {c} ({m})": ours(m == "embeddings", c) for c in cores for m in ("motion", "embeddings")}
+    return {**ours_all, "trackers SORT": peer(SORTTracker), "trackers ByteTrack": peer(ByteTrackTracker)}
 
 
 def run_sequence(update, frames: list[Frame], out_file: Path) -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 
 from mottrack_sdk import Tracker
 from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
+from mottrack_sdk.tracking.native import native_available
 
 WARMUP, ROUNDS = 30, 300
 
@@ -22,11 +23,16 @@ def scene_frames(request):
     return request.param, list(DetectionScene(opts))
 
 
+CORES = ["python", pytest.param("native", marks=pytest.mark.skipif(not native_available(),
+                                                                    reason="native core not built"))]
+
+
+@pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("mode", ["motion", "embeddings"])
-def test_association_per_frame(benchmark, scene_frames, mode):
+def test_association_per_frame(benchmark, scene_frames, mode, core):
     n_objects, scene_frames = scene_frames
     use_emb = mode == "embeddings"
-    tracker = Tracker()
+    tracker = Tracker(core=core)
     frames = iter(scene_frames)
     for _ in range(WARMUP):
         fr = next(frames)
@@ -37,5 +43,5 @@ def test_association_per_frame(benchmark, scene_frames, mode):
         return (fr.det_xyxy, fr.det_scores, fr.det_embeddings if use_emb else None), {}
 
     benchmark.group = f"association N={n_objects}"
-    benchmark.extra_info.update(objects=n_objects, mode=mode)
+    benchmark.extra_info.update(objects=n_objects, mode=mode, core=core)
     benchmark.pedantic(tracker.update_detections, setup=args, rounds=ROUNDS, iterations=1, warmup_rounds=0)

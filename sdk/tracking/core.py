@@ -1,8 +1,9 @@
-"""The JDE / CSTrack association cascade over column-oriented track storage.
+"""The JDE / CSTrack association cascade over packed column-oriented track storage.
 
 One :meth:`AssociationCore.step` per frame:
 
-1. predict every track with the batch Kalman filter (lost tracks' height velocity zeroed, as JDE);
+1. predict every track with the batch Kalman filter (lost/tentative tracks' height velocity
+   zeroed, as JDE);
 2. stage 1: confirmed tracks (tracked + lost) vs high-score detections, cost
    ``w·cosine(template, embedding) + (1 − w)·Mahalanobis²`` with the χ² gate (embedding mode), or
    ``1 − IoU`` under the same gate (motion-only mode);
@@ -14,8 +15,31 @@ One :meth:`AssociationCore.step` per frame:
    tracked/lost duplicate removal, public IDs for newly confirmed tracks.
 
 Every stage only considers pairs of the same class and assigns with ``lap.lapjv`` under the
-stage's cost limit. Inputs are validated by the caller (``Tracker``): float64 boxes with positive
-sizes, finite scores, unit-norm float32 embeddings or None, int64 classes.
+stage's cost limit (:func:`~mottrack_sdk.tracking.matching.assign_admissible`). Inputs are
+validated by the caller (``Tracker``): float64 boxes with positive sizes, finite scores, unit-norm
+float32 embeddings or None, int64 classes or None (one class).
+
+Why it is shaped this way: at tracking sizes (tens to hundreds of tracks) a numpy call costs 1-3 µs
+of fixed overhead, far more than its arithmetic, so a frame is organised to make few calls:
+
+* tracks and detections are attribute-major matrices (one row per attribute), so one ``take``
+  gathers every attribute a candidate pair needs, and every elementwise operation runs over a
+  contiguous row;
+* the candidate pairs of *all* stages come from one search window per frame (covering both the
+  χ² gate and any box overlap; :func:`~mottrack_sdk.tracking.matching.window_pairs`), and their
+  IoU and Mahalanobis² are computed once; stages only select from those arrays. Only pairs inside
+  the window are ever looked at, so the cost grows with the plausible pairs, not with T×M;
+* the Kalman filter runs on packed per-coordinate 2×2 covariance blocks (see ``kalman``), and
+  lapjv only sees the pairs that actually compete (see ``assign_admissible``);
+* the IoU stages after stage 1 usually see a handful of candidates, and are then run on Python
+  lists (identical logic; numpy above ``_SMALL`` candidates).
+
+Stage 1 keeps exactly the pairs inside the gate (Mahalanobis² <= threshold); an IoU stage keeps
+pairs with 1 − IoU <= its limit, which for a limit below 1 already implies that the boxes overlap
+(explicitly required at a limit of 1). All floating-point expressions repeat the reference ones
+operation for operation (``iou_pairs``, ``xyxy_to_xyah``, ``xyah_to_xyxy``, the fused cost), so
+results match the straightforward implementation to the last bit or, for the Kalman update, to
+~1e-12.
 """
 from __future__ import annotations
 
@@ -23,13 +47,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mottrack_sdk.tracking.kalman import KalmanBoxFilter, mahalanobis_sq_pairs, xyah_to_xyxy, xyxy_to_xyah
-from mottrack_sdk.tracking.matching import assign_pairs, iou_pairs, overlap_pairs, sweep_pairs
+from mottrack_sdk.tracking.kalman import KalmanBoxFilter, xyah_rows_to_xyxy
+from mottrack_sdk.tracking.matching import assign_admissible, iou_rows, over_threshold_pairs, window_pairs
 from mottrack_sdk.tracking.options import TrackerOptions
-from mottrack_sdk.tracking.track_table import TrackTable
+from mottrack_sdk.tracking.track_table import (CLASS_ID, FLOAT_WIDTH, HAS_TEMPLATE, HITS, INT_WIDTH,
+                                               LAST_FRAME, SCORE, START_FRAME, STATE, TRACK_ID, UID,
+                                               TrackTable)
 from mottrack_sdk.types import TrackState
 
-_TRACKED, _LOST, _TENTATIVE = np.int8(TrackState.TRACKED), np.int8(TrackState.LOST), np.int8(TrackState.TENTATIVE)
+_TRACKED, _LOST, _TENTATIVE = int(TrackState.TRACKED), int(TrackState.LOST), int(TrackState.TENTATIVE)
+# rows of the per-frame detection matrix (10, M) and track matrix (14, T)
+_BOX, _XYAH, _D_AREA, _D_SCORE = slice(0, 4), slice(4, 8), 8, 9
+_S_INV, _T_AREA, _T_STATE = slice(8, 12), 12, 13
+_SMALL = 16  # IoU-stage candidates up to this count are handled with Python lists
 
 
 @dataclass(frozen=True)
@@ -37,7 +67,7 @@ class FrameTracks:
     """Confirmed, tracked, output-filtered tracks of one frame as columns (T rows)."""
 
     track_id: np.ndarray   # (T,) int64
-    xyxy: np.ndarray       # (T, 4) float64, Kalman posterior, frame pixels
+    xyxy: np.ndarray       # (T, 4) float64, Kalman posterior, frame pixels (may be a transposed view)
     score: np.ndarray      # (T,) float64
     class_id: np.ndarray   # (T,) int64
     hits: np.ndarray       # (T,) int64
@@ -50,201 +80,305 @@ class AssociationCore:
     def __init__(self, options: TrackerOptions):
         self.options = options
         self.kf = KalmanBoxFilter(options.std_weight_position, options.std_weight_velocity)
+        # IoU stages: (cost limit, track state, True: high-score / False: low-score detections)
+        o = options
+        self._iou_stages_motion = ((((o.low_score_iou_thresh, _TRACKED, False), )
+                                    if o.low_score_thresh is not None else ())
+                                   + ((o.tentative_iou_thresh, _TENTATIVE, True), ))
+        self._iou_stages_embedding = ((o.iou_thresh, _TRACKED, True), ) + self._iou_stages_motion
+        self._iou_limit_motion = max(stage[0] for stage in self._iou_stages_motion)
+        self._iou_limit_embedding = max(stage[0] for stage in self._iou_stages_embedding)
         self.reset()
+
+    @property
+    def live_tracks(self) -> int:
+        """Tracks held (tentative, tracked and lost)."""
+        return len(self.table)
 
     def reset(self) -> None:
         self.table = TrackTable()
         self.frame_id = 0
         self._next_uid = 1
         self._next_id = 1
+        self._multi_class = False  # becomes True once a non-zero class id is seen
 
     # ------------------------------------------------------------------ per frame
     def step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
-             classes: np.ndarray) -> FrameTracks:
+             classes: np.ndarray | None) -> FrameTracks:
         o, tab = self.options, self.table
         self.frame_id += 1
-        if len(tab):
-            mean = tab.mean.copy()
-            mean[tab.state != _TRACKED, 7] = 0.0
-            tab.mean, tab.cov = self.kf.predict(mean, tab.cov)
-        det_xyah = xyxy_to_xyah(xyxy)
-        track_xyxy = xyah_to_xyxy(tab.mean)
-        high = np.nonzero(scores >= o.det_thresh)[0]
-        low = (np.zeros(0, np.intp) if o.low_score_thresh is None
-               else np.nonzero((scores >= o.low_score_thresh) & (scores < o.det_thresh))[0])
-
-        match = np.full(len(tab), -1, np.intp)      # track row -> detection index
-        taken = np.zeros(len(scores), bool)
-        pool = np.nonzero(tab.state != _TENTATIVE)[0]
-        use_embeddings = embeddings is not None and tab.template is not None
-
-        # stage 1: appearance + motion (or IoU + motion)
-        ti, dj, maha = self._gated_pairs(pool, high, det_xyah, classes)
-        if use_embeddings:
-            cos = 1.0 - np.einsum("pd,pd->p", tab.template[pool[ti]], embeddings[high[dj]])
-            cost = o.fusion_weight * cos + (1.0 - o.fusion_weight) * maha
-            limit = o.embedding_thresh
-        else:
-            cost = 1.0 - iou_pairs(track_xyxy, xyxy, pool[ti], high[dj])
-            limit = o.motion_thresh
-        self._commit(pool, high, ti, dj, cost, limit, match, taken)
-
-        # stage 2: IoU for tracks that were tracked in the previous frame
-        if use_embeddings:
-            self._iou_stage(self._free_rows(pool, match, _TRACKED), high[~taken[high]],
-                            track_xyxy, xyxy, classes, o.iou_thresh, match, taken)
-        # stage 2b: low-score rescue
-        self._iou_stage(self._free_rows(pool, match, _TRACKED), low,
-                        track_xyxy, xyxy, classes, o.low_score_iou_thresh, match, taken)
-        # stage 3: tentative tracks
-        tentative = np.nonzero(tab.state == _TENTATIVE)[0]
-        self._iou_stage(tentative, high[~taken[high]], track_xyxy, xyxy, classes,
-                        o.tentative_iou_thresh, match, taken)
-
-        self._update_matched(match, xyxy, det_xyah, scores, embeddings, high)
-        self._age_out(match)
-        self._spawn(high[~taken[high]], det_xyah, scores, embeddings, classes)
-        self._remove_duplicates()
-        return self._output()
+        n_det, n_trk = len(scores), len(tab)
+        if classes is not None and not self._multi_class and np.count_nonzero(classes):
+            self._multi_class = True  # until then every track and detection is class 0
+        # detection matrix: box, xyah (as ``xyxy_to_xyah``), area (as ``iou_pairs``), score
+        det = np.empty((10, n_det))
+        det[_BOX] = xyxy.T
+        wh = det[6:8]
+        np.subtract(det[2:4], det[:2], out=wh)
+        np.multiply(wh[0], wh[1], out=det[_D_AREA])
+        np.multiply(wh, 0.5, out=det[4:6])
+        det[4:6] += det[:2]
+        max_wh = np.maximum.reduce(wh, axis=1) if n_det and n_trk else None
+        det[6] /= det[7]
+        det[_D_SCORE] = scores
+        is_high = scores >= o.det_thresh
+        taken = np.zeros(n_det, bool)
+        if n_trk:
+            match = np.empty(n_trk, np.intp)  # track -> detection index
+            match.fill(-1)
+            self.kf.predict_packed(tab.f)  # lost/tentative tracks have vh = 0 (see _age_out)
+            if n_det:
+                self._associate(det, max_wh, embeddings, classes, match, taken)
+            self._update_matched(match, det, embeddings, is_high)
+            self._age_out()
+        self._spawn((is_high > taken).nonzero()[0], det, embeddings, classes)  # high and not taken
+        return self._output(self._remove_duplicates())
 
     # ------------------------------------------------------------------ stages
-    def _gated_pairs(self, rows: np.ndarray, dets: np.ndarray, det_xyah: np.ndarray,
-                     classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidate (row, det) pairs of the same class inside the χ² gate, with Mahalanobis²."""
-        tab, o = self.table, self.options
-        if len(rows) == 0 or len(dets) == 0:
-            empty = np.zeros(0, np.intp)
-            return empty, empty, np.zeros(0)
-        z, s_inv, s_diag = self.kf.gating_inverse(tab.mean[rows], tab.cov[rows])
-        dz = det_xyah[dets]
+    def _associate(self, det: np.ndarray, max_wh: np.ndarray, embeddings: np.ndarray | None,
+                   classes: np.ndarray | None, match: np.ndarray, taken: np.ndarray) -> None:
+        """Stages 1–3 on one set of candidate pairs; fills ``match`` and ``taken``."""
+        o, tab = self.options, self.table
+        f = tab.f
+        # track matrix: predicted box, projected mean, 1/S (S is diagonal), area, state
+        trk = np.empty((14, f.shape[1]))
+        s = self.kf.innovation_packed(f)[1]
+        np.divide(1.0, s, out=trk[_S_INV])
+        trk[_XYAH] = f[:4]
+        xyah_rows_to_xyxy(f, trk[_BOX])
+        twh = trk[2:4] - trk[:2]
+        np.multiply(twh[0], twh[1], out=trk[_T_AREA])
+        trk[_T_STATE] = tab.i[STATE]
+        # Search window per track: the χ² bound sqrt(g·S_kk) (inside the gate d_k²/S_kk <= g) or the
+        # overlap bound (centres closer than half the summed widths, with the widest detection),
+        # whichever is larger, inflated by 1e-9 so rounding never drops a pair from the window.
         if o.gating:
-            radius = np.sqrt(o.gating_threshold * s_diag)
-            ti, dj = sweep_pairs(z[:, 0], radius[:, 0], dz[:, 0])
-            keep = np.abs(dz[dj, 1] - z[ti, 1]) <= radius[ti, 1]
-            keep &= np.abs(dz[dj, 3] - z[ti, 3]) <= radius[ti, 3]
-            keep &= tab.class_id[rows[ti]] == classes[dets[dj]]
-            ti, dj = ti[keep], dj[keep]
-        else:
-            ti, dj = (a.ravel() for a in np.meshgrid(np.arange(len(rows)), np.arange(len(dets)), indexing="ij"))
-            keep = tab.class_id[rows[ti]] == classes[dets[dj]]
-            ti, dj = ti[keep], dj[keep]
-        maha = mahalanobis_sq_pairs(z, s_inv, dz, ti, dj)
-        if o.gating:
-            inside = maha <= o.gating_threshold
-            ti, dj, maha = ti[inside], dj[inside], maha[inside]
-        return ti, dj, maha
-
-    def _iou_stage(self, rows: np.ndarray, dets: np.ndarray, track_xyxy: np.ndarray, xyxy: np.ndarray,
-                   classes: np.ndarray, limit: float, match: np.ndarray, taken: np.ndarray) -> None:
-        if len(rows) == 0 or len(dets) == 0:
+            rad = s[:2]
+            rad *= o.gating_threshold
+            np.sqrt(rad, out=rad)
+            twh += max_wh[:, None]
+            twh *= 0.5
+            np.maximum(rad, twh, out=rad)
+            rad *= 1.0 + 1e-9
+        else:  # stage 1 then considers every pair
+            rad = np.full((2, f.shape[1]), np.inf)
+        ti, dj = window_pairs(f[0], f[1], rad[0], rad[1], det[4], det[5])
+        if len(ti) == 0:
             return
-        ti, dj = overlap_pairs(track_xyxy[rows], xyxy[dets])
-        same = self.table.class_id[rows[ti]] == classes[dets[dj]]
-        ti, dj = ti[same], dj[same]
-        cost = 1.0 - iou_pairs(track_xyxy, xyxy, rows[ti], dets[dj])
-        self._commit(rows, dets, ti, dj, cost, limit, match, taken)
+        a, b = trk.take(ti, 1), det.take(dj, 1)
+        iou, iwh = iou_rows(a, b, a[_T_AREA], b[_D_AREA])
+        iou_cost = 1.0 - iou
+        d = b[_XYAH] - a[_XYAH]                 # squared Mahalanobis distance Σ_k d_k·(1/S_kk)·d_k
+        t = d * a[_S_INV]
+        t *= d
+        maha = np.add.reduce(t, axis=0)
+        hi_p = b[_D_SCORE] >= o.det_thresh
+        same = None
+        if self._multi_class:  # (int64 ids: compared as integers, not through the float matrices)
+            same = tab.i[CLASS_ID].take(ti) == (0 if classes is None else classes.take(dj))
+
+        # stage 1: confirmed tracks vs high-score detections inside the gate
+        ok = a[_T_STATE] != _TENTATIVE
+        ok &= hi_p
+        if o.gating:
+            ok &= maha <= o.gating_threshold
+        if same is not None:
+            ok &= same
+        if embeddings is not None and tab.template is not None:
+            k = ok.nonzero()[0]
+            if len(k):
+                t1, d1 = ti.take(k), dj.take(k)
+                cos = 1.0 - np.einsum("pd,pd->p", tab.template[t1], embeddings[d1])
+                cost = o.fusion_weight * cos + (1.0 - o.fusion_weight) * maha.take(k)
+                k = (cost <= o.embedding_thresh).nonzero()[0]
+                self._commit(t1.take(k), d1.take(k), cost.take(k), o.embedding_thresh, match, taken)
+            stages, limit = self._iou_stages_embedding, self._iou_limit_embedding
+        else:
+            ok &= iou_cost <= o.motion_thresh
+            k = ok.nonzero()[0]
+            self._commit(ti.take(k), dj.take(k), iou_cost.take(k), o.motion_thresh, match, taken)
+            stages, limit = self._iou_stages_motion, self._iou_limit_motion
+
+        # IoU stages: keep the candidates still free and good enough for some stage
+        ok = iou_cost <= limit
+        ok &= match.take(ti) < 0
+        ok &= ~taken.take(dj)
+        if same is not None:
+            ok &= same
+        if limit >= 1.0:  # only then can 1 − IoU <= limit hold for boxes that do not overlap
+            ok &= (iwh[0] > 0) & (iwh[1] > 0)
+        k = ok.nonzero()[0]
+        if len(k) > _SMALL:
+            self._iou_stages(stages, ti.take(k), dj.take(k), iou_cost.take(k), a[_T_STATE].take(k),
+                             b[_D_SCORE].take(k), match, taken)
+        elif len(k):
+            self._iou_stages_small(stages, ti.take(k).tolist(), dj.take(k).tolist(), iou_cost.take(k).tolist(),
+                                   a[_T_STATE].take(k).tolist(), b[_D_SCORE].take(k).tolist(), match, taken)
+
+    def _iou_stages(self, stages: tuple, ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, state: np.ndarray,
+                    score: np.ndarray, match: np.ndarray, taken: np.ndarray) -> None:
+        o = self.options
+        high = score >= o.det_thresh
+        low = None if o.low_score_thresh is None else ~high & (score >= o.low_score_thresh)
+        committed = False
+        for limit, row_state, use_high in stages:
+            ok = (cost <= limit) & (state == row_state) & (high if use_high else low)
+            if committed:  # an earlier IoU stage matched: drop the pairs it used up
+                ok &= (match.take(ti) < 0) & ~taken.take(dj)
+            k = ok.nonzero()[0]
+            if len(k):
+                committed = self._commit(ti.take(k), dj.take(k), cost.take(k), limit, match, taken) or committed
+
+    def _iou_stages_small(self, stages: tuple, ti: list, dj: list, cost: list, state: list, score: list,
+                          match: np.ndarray, taken: np.ndarray) -> None:
+        """:meth:`_iou_stages` on Python lists (a few candidates: cheaper than numpy calls)."""
+        hi_thr, lo_thr = self.options.det_thresh, self.options.low_score_thresh
+        for limit, row_state, use_high in stages:
+            sel = [p for p in range(len(ti))
+                   if cost[p] <= limit and state[p] == row_state and match[ti[p]] < 0 and not taken[dj[p]]
+                   and (score[p] >= hi_thr if use_high else lo_thr <= score[p] < hi_thr)]
+            if not sel:
+                continue
+            rows, dets, costs = [ti[p] for p in sel], [dj[p] for p in sel], [cost[p] for p in sel]
+            if len(set(rows)) == len(sel) == len(set(dets)) and max(costs) < limit:
+                match[rows] = dets  # no conflict and no tie with the limit: lapjv would take them all
+                taken[dets] = True
+            else:
+                self._commit(np.array(rows), np.array(dets), np.array(costs), limit, match, taken)
 
     @staticmethod
-    def _commit(rows: np.ndarray, dets: np.ndarray, ti: np.ndarray, dj: np.ndarray, cost: np.ndarray,
-                limit: float, match: np.ndarray, taken: np.ndarray) -> None:
-        mt, md = assign_pairs(ti, dj, cost, limit, len(rows), len(dets))
-        match[rows[mt]] = dets[md]
-        taken[dets[md]] = True
-
-    def _free_rows(self, rows: np.ndarray, match: np.ndarray, state: np.int8) -> np.ndarray:
-        return rows[(match[rows] < 0) & (self.table.state[rows] == state)]
+    def _commit(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, limit: float,
+                match: np.ndarray, taken: np.ndarray) -> bool:
+        """Assign admissible pairs (track row, detection); returns whether anything matched."""
+        mt, md = assign_admissible(ti, dj, cost, limit, len(match), len(taken))
+        match[mt] = md
+        taken[md] = True
+        return len(mt) > 0
 
     # ------------------------------------------------------------------ lifecycle
-    def _update_matched(self, match: np.ndarray, xyxy: np.ndarray, det_xyah: np.ndarray, scores: np.ndarray,
-                        embeddings: np.ndarray | None, high: np.ndarray) -> None:
+    def _update_matched(self, match: np.ndarray, det: np.ndarray, embeddings: np.ndarray | None,
+                        is_high: np.ndarray) -> None:
+        """Kalman update, score, hits, state, template of every track that took a detection."""
         tab, o = self.table, self.options
-        rows = np.nonzero(match >= 0)[0]
-        if len(rows) == 0:
+        matched = match >= 0
+        if not np.count_nonzero(matched):
             return
-        d = match[rows]
-        tab.mean[rows], tab.cov[rows] = self.kf.update(tab.mean[rows], tab.cov[rows], det_xyah[d])
+        # Every track goes through the update, the unmatched ones with a zero gain (left exactly
+        # as they are; they read detection -1, any finite values do): fewer calls than a gather,
+        # an update of the matched columns and a scatter.
+        db = det.take(match, 1)
+        self.kf.update_packed(tab.f, db[_XYAH], matched)
+        np.copyto(tab.f[SCORE], db[_D_SCORE], where=matched)
+        iv = tab.i
+        state = iv[STATE]
         if embeddings is not None:
-            is_high = np.zeros(len(scores), bool)
-            is_high[high] = True
-            r, e = rows[is_high[d]], embeddings[d[is_high[d]]]
+            rows = matched.nonzero()[0]
+            d = match.take(rows)
+            h = is_high.take(d).nonzero()[0]  # low-score detections never touch a template
+            r, e = rows.take(h), embeddings[d.take(h)]
             if tab.template is None:
                 tab.template = np.zeros((len(tab), e.shape[1]), np.float32)
-            old = tab.template[r]
-            m = np.where(tab.has_template[r], o.template_momentum, 0.0).astype(np.float32)[:, None]
-            new = m * old + (1.0 - m) * e
-            tab.template[r] = new / np.linalg.norm(new, axis=1, keepdims=True)
-            tab.has_template[r] = True
-        newly = rows[tab.state[rows] == _TENTATIVE]
-        tab.state[rows] = _TRACKED
-        tab.score[rows] = scores[d]
-        tab.hits[rows] += 1
-        tab.last_frame[rows] = self.frame_id
+            m = np.where(iv[HAS_TEMPLATE].take(r) != 0, o.template_momentum, 0.0).astype(np.float32)[:, None]
+            new = tab.template[r]   # new = m·old + (1 − m)·e, re-normalised; in place on the gathered
+            new *= m                # copy (the same float32 operations, fewer large temporaries)
+            e = e * (1.0 - m)
+            new += e
+            # np.linalg.norm(new, axis=1, keepdims=True) is this, without its dispatch overhead
+            new /= np.sqrt(np.add.reduce(np.multiply(new, new, out=e), axis=1, keepdims=True))
+            tab.template[r] = new
+            iv[HAS_TEMPLATE, r] = 1
+        newly = (matched & (state == _TENTATIVE)).nonzero()[0]
+        np.copyto(state, _TRACKED, where=matched)
+        iv[HITS] += matched
+        np.copyto(iv[LAST_FRAME], self.frame_id, where=matched)
         self._confirm(newly)
 
-    def _age_out(self, match: np.ndarray) -> None:
-        tab = self.table
-        unmatched = match < 0
-        tab.state[unmatched & (tab.state == _TRACKED)] = _LOST
-        expired = (tab.state == _LOST) & (self.frame_id - tab.last_frame > self.options.max_time_lost)
-        tab.keep(~(expired | (unmatched & (tab.state == _TENTATIVE))))
+    def _age_out(self) -> None:
+        """Unmatched tracked -> lost; drop expired lost and unmatched tentative tracks.
 
-    def _spawn(self, dets: np.ndarray, det_xyah: np.ndarray, scores: np.ndarray,
-               embeddings: np.ndarray | None, classes: np.ndarray) -> None:
+        After :meth:`_update_matched` a track was matched this frame iff its last frame is this one,
+        and every tentative track left is an unmatched one (a match makes it tracked).
+        JDE predicts lost (and tentative) tracks with the height velocity vh set to 0. Nothing but
+        an update changes a velocity, tentative tracks are born with vh = 0 and leave that state
+        only through an update, so zeroing vh once, when a track becomes lost, is the same.
+        """
+        tab = self.table
+        state, last = tab.i[STATE], tab.i[LAST_FRAME]
+        lost_now = (state == _TRACKED) & (last < self.frame_id)
+        state[lost_now] = _LOST
+        np.copyto(tab.f[7], 0.0, where=lost_now)
+        drop = (state == _LOST) & (last < self.frame_id - self.options.max_time_lost)
+        drop |= state == _TENTATIVE
+        if np.count_nonzero(drop):
+            tab.keep(~drop)
+
+    def _spawn(self, dets: np.ndarray, det: np.ndarray, embeddings: np.ndarray | None,
+               classes: np.ndarray | None) -> None:
         k = len(dets)
         if k == 0:
             return
-        mean, cov = self.kf.initiate(det_xyah[dets])
         first = self.frame_id == 1  # JDE: tracks of the very first frame are confirmed at once
-        new = TrackTable(
-            uid=np.arange(self._next_uid, self._next_uid + k, dtype=np.int64),
-            track_id=np.zeros(k, np.int64),
-            state=np.full(k, _TRACKED if first else _TENTATIVE, np.int8),
-            class_id=classes[dets].copy(), score=scores[dets].astype(np.float64),
-            start_frame=np.full(k, self.frame_id, np.int64), last_frame=np.full(k, self.frame_id, np.int64),
-            hits=np.ones(k, np.int64), mean=mean, cov=cov,
-            template=None if embeddings is None else embeddings[dets].astype(np.float32, copy=True),
-            has_template=np.full(k, embeddings is not None),
-        )
+        db = det.take(dets, 1)
+        f = self.kf.initiate_packed(db[_XYAH], FLOAT_WIDTH)
+        f[SCORE] = db[_D_SCORE]
+        iv = np.empty((INT_WIDTH, k), np.int64)
+        # uid, track_id, class_id, start, last, hits, state, has_template
+        iv[:] = np.array([0, 0, 0, self.frame_id, self.frame_id, 1, _TRACKED if first else _TENTATIVE,
+                          embeddings is not None])[:, None]
+        iv[UID] = np.arange(self._next_uid, self._next_uid + k)
+        if classes is not None:
+            iv[CLASS_ID] = classes.take(dets)
         self._next_uid += k
         start = len(self.table)
-        self.table.append(new)
+        self.table.append(f, iv, None if embeddings is None else embeddings[dets])
         if first:
             self._confirm(np.arange(start, start + k))
 
     def _confirm(self, rows: np.ndarray) -> None:
-        """Give newly confirmed rows public IDs: per instance, from 1, increasing, never reused."""
+        """Give newly confirmed tracks public IDs: per instance, from 1, increasing, never reused.
+
+        ``rows`` is ascending and tracks are stored in uid (birth) order, so IDs follow birth order.
+        """
         if len(rows):
-            rows = rows[np.argsort(self.table.uid[rows])]
-            self.table.track_id[rows] = np.arange(self._next_id, self._next_id + len(rows))
+            self.table.i[TRACK_ID, rows] = np.arange(self._next_id, self._next_id + len(rows))
             self._next_id += len(rows)
 
-    def _remove_duplicates(self) -> None:
-        """Tracked vs lost pairs with IoU above ``duplicate_iou``: the younger of the two goes."""
-        tab = self.table
-        tracked = np.nonzero(tab.state != _LOST)[0]
-        lost = np.nonzero(tab.state == _LOST)[0]
-        if len(tracked) == 0 or len(lost) == 0:
-            return
-        boxes = xyah_to_xyxy(tab.mean)
-        ti, lj = overlap_pairs(boxes[tracked], boxes[lost])
-        p, q = tracked[ti], lost[lj]
-        dup = (iou_pairs(boxes, boxes, p, q) > self.options.duplicate_iou) & (tab.class_id[p] == tab.class_id[q])
-        if not dup.any():
-            return
-        p, q = p[dup], q[dup]
-        age_p, age_q = self.frame_id - tab.start_frame[p], self.frame_id - tab.start_frame[q]
-        drop = np.zeros(len(tab), bool)
-        drop[np.where(age_p > age_q, q, p)] = True
-        tab.keep(~drop)
+    def _remove_duplicates(self) -> np.ndarray | None:
+        """Tracked vs lost pairs with IoU above ``duplicate_iou``: the younger of the two goes.
 
-    def _output(self) -> FrameTracks:
+        Returns the (4, T) posterior boxes of the remaining tracks when it computed them (else None).
+        """
+        tab = self.table
+        is_lost = tab.i[STATE] == _LOST
+        n_lost = np.count_nonzero(is_lost)
+        if n_lost == 0 or n_lost == len(is_lost):
+            return None
+        lost, other = is_lost.nonzero()[0], (~is_lost).nonzero()[0]
+        boxes = xyah_rows_to_xyxy(tab.f)
+        li, oj = over_threshold_pairs(boxes.take(lost, 1), boxes.take(other, 1), self.options.duplicate_iou)
+        q, p = lost.take(li), other.take(oj)
+        if self._multi_class and len(p):
+            same = tab.i[CLASS_ID].take(p) == tab.i[CLASS_ID].take(q)
+            q, p = q.compress(same), p.compress(same)
+        if len(p) == 0:
+            return boxes
+        start = tab.i[START_FRAME]
+        keep = np.ones(len(tab), bool)
+        keep[np.where(start.take(p) < start.take(q), q, p)] = False  # the older has the earlier start
+        tab.keep(keep)
+        return boxes.compress(keep, axis=1)
+
+    def _output(self, boxes: np.ndarray | None) -> FrameTracks:
         tab, o = self.table, self.options
-        out = (tab.state == _TRACKED) & (tab.track_id > 0)
-        xyxy = xyah_to_xyxy(tab.mean[out])
-        w, h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
-        keep = w * h > o.min_box_area
+        iv = tab.i
+        rows = (iv[STATE] == _TRACKED).nonzero()[0]  # a tracked track is always confirmed (has an id)
+        xyxy = xyah_rows_to_xyxy(tab.f.take(rows, 1)) if boxes is None else boxes.take(rows, 1)
+        wh = xyxy[2:] - xyxy[:2]
+        keep = wh[0] * wh[1] > o.min_box_area
         if o.max_aspect_ratio is not None:
-            keep &= w / h <= o.max_aspect_ratio
-        rows = np.nonzero(out)[0][keep]
-        return FrameTracks(tab.track_id[rows], xyxy[keep], tab.score[rows], tab.class_id[rows],
-                           tab.hits[rows], self.frame_id - tab.start_frame[rows])
+            keep &= wh[0] / wh[1] <= o.max_aspect_ratio
+        if np.count_nonzero(keep) < len(keep):
+            rows, xyxy = rows.compress(keep), xyxy.compress(keep, axis=1)
+        iv = iv.take(rows, 1)
+        return FrameTracks(iv[TRACK_ID], xyxy.T, tab.f[SCORE].take(rows), iv[CLASS_ID], iv[HITS],
+                           self.frame_id - iv[START_FRAME])

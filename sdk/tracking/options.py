@@ -79,7 +79,7 @@ class TrackerOptions:
 
 def _check(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
     ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok_type or not math.isfinite(value) and not (value == high == math.inf):
+    if not ok_type or not math.isfinite(value):
         raise ValueError(f"TrackerOptions.{name}: expected a finite number, got {value!r}")
     if value < low or value > high or (open_low and value == low):
         bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"

@@ -1,9 +1,19 @@
-"""Checks on what users hand to ``Tracker.update_detections``; every error names the argument."""
+"""Checks on what users hand to ``Tracker.update_detections``; every error names the argument.
+
+Each check starts with a fast path for the common case (an ndarray already of the right dtype and
+shape): a few whole-array reductions prove the input valid, and anything they cannot prove goes to
+the full checks below, which find and name the problem. The fast paths accept exactly what the
+full checks accept and return the same arrays; they only skip per-element work whose answer is
+implied (a finite sum of finite-or-not values means every value is finite, and so on).
+"""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 
 
 def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
@@ -20,6 +30,15 @@ def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
 
 def check_boxes(boxes_xyxy: Any) -> np.ndarray:
     """(N, 4) finite xyxy with x2 > x1 and y2 > y1 -> float64 array. An empty input gives (0, 4)."""
+    if type(boxes_xyxy) is np.ndarray and boxes_xyxy.dtype is _F64 and boxes_xyxy.ndim == 2 \
+            and boxes_xyxy.shape[1] == 4 and len(boxes_xyxy):
+        # widths/heights all > 0 (NaN fails) with a finite sum: then every coordinate is finite too
+        # (an infinite coordinate makes its width or height inf or NaN). Transposed, so each
+        # operation loops over N rather than N times over 2.
+        t = boxes_xyxy.T
+        wh = t[2:] - t[:2]
+        if np.minimum.reduce(wh, axis=None) > 0 and math.isfinite(np.add.reduce(wh, axis=None)):
+            return boxes_xyxy
     arr = _as_real_array(boxes_xyxy, "boxes_xyxy", "an (N, 4) array of [x1, y1, x2, y2]")
     if arr.size == 0:
         return np.zeros((0, 4))
@@ -39,6 +58,9 @@ def check_boxes(boxes_xyxy: Any) -> np.ndarray:
 
 def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.ndarray:
     """A (N,) column matching the number of boxes."""
+    if not integer and type(value) is np.ndarray and value.dtype is _F64 and value.ndim == 1 \
+            and len(value) == n and n and math.isfinite(np.add.reduce(value)):
+        return value  # a finite sum: no NaN or inf
     kind = "integers" if integer else "numbers"
     arr = _as_real_array(value, name, f"an ({n},) array of {kind}")
     if arr.size == 0 and n == 0:
@@ -57,6 +79,13 @@ def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.nda
 
 def check_embeddings(value: Any, n: int, dim: int | None) -> np.ndarray:
     """(N, D) finite, non-zero rows -> L2-normalised float32 (D must match earlier frames)."""
+    if type(value) is np.ndarray and value.dtype is _F32 and value.ndim == 2 and value.shape[0] == n \
+            and n and value.shape[1] and (dim is None or value.shape[1] == dim):
+        # the row norms of np.linalg.norm(value, axis=1, keepdims=True), bit for bit; all finite and
+        # positive means every entry is finite (NaN or inf would make its row's norm NaN or inf)
+        norms = np.sqrt(np.add.reduce(value * value, axis=1, keepdims=True))
+        if np.minimum.reduce(norms, axis=None) > 0 and math.isfinite(np.add.reduce(norms, axis=None)):
+            return value / norms
     arr = _as_real_array(value, "embeddings", f"an ({n}, D) array")
     if arr.ndim != 2 or arr.shape[0] != n or (n > 0 and arr.shape[1] == 0):
         raise ValueError(f"embeddings: expected shape ({n}, D) (one row per box), got shape {arr.shape}")

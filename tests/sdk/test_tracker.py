@@ -6,6 +6,16 @@ import pytest
 
 from mottrack_sdk import Track, Tracker, TrackerOptions, TrackState
 from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
+from mottrack_sdk.tracking.native import native_available
+
+# Every behaviour test runs on each association core built here (the C++ core when compiled).
+CORES = ["python", pytest.param("native", marks=pytest.mark.skipif(not native_available(),
+                                                                    reason="native core not built"))]
+
+
+@pytest.fixture(params=CORES)
+def core(request) -> str:
+    return request.param
 
 
 def box(x: float, y: float = 100.0, w: float = 40.0, h: float = 100.0) -> list[float]:
@@ -16,8 +26,8 @@ def ids(tracks: list[Track]) -> list[int]:
     return sorted(t.track_id for t in tracks)
 
 
-def test_ids_start_at_one_per_instance_and_reset_restarts():
-    a, b = Tracker(), Tracker()
+def test_ids_start_at_one_per_instance_and_reset_restarts(core):
+    a, b = Tracker(core=core), Tracker(core=core)
     out_a = a.update_detections([box(0), box(200)], [0.9, 0.9])
     out_b = b.update_detections([box(500)], [0.9])
     assert ids(out_a) == [1, 2] and ids(out_b) == [1]  # no class-level counter
@@ -26,16 +36,16 @@ def test_ids_start_at_one_per_instance_and_reset_restarts():
     assert ids(a.update_detections([box(300)], [0.9])) == [1]
 
 
-def test_track_fields_are_plain_data():
-    t = Tracker().update_detections([box(10, 20, 30, 60)], [0.8], classes=[3])[0]
+def test_track_fields_are_plain_data(core):
+    t = Tracker(core=core).update_detections([box(10, 20, 30, 60)], [0.8], classes=[3])[0]
     assert isinstance(t, Track) and t.track_id == 1 and t.class_id == 3 and t.state is TrackState.TRACKED
     assert t.xyxy == pytest.approx((10, 20, 40, 80)) and t.tlwh == pytest.approx((10, 20, 30, 60))
     assert t.score == pytest.approx(0.8) and t.hits == 1 and t.age == 0
     assert all(isinstance(v, float) for v in t.xyxy)
 
 
-def test_constant_velocity_track_keeps_its_id_through_misses():
-    tr = Tracker()
+def test_constant_velocity_track_keeps_its_id_through_misses(core):
+    tr = Tracker(core=core)
     seen = []
     for f in range(40):
         dets = [] if f in (15, 16, 17) else [box(100 + 4 * f)]
@@ -45,15 +55,15 @@ def test_constant_velocity_track_keeps_its_id_through_misses():
     assert len(seen) == 37
 
 
-def test_new_tracks_need_a_second_match_after_the_first_frame():
-    tr = Tracker()
+def test_new_tracks_need_a_second_match_after_the_first_frame(core):
+    tr = Tracker(core=core)
     tr.update_detections([box(0)], [0.9])
     assert ids(tr.update_detections([box(2), box(600)], [0.9, 0.9])) == [1]  # 600: tentative
     assert ids(tr.update_detections([box(4), box(602)], [0.9, 0.9])) == [1, 2]
 
 
-def test_low_score_detections_continue_tracks_but_never_start_them():
-    tr = Tracker(det_thresh=0.5, low_score_thresh=0.1)
+def test_low_score_detections_continue_tracks_but_never_start_them(core):
+    tr = Tracker(core=core, det_thresh=0.5, low_score_thresh=0.1)
     tr.update_detections([box(0)], [0.9])
     out = tr.update_detections([box(3), box(700)], [0.3, 0.3])
     assert ids(out) == [1] and out[0].score == pytest.approx(0.3)
@@ -62,14 +72,14 @@ def test_low_score_detections_continue_tracks_but_never_start_them():
     assert out == []  # the lone low-score box never became a track
 
 
-def test_rescue_off_loses_the_track():
-    tr = Tracker(low_score_thresh=None)
+def test_rescue_off_loses_the_track(core):
+    tr = Tracker(core=core, low_score_thresh=None)
     tr.update_detections([box(0)], [0.9])
     assert tr.update_detections([box(3)], [0.3]) == []
 
 
-def test_a_track_never_takes_a_detection_of_another_class():
-    tr = Tracker()
+def test_a_track_never_takes_a_detection_of_another_class(core):
+    tr = Tracker(core=core)
     tr.update_detections([box(0)], [0.9], classes=[0])
     out = tr.update_detections([box(1)], [0.9], classes=[1])
     assert out == []  # the class-1 box is a new tentative track, track 1 is lost
@@ -77,10 +87,10 @@ def test_a_track_never_takes_a_detection_of_another_class():
     assert [(t.track_id, t.class_id) for t in out] == [(2, 1)]
 
 
-def test_lost_tracks_are_re_identified_by_appearance_after_a_jump():
+def test_lost_tracks_are_re_identified_by_appearance_after_a_jump(core):
     rng = np.random.default_rng(0)
     e1, e2 = rng.normal(size=(2, 64))
-    tr = Tracker()
+    tr = Tracker(core=core)
     for f in range(5):
         tr.update_detections([box(100 + f), box(900 + f)], [0.9, 0.9], [e1, e2])
     for _ in range(5):  # both occluded
@@ -92,12 +102,12 @@ def test_lost_tracks_are_re_identified_by_appearance_after_a_jump():
     assert {t.track_id for t in out if t.xyxy[0] < 500} == {1}
 
 
-def test_lost_buffer_scales_with_frame_rate():
+def test_lost_buffer_scales_with_frame_rate(core):
     def frames_kept(frame_rate: float) -> int:
-        tr = Tracker(frame_rate=frame_rate, track_buffer=30)
+        tr = Tracker(core=core, frame_rate=frame_rate, track_buffer=30)
         tr.update_detections([box(0)], [0.9])
         n = 0
-        while len(tr._core.table) and n < 500:
+        while tr._core.live_tracks and n < 500:
             tr.update_detections(np.zeros((0, 4)), [])
             n += 1
         return n
@@ -107,46 +117,47 @@ def test_lost_buffer_scales_with_frame_rate():
     assert TrackerOptions(frame_rate=15.0).max_time_lost == 15
 
 
-def test_memory_stays_bounded_on_an_endless_stream():
+def test_memory_stays_bounded_on_an_endless_stream(core):
     scene = DetectionScene(DetectionSceneOptions(num_objects=5, num_frames=20_000, embedding_dim=0,
                                                  max_speed=12.0, seed=3))
-    tr = Tracker()
-    sizes = []
+    tr = Tracker(core=core)
+    sizes, max_id = [], 0
     for fr in scene:
-        tr.update_detections(fr.det_xyxy, fr.det_scores)
+        out = tr.update_detections_arrays(fr.det_xyxy, fr.det_scores)
+        max_id = max(max_id, int(out.track_id.max(initial=0)))
         if fr.frame % 1000 == 0:
-            sizes.append(len(tr._core.table))
-    assert tr._core._next_id > 200  # many identities came and went
+            sizes.append(tr._core.live_tracks)
+    assert max_id > 200  # many identities came and went
     assert max(sizes) < 5 * 5 + 20  # live tracks stay near the number of objects present
 
 
-def test_thousands_of_detections_work():
+def test_thousands_of_detections_work(core):
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 4000, (3000, 2))
     boxes = np.concatenate([xy, xy + rng.uniform(10, 60, (3000, 2))], axis=1)
-    tr = Tracker(max_aspect_ratio=None, min_box_area=0)
+    tr = Tracker(core=core, max_aspect_ratio=None, min_box_area=0)
     tr.update_detections(boxes, np.full(3000, 0.9))
     out = tr.update_detections(boxes + 0.5, np.full(3000, 0.9))
     assert len(out) == 3000 and len({t.track_id for t in out}) == 3000
 
 
-def test_empty_inputs_give_empty_results():
-    tr = Tracker()
+def test_empty_inputs_give_empty_results(core):
+    tr = Tracker(core=core)
     assert tr.update_detections([], []) == []
     assert tr.update_detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 128)), np.zeros(0, int)) == []
     assert tr.frame_id == 2
 
 
-def test_output_filter_drops_small_and_wide_boxes_without_touching_state():
-    tr = Tracker(min_box_area=100, max_aspect_ratio=1.6)
+def test_output_filter_drops_small_and_wide_boxes_without_touching_state(core):
+    tr = Tracker(core=core, min_box_area=100, max_aspect_ratio=1.6)
     out = tr.update_detections([box(0, w=5, h=5), box(100, w=200, h=50), box(400)], [0.9, 0.9, 0.9])
     assert [t.xyxy[0] for t in out] == [400]
-    assert len(tr._core.table) == 3
+    assert tr._core.live_tracks == 3
 
 
-def test_synthetic_scene_is_tracked_with_few_id_switches():
+def test_synthetic_scene_is_tracked_with_few_id_switches(core):
     scene = DetectionScene(DetectionSceneOptions(num_objects=20, num_frames=200, seed=11))
-    tr = Tracker()
+    tr = Tracker(core=core)
     switches, last = 0, {}
     for fr in scene:
         ft = tr.update_detections_arrays(fr.det_xyxy, fr.det_scores, fr.det_embeddings)

@@ -6,6 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mottrack_sdk import Tracker
+from mottrack_sdk.tracking.native import native_available
+
+CORES = ["python"] + (["native"] if native_available() else [])
 
 
 @st.composite
@@ -33,7 +36,11 @@ def streams(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams())
 def test_invariants(frames):
-    tr = Tracker(min_box_area=0, max_aspect_ratio=None)
+    for core in CORES:
+        _check_invariants(Tracker(core=core, min_box_area=0, max_aspect_ratio=None), frames)
+
+
+def _check_invariants(tr: Tracker, frames) -> None:
     ever: dict[int, int] = {}  # id -> class
     last_max_id = 0
     for xyxy, scores, emb, cls in frames:
@@ -52,16 +59,29 @@ def test_invariants(frames):
         last_max_id = max([last_max_id, *ids])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(streams())
-def test_no_detection_is_assigned_twice(frames):
-    tr = Tracker(min_box_area=0, max_aspect_ratio=None)
+def test_no_detection_is_assigned_twice_and_removed_ids_never_return(frames):
+    tr = Tracker(core="python", min_box_area=0, max_aspect_ratio=None)  # spies on the reference core
+    core = tr._core
+    seen_matches: list[np.ndarray] = []
+    original = core._update_matched
+
+    def spy(match, *args, **kwargs):
+        seen_matches.append(np.array(match, copy=True))
+        return original(match, *args, **kwargs)
+
+    core._update_matched = spy
+    removed: set[int] = set()
+    live_before: set[int] = set()
     for xyxy, scores, emb, cls in frames:
-        core = tr._core
+        seen_matches.clear()
         out = tr.update_detections_arrays(xyxy, scores, emb, cls)
-        hit = core.table.last_frame == core.frame_id
-        # every track updated this frame holds a detection's score; updated tracks <= detections
-        assert int(hit.sum()) <= len(scores)
-        taken = core.table.score[hit & (core.table.hits > 1)]
-        assert len(taken) <= len(scores)
-        assert len(out.track_id) <= len(scores)
+        for match in seen_matches:
+            dets = match[match >= 0]
+            assert len(dets) == len(set(dets.tolist())), "a detection was assigned to two tracks"
+            assert (dets < len(scores)).all()
+        assert not (set(out.track_id.tolist()) & removed), "a removed track's ID came back"
+        live = {int(i) for i in core.table.track_id if i > 0}
+        removed |= live_before - live
+        live_before = live

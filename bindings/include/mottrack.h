@@ -1,0 +1,156 @@
+/*
+ * mottrack.h — the stable C API of the mottrack native tracking core.
+ *
+ * The JDE/CSTrack association cascade of mottrack_sdk (Python: mottrack_sdk.Tracker) as a C
+ * library: create a tracker with options, feed it one frame of detections at a time, read the
+ * confirmed tracks of that frame. Only C types cross this boundary; a tracker is an opaque handle.
+ *
+ *   mottrack_options opts;
+ *   mottrack_options_init(&opts);            // TrackerOptions defaults
+ *   mottrack_tracker* t = NULL;
+ *   if (mottrack_create(&opts, &t) != MOTTRACK_OK) fprintf(stderr, "%s\n", mottrack_last_error());
+ *   int64_t n_tracks = 0;
+ *   mottrack_update(t, boxes_xyxy, scores, n, NULL, 0, NULL, &n_tracks);
+ *   for (int64_t i = 0; i < n_tracks; ++i) { mottrack_track tr; mottrack_get_track(t, i, &tr); ... }
+ *   mottrack_destroy(t);
+ *
+ * Units and formats: boxes are xyxy = (left, top, right, bottom) float64 in frame pixels, with
+ * x2 > x1 and y2 > y1; scores float64 (any finite scale, the thresholds use the same scale);
+ * embeddings float32 (N x D, row-major; L2-normalised here); classes int64.
+ *
+ * Errors: every function returns a mottrack_status; on failure mottrack_last_error() gives a
+ * message naming the argument (per thread, valid until the next failing call on that thread) and
+ * the tracker is left as it was. No function aborts or throws on bad input.
+ *
+ * Threads: one tracker must not be used from two threads at once; distinct trackers are independent.
+ */
+#ifndef MOTTRACK_H
+#define MOTTRACK_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(MOTTRACK_BUILDING_DLL)
+#define MOTTRACK_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define MOTTRACK_API __attribute__((visibility("default")))
+#else
+#define MOTTRACK_API
+#endif
+
+#define MOTTRACK_VERSION_MAJOR 0
+#define MOTTRACK_VERSION_MINOR 1
+#define MOTTRACK_VERSION_PATCH 0
+
+typedef enum mottrack_status {
+  MOTTRACK_OK = 0,
+  MOTTRACK_ERROR_NULL_POINTER = 1,     /* a required pointer was NULL */
+  MOTTRACK_ERROR_INVALID_ARGUMENT = 2, /* negative count, NaN/inf, non-positive box size, wrong D, ... */
+  MOTTRACK_ERROR_INVALID_OPTIONS = 3,  /* an option out of range, or an unknown options struct size */
+  MOTTRACK_ERROR_OUT_OF_RANGE = 4,     /* a track index >= the track count */
+  MOTTRACK_ERROR_BUFFER_TOO_SMALL = 5, /* caller buffer shorter than the track count */
+  MOTTRACK_ERROR_OUT_OF_MEMORY = 6,
+  MOTTRACK_ERROR_INTERNAL = 7
+} mottrack_status;
+
+/* Tracker options: the fields and defaults of mottrack_sdk.TrackerOptions. Booleans are 0/1.
+ * Always start from mottrack_options_init(), which also sets struct_size (ABI check). */
+typedef struct mottrack_options {
+  uint32_t struct_size;          /* sizeof(mottrack_options), set by mottrack_options_init */
+  double det_thresh;             /* high-score detections (>=): the only ones that start tracks. 0.5 */
+  int32_t use_low_score_thresh;  /* 1: low-score rescue on (Python: low_score_thresh not None). 1 */
+  double low_score_thresh;       /* floor of the rescue, <= det_thresh. 0.1 */
+  double embedding_thresh;       /* stage 1 accept (fused cosine + motion), cost <= value. 0.4 */
+  double motion_thresh;          /* stage 1 accept (1 - IoU) without embeddings. 0.8 */
+  double iou_thresh;             /* stage 2 accept (1 - IoU). 0.5 */
+  double low_score_iou_thresh;   /* stage 2b accept (1 - IoU). 0.5 */
+  double tentative_iou_thresh;   /* stage 3 accept (1 - IoU). 0.7 */
+  double fusion_weight;          /* cosine weight in stage 1. 0.98 */
+  int32_t gating;                /* 1: forbid pairs whose Mahalanobis^2 exceeds the gate. 1 */
+  double gating_threshold;       /* chi^2 95%, 4 dof. 9.4877 */
+  int64_t track_buffer;          /* frames a lost track is kept, at 30 fps. 30 */
+  double frame_rate;             /* the buffer scales by frame_rate / 30 (finite). 30 */
+  double template_momentum;      /* template = m*old + (1-m)*new, renormalised. 0.9 */
+  double duplicate_iou;          /* tracked/lost pairs above this IoU: drop the younger. 0.85 */
+  double min_box_area;           /* output filter, px^2 (area > value). 100 */
+  int32_t use_max_aspect_ratio;  /* 1: output filter on w/h on (Python: max_aspect_ratio not None). 1 */
+  double max_aspect_ratio;       /* w/h <= value. 1.6 */
+  double std_weight_position;    /* Kalman noise, scaled by box height. 1/20 */
+  double std_weight_velocity;    /* 1/160 */
+} mottrack_options;
+
+/* One confirmed track of the latest frame (plain data, no reference into the tracker). */
+typedef struct mottrack_track {
+  int64_t track_id; /* public ID: from 1 per tracker, increasing, never reused */
+  double xyxy[4];   /* Kalman posterior box, frame pixels */
+  double score;     /* score of the detection that last updated it */
+  int64_t class_id;
+  int64_t hits;     /* detections taken */
+  int64_t age;      /* frames since birth */
+} mottrack_track;
+
+typedef struct mottrack_tracker mottrack_tracker; /* opaque */
+
+/* "MAJOR.MINOR.PATCH" of the library actually loaded. */
+MOTTRACK_API const char* mottrack_version(void);
+
+/* Message of the last failed call on this thread ("" if none). Never NULL. */
+MOTTRACK_API const char* mottrack_last_error(void);
+
+/* Short fixed name of a status code ("MOTTRACK_OK", ...). Never NULL. */
+MOTTRACK_API const char* mottrack_status_name(mottrack_status status);
+
+/* Fill *options with the defaults. */
+MOTTRACK_API mottrack_status mottrack_options_init(mottrack_options* options);
+
+/* Create a tracker; *out is set to NULL on failure. */
+MOTTRACK_API mottrack_status mottrack_create(const mottrack_options* options, mottrack_tracker** out);
+
+/* Destroy a tracker (NULL is a no-op). */
+MOTTRACK_API void mottrack_destroy(mottrack_tracker* tracker);
+
+/* Forget all tracks and restart IDs at 1 (a new stream). */
+MOTTRACK_API mottrack_status mottrack_reset(mottrack_tracker* tracker);
+
+/*
+ * Advance one frame.
+ *   boxes_xyxy:     num_detections x 4 float64 (may be NULL when num_detections == 0)
+ *   scores:         num_detections float64 (may be NULL when num_detections == 0)
+ *   embeddings:     num_detections x embedding_dim float32 row-major, or NULL for motion + IoU only;
+ *                   rows must be finite and non-zero; D must stay the same until mottrack_reset
+ *   classes:        num_detections int64, or NULL (one class)
+ *   num_tracks_out: optional; receives the number of confirmed tracks of this frame
+ * On error nothing changes (the frame is not counted).
+ */
+MOTTRACK_API mottrack_status mottrack_update(mottrack_tracker* tracker, const double* boxes_xyxy,
+                                             const double* scores, int64_t num_detections,
+                                             const float* embeddings, int64_t embedding_dim,
+                                             const int64_t* classes, int64_t* num_tracks_out);
+
+/* Number of tracks of the latest frame. */
+MOTTRACK_API mottrack_status mottrack_track_count(const mottrack_tracker* tracker, int64_t* count);
+
+/* Track `index` (0 <= index < count) of the latest frame. */
+MOTTRACK_API mottrack_status mottrack_get_track(const mottrack_tracker* tracker, int64_t index,
+                                                mottrack_track* out);
+
+/* Copy the latest frame's tracks into tracks[0 .. capacity). *count receives the number of tracks;
+ * if capacity < count nothing is copied and MOTTRACK_ERROR_BUFFER_TOO_SMALL is returned (pass
+ * tracks = NULL, capacity = 0 to query the count). */
+MOTTRACK_API mottrack_status mottrack_get_tracks(const mottrack_tracker* tracker, mottrack_track* tracks,
+                                                 int64_t capacity, int64_t* count);
+
+/* Frames processed since creation or the last reset (the first frame is 1). */
+MOTTRACK_API mottrack_status mottrack_frame_id(const mottrack_tracker* tracker, int64_t* frame_id);
+
+/* Tracks held internally (tentative, tracked and lost): bounded on endless streams. */
+MOTTRACK_API mottrack_status mottrack_live_track_count(const mottrack_tracker* tracker, int64_t* count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOTTRACK_H */

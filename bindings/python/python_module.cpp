@@ -1,0 +1,174 @@
+// mottrack_sdk._native: pybind11 bindings of the C++ tracking core (bindings/src).
+//
+// NativeCore mirrors mottrack_sdk.tracking.core.AssociationCore: step(xyxy, scores, embeddings,
+// classes) on already-validated arrays (Tracker normalises embeddings), returning the columns of
+// FrameTracks. lapjv() exposes the solver for the parity tests against lap.lapjv.
+// Reached from Python only through mottrack_sdk.tracking.native.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "association.hpp"
+#include "frame_input.hpp"
+#include "lap_solver.hpp"
+#include "options.hpp"
+
+namespace py = pybind11;
+using mottrack::AssociationCore;
+using mottrack::FrameTracks;
+using mottrack::Options;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// Options from TrackerOptions' fields (dataclasses.asdict); unknown names are refused.
+Options options_from_dict(const py::dict& d) {
+  Options o;
+  for (auto item : d) {
+    const std::string key = py::cast<std::string>(item.first);
+    const py::handle v = item.second;
+    if (key == "det_thresh") o.det_thresh = py::cast<double>(v);
+    else if (key == "low_score_thresh") {
+      o.use_low_score = !v.is_none();
+      if (o.use_low_score) o.low_score_thresh = py::cast<double>(v);
+    } else if (key == "embedding_thresh") o.embedding_thresh = py::cast<double>(v);
+    else if (key == "motion_thresh") o.motion_thresh = py::cast<double>(v);
+    else if (key == "iou_thresh") o.iou_thresh = py::cast<double>(v);
+    else if (key == "low_score_iou_thresh") o.low_score_iou_thresh = py::cast<double>(v);
+    else if (key == "tentative_iou_thresh") o.tentative_iou_thresh = py::cast<double>(v);
+    else if (key == "fusion_weight") o.fusion_weight = py::cast<double>(v);
+    else if (key == "gating") o.gating = py::cast<bool>(v);
+    else if (key == "gating_threshold") o.gating_threshold = py::cast<double>(v);
+    else if (key == "track_buffer") o.track_buffer = py::cast<std::int64_t>(v);
+    else if (key == "frame_rate") o.frame_rate = py::cast<double>(v);
+    else if (key == "template_momentum") o.template_momentum = py::cast<double>(v);
+    else if (key == "duplicate_iou") o.duplicate_iou = py::cast<double>(v);
+    else if (key == "min_box_area") o.min_box_area = py::cast<double>(v);
+    else if (key == "max_aspect_ratio") {
+      o.use_max_aspect_ratio = !v.is_none();
+      if (o.use_max_aspect_ratio) o.max_aspect_ratio = py::cast<double>(v);
+    } else if (key == "std_weight_position") o.std_weight_position = py::cast<double>(v);
+    else if (key == "std_weight_velocity") o.std_weight_velocity = py::cast<double>(v);
+    else throw py::value_error("NativeCore: unknown option '" + key + "'");
+  }
+  const std::string err = mottrack::validate_options(o);
+  if (!err.empty()) throw py::value_error(err);
+  return o;
+}
+
+template <typename T>
+py::array_t<T> to_array(const std::vector<T>& v, py::ssize_t rows, py::ssize_t cols = 0) {
+  py::array_t<T> out = cols ? py::array_t<T>({rows, cols}) : py::array_t<T>(rows);
+  if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
+  return out;
+}
+
+class NativeCore {
+ public:
+  explicit NativeCore(const py::dict& options) : core_(options_from_dict(options)) {}
+
+  py::tuple step(const CArray<double>& xyxy, const CArray<double>& scores, const py::object& embeddings,
+                 const CArray<std::int64_t>& classes) {
+    if (xyxy.ndim() != 2 || xyxy.shape(1) != 4)
+      throw py::value_error("xyxy: expected shape (N, 4)");
+    const py::ssize_t n = xyxy.shape(0);
+    if (scores.ndim() != 1 || scores.shape(0) != n) throw py::value_error("scores: expected shape (N,)");
+    if (classes.ndim() != 1 || classes.shape(0) != n) throw py::value_error("classes: expected shape (N,)");
+    CArray<float> emb;
+    const float* emb_ptr = nullptr;
+    std::int64_t dim = 0;
+    if (!embeddings.is_none()) {
+      emb = CArray<float>::ensure(embeddings);
+      if (!emb || emb.ndim() != 2 || emb.shape(0) != n)
+        throw py::value_error("embeddings: expected shape (N, D) float32 or None");
+      emb_ptr = emb.data();
+      dim = emb.shape(1);
+    }
+    // Boxes and scores are checked again (a NaN box must not reach the sweeps); embedding values are
+    // not: Tracker already checked them, and a NaN one could only make costs NaN, which never match.
+    if (emb_ptr != nullptr && n > 0 && (dim <= 0 || dim > mottrack::kMaxEmbeddingDim))
+      throw py::value_error("embeddings: expected shape (N, D) with 1 <= D <= " +
+                            std::to_string(mottrack::kMaxEmbeddingDim));
+    const std::string err = mottrack::validate_frame(xyxy.data(), scores.data(), n, nullptr, 0, 0);
+    if (!err.empty()) throw py::value_error(err);
+    // The GIL is released while the frame runs, so a mutex keeps one call at a time on this core; it
+    // is held until the output is copied. Every method takes it only after releasing the GIL.
+    std::unique_lock<std::mutex> lock(mutex_, std::defer_lock);
+    const FrameTracks* ft = nullptr;
+    std::string step_error;
+    {
+      py::gil_scoped_release release;
+      lock.lock();
+      try {
+        ft = &core_.step(xyxy.data(), scores.data(), n, emb_ptr, dim, classes.data());
+      } catch (const std::invalid_argument& e) {
+        step_error = e.what();
+      }
+    }
+    if (ft == nullptr) throw py::value_error(step_error);
+    const py::ssize_t t = static_cast<py::ssize_t>(ft->size());
+    return py::make_tuple(to_array(ft->track_id, t), to_array(ft->xyxy, t, 4), to_array(ft->score, t),
+                          to_array(ft->class_id, t), to_array(ft->hits, t), to_array(ft->age, t));
+  }
+
+  void reset() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    core_.reset();
+  }
+  std::int64_t frame_id() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return core_.frame_id();
+  }
+  std::size_t live_tracks() {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return core_.live_tracks();
+  }
+
+ private:
+  AssociationCore core_;
+  std::mutex mutex_;
+};
+
+// lap.lapjv(cost, extend_cost=True, cost_limit=limit) -> (x, y), with the native solver.
+py::tuple lapjv(const CArray<double>& cost, double cost_limit) {
+  if (cost.ndim() != 2) throw py::value_error("cost: expected a 2-D array");
+  const int rows = static_cast<int>(cost.shape(0)), cols = static_cast<int>(cost.shape(1));
+  for (py::ssize_t i = 0; i < cost.size(); ++i)
+    if (!std::isfinite(cost.data()[i])) throw py::value_error("cost: expected finite values");
+  if (std::isnan(cost_limit)) throw py::value_error("cost_limit: expected a number, got NaN");
+  std::vector<int> x, y;
+  {
+    py::gil_scoped_release release;
+    mottrack::LapSolver solver;
+    solver.solve(rows, cols, cost.data(), cost_limit, x, y);
+  }
+  return py::make_tuple(to_array(x, rows), to_array(y, cols));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "Native (C++) tracking core of mottrack_sdk; use it through mottrack_sdk.tracking.native.";
+  py::class_<NativeCore>(m, "NativeCore")
+      .def(py::init<const py::dict&>(), py::arg("options"))
+      .def("step", &NativeCore::step, py::arg("xyxy"), py::arg("scores"), py::arg("embeddings"),
+           py::arg("classes"),
+           "One frame on validated arrays -> (track_id, xyxy, score, class_id, hits, age) columns.")
+      .def("reset", &NativeCore::reset)
+      .def_property_readonly("frame_id", &NativeCore::frame_id)
+      .def_property_readonly("live_tracks", &NativeCore::live_tracks);
+  m.def("lapjv", &lapjv, py::arg("cost"), py::arg("cost_limit") = INFINITY,
+        "lap.lapjv(cost, extend_cost=True, cost_limit=...) -> (x, y) with the native JV solver.");
+  m.attr("__version__") = "0.1.0";
+}

@@ -1,0 +1,350 @@
+// See association.hpp; each method names its twin in sdk/tracking/core.py.
+#include "association.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "frame_input.hpp"
+
+namespace mottrack {
+
+struct AssociationCore::Frame {
+  const double* xyxy;
+  const double* scores;
+  std::int64_t n;
+  const float* embeddings;  // null: motion-only frame
+  std::int64_t dim;
+  const std::int64_t* classes;
+  bool use_embeddings;  // embeddings given and the tracks hold templates
+};
+
+void FrameTracks::clear() {
+  track_id.clear();
+  xyxy.clear();
+  score.clear();
+  class_id.clear();
+  hits.clear();
+  age.clear();
+}
+
+AssociationCore::AssociationCore(const Options& options)
+    : options_(options), kf_(options.std_weight_position, options.std_weight_velocity) {
+  const std::string err = validate_options(options);
+  if (!err.empty()) throw std::invalid_argument(err);
+}
+
+void AssociationCore::reset() {
+  table_.clear();
+  frame_id_ = 0;
+  next_uid_ = 1;
+  next_id_ = 1;
+  output_.clear();
+}
+
+const FrameTracks& AssociationCore::step(const double* xyxy, const double* scores, std::int64_t n,
+                                         const float* embeddings, std::int64_t dim, const std::int64_t* classes) {
+  const Options& o = options_;
+  if (n > 0 && embeddings != nullptr && table_.has_templates && dim != table_.dim)
+    throw std::invalid_argument("embeddings: expected dimension D=" + std::to_string(table_.dim) +
+                                " (as the tracks' templates), got " + std::to_string(dim));
+  const Frame f{xyxy, scores, n, n > 0 ? embeddings : nullptr, dim, classes,
+                n > 0 && embeddings != nullptr && table_.has_templates};
+  ++frame_id_;
+  const std::size_t T = table_.size();
+  // predict, lost (and tentative) tracks with their height velocity zeroed
+  for (std::size_t r = 0; r < T; ++r)
+    if (table_.state[r] != kTracked) table_.kf_row(r)[7] = 0.0;
+  kf_.predict(table_.kf.data(), T);
+  det_xyah_.resize(static_cast<std::size_t>(n) * 4);
+  for (std::int64_t d = 0; d < n; ++d) xyxy_to_xyah(xyxy + 4 * d, &det_xyah_[4 * d]);
+  track_xyxy_.resize(T * 4);
+  for (std::size_t r = 0; r < T; ++r) xyah_to_xyxy(table_.kf_row(r), &track_xyxy_[4 * r]);
+  high_.clear();
+  low_.clear();
+  for (std::int64_t d = 0; d < n; ++d) {
+    if (scores[d] >= o.det_thresh)
+      high_.push_back(static_cast<int>(d));
+    else if (o.use_low_score && scores[d] >= o.low_score_thresh)
+      low_.push_back(static_cast<int>(d));
+  }
+  match_.assign(T, -1);
+  taken_.assign(static_cast<std::size_t>(n), 0);
+  pool_.clear();
+  tentative_.clear();
+  for (std::size_t r = 0; r < T; ++r) (table_.state[r] != kTentative ? pool_ : tentative_).push_back(static_cast<int>(r));
+
+  // stage 1: appearance + motion (or IoU + motion), gated
+  gated_pairs(f, pool_, high_);
+  cost_.resize(pairs_.size());
+  double limit;
+  if (f.use_embeddings) {
+    const float w32 = static_cast<float>(o.fusion_weight);  // numpy: python float * float32 array -> float32
+    const double motion_weight = 1.0 - o.fusion_weight;
+    for (std::size_t p = 0; p < pairs_.size(); ++p) {
+      const int r = pool_[pairs_.ti[p]], d = high_[pairs_.dj[p]];
+      const float cos32 = 1.0f - dot_f32(table_.template_row(r), f.embeddings + d * f.dim, f.dim);
+      const float weighted = w32 * cos32;
+      cost_[p] = static_cast<double>(weighted) + motion_weight * maha_[p];
+    }
+    limit = o.embedding_thresh;
+  } else {
+    for (std::size_t p = 0; p < pairs_.size(); ++p)
+      cost_[p] = 1.0 - box_iou(&track_xyxy_[4 * pool_[pairs_.ti[p]]], xyxy + 4 * high_[pairs_.dj[p]]);
+    limit = o.motion_thresh;
+  }
+  commit(pool_, high_, limit);
+
+  // stage 2: IoU for tracks that were tracked in the previous frame
+  if (f.use_embeddings) {
+    free_rows(pool_, rows_);
+    untaken(high_, dets_);
+    iou_stage(f, rows_, dets_, o.iou_thresh);
+  }
+  // stage 2b: low-score rescue
+  free_rows(pool_, rows_);
+  iou_stage(f, rows_, low_, o.low_score_iou_thresh);
+  // stage 3: tentative tracks
+  untaken(high_, dets_);
+  iou_stage(f, tentative_, dets_, o.tentative_iou_thresh);
+
+  update_matched(f);
+  age_out();
+  untaken(high_, dets_);
+  spawn(f, dets_);
+  remove_duplicates();
+  build_output();
+  return output_;
+}
+
+// _gated_pairs: same-class (row, det) pairs with Mahalanobis^2 inside the chi^2 gate (all
+// same-class pairs when gating is off), with Mahalanobis^2 (pairs_, maha_). S is diagonal, so
+// d^T S^-1 d <= g implies |d_x| <= sqrt(g S_xx) and |d_y| <= sqrt(g S_yy): a window in x and y
+// (inflated by 1e-9 against rounding) finds every candidate without a T x M matrix; the
+// Mahalanobis test alone decides.
+void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets) {
+  const Options& o = options_;
+  pairs_.clear();
+  maha_.clear();
+  if (rows.empty() || dets.empty()) return;
+  const std::size_t P = rows.size();
+  inv_s_.resize(P * 4);
+  radius_.resize(P * 2);
+  for (std::size_t k = 0; k < P; ++k) {
+    double s[4];
+    kf_.innovation(table_.kf_row(rows[k]), s);
+    for (int c = 0; c < 4; ++c) inv_s_[4 * k + c] = 1.0 / s[c];
+    for (int c = 0; c < 2; ++c) radius_[2 * k + c] = std::sqrt(s[c] * o.gating_threshold) * (1.0 + 1e-9);
+  }
+  const std::int64_t* cls = f.classes;
+  auto accept = [&](std::size_t k, int m) {  // the Mahalanobis test decides
+    const double* dz = &det_xyah_[4 * dets[m]];
+    const double* z = table_.kf_row(rows[k]);
+    const double diff[4] = {dz[0] - z[0], dz[1] - z[1], dz[2] - z[2], dz[3] - z[3]};
+    const double maha = mahalanobis_sq(diff, &inv_s_[4 * k]);
+    if (o.gating && !(maha <= o.gating_threshold)) return;
+    pairs_.ti.push_back(static_cast<int>(k));
+    pairs_.dj.push_back(m);
+    maha_.push_back(maha);
+  };
+  if (o.gating) {
+    // Candidates: the x window by binary search over the detections sorted by centre, then the
+    // y window and the class on arrays in that sorted order (a tight, branch-light inner loop).
+    det_cx_.resize(dets.size());
+    for (std::size_t m = 0; m < dets.size(); ++m) det_cx_[m] = det_xyah_[4 * dets[m]];
+    SortedCentres& sc = sweep_.centres;
+    sc.build(det_cx_);
+    const std::size_t M = sc.size();
+    sorted_cy_.resize(M);
+    sorted_cls_.resize(M);
+    for (std::size_t q = 0; q < M; ++q) {
+      const int d = dets[sc.index(q)];
+      sorted_cy_[q] = det_xyah_[4 * d + 1];
+      sorted_cls_[q] = cls[d];
+    }
+    for (std::size_t k = 0; k < P; ++k) {
+      const double* z = table_.kf_row(rows[k]);
+      const double rx = radius_[2 * k], ry = radius_[2 * k + 1];
+      const std::int64_t c = table_.class_id[rows[k]];
+      const std::size_t hi = sc.right(z[0] + rx);
+      for (std::size_t q = sc.left(z[0] - rx); q < hi; ++q)
+        if (std::fabs(sorted_cy_[q] - z[1]) <= ry && sorted_cls_[q] == c) accept(k, sc.index(q));
+    }
+  } else {
+    for (std::size_t k = 0; k < P; ++k)
+      for (std::size_t m = 0; m < dets.size(); ++m)
+        if (table_.class_id[rows[k]] == cls[dets[m]]) accept(k, static_cast<int>(m));
+  }
+}
+
+// _iou_stage: same-class overlapping pairs on 1 - IoU.
+void AssociationCore::iou_stage(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets,
+                                double limit) {
+  if (rows.empty() || dets.empty()) return;
+  gather_a_.resize(rows.size() * 4);
+  gather_b_.resize(dets.size() * 4);
+  for (std::size_t k = 0; k < rows.size(); ++k)
+    for (int c = 0; c < 4; ++c) gather_a_[4 * k + c] = track_xyxy_[4 * rows[k] + c];
+  for (std::size_t m = 0; m < dets.size(); ++m)
+    for (int c = 0; c < 4; ++c) gather_b_[4 * m + c] = f.xyxy[4 * dets[m] + c];
+  overlap_pairs(gather_a_, gather_b_, sweep_, pairs_);
+  std::size_t kept = 0;
+  cost_.clear();
+  for (std::size_t p = 0; p < pairs_.size(); ++p) {
+    const int k = pairs_.ti[p], m = pairs_.dj[p];
+    if (table_.class_id[rows[k]] != f.classes[dets[m]]) continue;
+    pairs_.ti[kept] = k;
+    pairs_.dj[kept++] = m;
+    cost_.push_back(1.0 - box_iou(&gather_a_[4 * k], &gather_b_[4 * m]));
+  }
+  pairs_.ti.resize(kept);
+  pairs_.dj.resize(kept);
+  commit(rows, dets, limit);
+}
+
+// _commit: assign pairs_ (cost_) and record the matches.
+void AssociationCore::commit(const std::vector<int>& rows, const std::vector<int>& dets, double limit) {
+  assigner_.assign(pairs_, cost_, limit, static_cast<int>(rows.size()), static_cast<int>(dets.size()), matched_);
+  for (std::size_t p = 0; p < matched_.size(); ++p) {
+    const int d = dets[matched_.dj[p]];
+    match_[rows[matched_.ti[p]]] = d;
+    taken_[d] = 1;
+  }
+}
+
+// _free_rows(rows, match, TRACKED): rows still unmatched whose state is tracked.
+void AssociationCore::free_rows(const std::vector<int>& rows, std::vector<int>& out) const {
+  out.clear();
+  for (int r : rows)
+    if (match_[r] < 0 && table_.state[r] == kTracked) out.push_back(r);
+}
+
+// high[~taken[high]]
+void AssociationCore::untaken(const std::vector<int>& dets, std::vector<int>& out) const {
+  out.clear();
+  for (int d : dets)
+    if (!taken_[d]) out.push_back(d);
+}
+
+// _update_matched: Kalman update, template EMA (high-score matches only), state and counters.
+void AssociationCore::update_matched(const Frame& f) {
+  const Options& o = options_;
+  rows_.clear();
+  for (std::size_t r = 0; r < table_.size(); ++r)
+    if (match_[r] >= 0) rows_.push_back(static_cast<int>(r));
+  if (rows_.empty()) return;
+  for (int r : rows_) kf_.update(table_.kf_row(r), &det_xyah_[4 * match_[r]]);
+  if (f.embeddings != nullptr) {
+    if (!table_.has_templates) table_.enable_templates(f.dim);
+    const std::size_t D = static_cast<std::size_t>(f.dim);
+    ema_.resize(D);
+    for (int r : rows_) {
+      const int d = match_[r];
+      if (!(f.scores[d] >= o.det_thresh)) continue;  // low-score matches leave the template alone
+      const float m = table_.has_template[r] ? static_cast<float>(o.template_momentum) : 0.0f;
+      update_template(table_.template_row(r), f.embeddings + static_cast<std::size_t>(d) * D, m, f.dim, ema_.data());
+      table_.has_template[r] = 1;
+    }
+  }
+  tentative_.clear();  // newly confirmed
+  for (int r : rows_) {
+    if (table_.state[r] == kTentative) tentative_.push_back(r);
+    const int d = match_[r];
+    table_.state[r] = kTracked;
+    table_.score[r] = f.scores[d];
+    table_.hits[r] += 1;
+    table_.last_frame[r] = frame_id_;
+  }
+  confirm(tentative_);
+}
+
+// _age_out: tracked -> lost when unmatched; lost past max_time_lost and unmatched tentative removed.
+void AssociationCore::age_out() {
+  const std::int64_t max_lost = options_.max_time_lost();
+  const std::size_t T = table_.size();
+  mask_.assign(T, 1);
+  for (std::size_t r = 0; r < T; ++r) {
+    const bool unmatched = match_[r] < 0;
+    if (unmatched && table_.state[r] == kTracked) table_.state[r] = kLost;
+    const bool expired = table_.state[r] == kLost && frame_id_ - table_.last_frame[r] > max_lost;
+    if (expired || (unmatched && table_.state[r] == kTentative)) mask_[r] = 0;
+  }
+  table_.keep(mask_);
+}
+
+// _spawn: tentative tracks from unmatched high-score detections (confirmed at once on frame 1).
+void AssociationCore::spawn(const Frame& f, const std::vector<int>& dets) {
+  if (dets.empty()) return;
+  const bool first = frame_id_ == 1;
+  if (f.embeddings != nullptr && !table_.has_templates) table_.enable_templates(f.dim);
+  const std::size_t start = table_.size();
+  double row[kPackedWidth];
+  for (int d : dets) {
+    kf_.initiate(&det_xyah_[4 * d], row);
+    const float* templ = f.embeddings != nullptr ? f.embeddings + static_cast<std::size_t>(d) * f.dim : nullptr;
+    table_.append(next_uid_++, first ? kTracked : kTentative, f.classes[d], f.scores[d], frame_id_, row, templ);
+  }
+  if (first) {
+    rows_.clear();
+    for (std::size_t r = start; r < table_.size(); ++r) rows_.push_back(static_cast<int>(r));
+    confirm(rows_);
+  }
+}
+
+// _confirm: public IDs in uid order (rows are kept in uid order), per instance, never reused.
+void AssociationCore::confirm(const std::vector<int>& rows) {
+  for (int r : rows) table_.track_id[r] = next_id_++;
+}
+
+// _remove_duplicates: tracked/lost pairs of one class with IoU > duplicate_iou; the younger goes.
+void AssociationCore::remove_duplicates() {
+  const std::size_t T = table_.size();
+  rows_.clear();
+  dets_.clear();  // lost rows
+  for (std::size_t r = 0; r < T; ++r) (table_.state[r] != kLost ? rows_ : dets_).push_back(static_cast<int>(r));
+  if (rows_.empty() || dets_.empty()) return;
+  track_xyxy_.resize(T * 4);
+  for (std::size_t r = 0; r < T; ++r) xyah_to_xyxy(table_.kf_row(r), &track_xyxy_[4 * r]);
+  gather_a_.resize(rows_.size() * 4);
+  gather_b_.resize(dets_.size() * 4);
+  for (std::size_t k = 0; k < rows_.size(); ++k)
+    for (int c = 0; c < 4; ++c) gather_a_[4 * k + c] = track_xyxy_[4 * rows_[k] + c];
+  for (std::size_t k = 0; k < dets_.size(); ++k)
+    for (int c = 0; c < 4; ++c) gather_b_[4 * k + c] = track_xyxy_[4 * dets_[k] + c];
+  overlap_pairs(gather_a_, gather_b_, sweep_, pairs_);
+  mask_.assign(T, 1);
+  bool any = false;
+  for (std::size_t p = 0; p < pairs_.size(); ++p) {
+    const int a = rows_[pairs_.ti[p]], b = dets_[pairs_.dj[p]];
+    if (!(box_iou(&track_xyxy_[4 * a], &track_xyxy_[4 * b]) > options_.duplicate_iou)) continue;
+    if (table_.class_id[a] != table_.class_id[b]) continue;
+    const std::int64_t age_a = frame_id_ - table_.start_frame[a], age_b = frame_id_ - table_.start_frame[b];
+    mask_[age_a > age_b ? b : a] = 0;
+    any = true;
+  }
+  if (any) table_.keep(mask_);
+}
+
+// _output: confirmed tracked rows passing the area / aspect filter.
+void AssociationCore::build_output() {
+  const Options& o = options_;
+  output_.clear();
+  for (std::size_t r = 0; r < table_.size(); ++r) {
+    if (table_.state[r] != kTracked || table_.track_id[r] <= 0) continue;
+    double b[4];
+    xyah_to_xyxy(table_.kf_row(r), b);
+    const double w = b[2] - b[0], h = b[3] - b[1];
+    bool keep = w * h > o.min_box_area;
+    if (o.use_max_aspect_ratio) keep = keep && w / h <= o.max_aspect_ratio;
+    if (!keep) continue;
+    output_.track_id.push_back(table_.track_id[r]);
+    output_.xyxy.insert(output_.xyxy.end(), b, b + 4);
+    output_.score.push_back(table_.score[r]);
+    output_.class_id.push_back(table_.class_id[r]);
+    output_.hits.push_back(table_.hits[r]);
+    output_.age.push_back(frame_id_ - table_.start_frame[r]);
+  }
+}
+
+}  // namespace mottrack

@@ -1,0 +1,97 @@
+// The JDE / CSTrack association cascade over column-oriented track storage (C++ twin of
+// sdk/tracking/core.py::AssociationCore, same options, same semantics, same tie-breaking).
+//
+// One step() per frame:
+//  1. predict every track (lost and tentative tracks' height velocity zeroed, as JDE);
+//  2. stage 1: confirmed tracks (tracked + lost) vs high-score detections on
+//     w * cosine(template, embedding) + (1 - w) * Mahalanobis^2 under the chi^2 gate (embedding mode),
+//     or 1 - IoU under the same gate (motion-only mode);
+//  3. stage 2 (embedding mode): remaining tracked tracks vs remaining high-score detections, 1 - IoU;
+//  4. stage 2b: remaining tracked tracks vs low-score detections, 1 - IoU (never start tracks);
+//  5. stage 3: tentative tracks vs remaining high-score detections, 1 - IoU;
+//  6. updates (Joseph-form Kalman, template EMA for high-score matches), lifecycle, new tracks,
+//     tracked/lost duplicate removal, public IDs for newly confirmed tracks (per instance, from 1).
+// Every stage pairs only tracks and detections of the same class.
+//
+// Inputs must be valid (see frame_input.hpp): N boxes xyxy float64 with positive sizes, finite
+// scores, unit-norm float32 embeddings (N, D) or null, int64 classes.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "kalman.hpp"
+#include "matching.hpp"
+#include "options.hpp"
+#include "track_table.hpp"
+
+namespace mottrack {
+
+/// Confirmed, tracked, output-filtered tracks of one frame, as columns (T rows, table order).
+struct FrameTracks {
+  std::vector<std::int64_t> track_id;
+  std::vector<double> xyxy;  // (T, 4) Kalman posterior, pixels
+  std::vector<double> score;
+  std::vector<std::int64_t> class_id;
+  std::vector<std::int64_t> hits;
+  std::vector<std::int64_t> age;  // frames since birth
+  std::size_t size() const { return track_id.size(); }
+  void clear();
+};
+
+class AssociationCore {
+ public:
+  explicit AssociationCore(const Options& options);
+
+  /// Forget every track; the next frame is frame 1 and IDs restart at 1.
+  void reset();
+
+  /// Advance one frame; the result stays valid until the next step() or reset().
+  /// embeddings: (n, dim) row-major or null. Throws std::invalid_argument when dim disagrees with
+  /// the templates already held.
+  const FrameTracks& step(const double* xyxy, const double* scores, std::int64_t n, const float* embeddings,
+                          std::int64_t dim, const std::int64_t* classes);
+
+  std::int64_t frame_id() const { return frame_id_; }
+  std::size_t live_tracks() const { return table_.size(); }
+  const FrameTracks& last() const { return output_; }
+  const Options& options() const { return options_; }
+
+ private:
+  struct Frame;  // the current frame's inputs and derived arrays
+
+  void gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets);
+  void iou_stage(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets, double limit);
+  void commit(const std::vector<int>& rows, const std::vector<int>& dets, double limit);
+  void free_rows(const std::vector<int>& rows, std::vector<int>& out) const;
+  void untaken(const std::vector<int>& dets, std::vector<int>& out) const;
+  void update_matched(const Frame& f);
+  void age_out();
+  void spawn(const Frame& f, const std::vector<int>& dets);
+  void confirm(const std::vector<int>& rows);
+  void remove_duplicates();
+  void build_output();
+
+  Options options_;
+  KalmanBoxFilter kf_;
+  TrackTable table_;
+  std::int64_t frame_id_ = 0;
+  std::int64_t next_uid_ = 1;
+  std::int64_t next_id_ = 1;
+
+  // Per-frame work buffers, reused across frames.
+  std::vector<double> det_xyah_, track_xyxy_, gather_a_, gather_b_;
+  std::vector<int> high_, low_, pool_, rows_, dets_, tentative_;
+  std::vector<int> match_;             // track row -> detection index or -1
+  std::vector<std::uint8_t> taken_, mask_;
+  PairList pairs_, matched_;
+  std::vector<double> cost_, maha_, inv_s_, radius_, det_cx_, sorted_cy_;
+  std::vector<std::int64_t> sorted_cls_;
+  std::vector<float> ema_;
+  SweepScratch sweep_;
+  PairAssigner assigner_;
+  FrameTracks output_;
+};
+
+}  // namespace mottrack

@@ -1,0 +1,72 @@
+// See options.hpp.
+#include "options.hpp"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace mottrack {
+namespace {
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+// _check(name, value, low, high, open_low): finite (or +inf when high is +inf) and inside the range.
+std::string check(const char* name, double value, double low, double high, bool open_low = false) {
+  const bool finite_ok = std::isfinite(value) || (value == high && high == INFINITY);
+  if (!finite_ok) return std::string("TrackerOptions.") + name + ": expected a finite number, got " + fmt(value);
+  if (value < low || value > high || (open_low && value == low)) {
+    const std::string bound = open_low ? "(" + fmt(low) + ", " + fmt(high) + "]" : "[" + fmt(low) + ", " + fmt(high) + "]";
+    return std::string("TrackerOptions.") + name + ": expected a value in " + bound + ", got " + fmt(value);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::int64_t Options::max_time_lost() const {
+  const double t = frame_rate / 30.0 * static_cast<double>(track_buffer);
+  if (!(t < 9.2e18)) return std::numeric_limits<std::int64_t>::max();
+  return static_cast<std::int64_t>(t);  // int() truncates toward zero; t >= 0
+}
+
+std::string validate_options(const Options& o) {
+  const struct {
+    const char* name;
+    double value;
+  } unit[] = {{"embedding_thresh", o.embedding_thresh}, {"motion_thresh", o.motion_thresh},
+              {"iou_thresh", o.iou_thresh},             {"low_score_iou_thresh", o.low_score_iou_thresh},
+              {"tentative_iou_thresh", o.tentative_iou_thresh}, {"fusion_weight", o.fusion_weight},
+              {"template_momentum", o.template_momentum}, {"duplicate_iou", o.duplicate_iou}};
+  for (const auto& u : unit) {
+    std::string err = check(u.name, u.value, 0.0, 1.0);
+    if (!err.empty()) return err;
+  }
+  std::string err = check("det_thresh", o.det_thresh, -INFINITY, INFINITY);
+  if (!err.empty()) return err;
+  if (o.use_low_score) {
+    err = check("low_score_thresh", o.low_score_thresh, -INFINITY, INFINITY);
+    if (!err.empty()) return err;
+    if (o.low_score_thresh > o.det_thresh)
+      return "TrackerOptions.low_score_thresh: expected <= det_thresh (" + fmt(o.det_thresh) + "), got " +
+             fmt(o.low_score_thresh);
+  }
+  if (!(err = check("gating_threshold", o.gating_threshold, 0.0, INFINITY, true)).empty()) return err;
+  if (!(err = check("frame_rate", o.frame_rate, 0.0, INFINITY, true)).empty()) return err;
+  if (!std::isfinite(o.frame_rate))
+    return "TrackerOptions.frame_rate: expected a finite number (the lost-track buffer scales by it), got inf";
+  if (!(err = check("min_box_area", o.min_box_area, 0.0, INFINITY)).empty()) return err;
+  if (!(err = check("std_weight_position", o.std_weight_position, 0.0, INFINITY, true)).empty()) return err;
+  if (!(err = check("std_weight_velocity", o.std_weight_velocity, 0.0, INFINITY, true)).empty()) return err;
+  if (o.use_max_aspect_ratio && !(err = check("max_aspect_ratio", o.max_aspect_ratio, 0.0, INFINITY, true)).empty())
+    return err;
+  if (o.track_buffer < 0)
+    return "TrackerOptions.track_buffer: expected an integer >= 0, got " + std::to_string(o.track_buffer);
+  return {};
+}
+
+}  // namespace mottrack

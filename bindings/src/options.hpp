@@ -1,0 +1,42 @@
+// Options of the native tracking core: the fields, defaults and checks of TrackerOptions
+// (sdk/tracking/options.py). Every cost threshold means "accept if cost <= value".
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace mottrack {
+
+constexpr double kChi2Gate95_4Dof = 9.4877;
+
+struct Options {
+  double det_thresh = 0.5;             // high-score detections; the only ones that start tracks
+  bool use_low_score = true;           // low-score rescue on (Python: low_score_thresh is not None)
+  double low_score_thresh = 0.1;
+  double embedding_thresh = 0.4;       // stage 1 accept (fused cosine + motion)
+  double motion_thresh = 0.8;          // stage 1 accept (1 - IoU) without embeddings
+  double iou_thresh = 0.5;             // stage 2 accept
+  double low_score_iou_thresh = 0.5;   // stage 2b accept
+  double tentative_iou_thresh = 0.7;   // stage 3 accept
+  double fusion_weight = 0.98;         // weight of the cosine distance in stage 1
+  bool gating = true;
+  double gating_threshold = kChi2Gate95_4Dof;
+  std::int64_t track_buffer = 30;      // frames a lost track is kept, at 30 fps
+  double frame_rate = 30.0;
+  double template_momentum = 0.9;
+  double duplicate_iou = 0.85;
+  double min_box_area = 100.0;         // output filter (px^2)
+  bool use_max_aspect_ratio = true;    // Python: max_aspect_ratio is not None
+  double max_aspect_ratio = 1.6;
+  double std_weight_position = 1.0 / 20;
+  double std_weight_velocity = 1.0 / 160;
+
+  /// int(frame_rate / 30 * track_buffer), saturated at INT64_MAX.
+  std::int64_t max_time_lost() const;
+};
+
+/// Empty when the options are valid, otherwise a message naming the first bad field (as
+/// TrackerOptions.__post_init__ words it). One difference: frame_rate must be finite here.
+std::string validate_options(const Options& options);
+
+}  // namespace mottrack

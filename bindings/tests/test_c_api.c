@@ -1,0 +1,215 @@
+/*
+ * test_c_api: the C API's contract. Bad input (NULL pointers, negative counts, NaN/inf, empty boxes,
+ * bad options, out-of-range reads) gives an error code and a message naming the argument, never a
+ * crash, and leaves the tracker unchanged; good input tracks. Exit status = number of failures.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mottrack.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                    \
+  do {                                                                 \
+    if (!(cond)) {                                                     \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                      \
+    }                                                                  \
+  } while (0)
+
+/* The call failed with `status` and a message mentioning `word`. */
+#define CHECK_ERROR(call, status, word)                                                         \
+  do {                                                                                          \
+    mottrack_status s_ = (call);                                                                \
+    if (s_ != (status) || strstr(mottrack_last_error(), (word)) == NULL) {                      \
+      fprintf(stderr, "%s:%d: %s -> %s '%s' (expected %s mentioning '%s')\n", __FILE__, __LINE__, \
+              #call, mottrack_status_name(s_), mottrack_last_error(), #status, (word));          \
+      ++failures;                                                                               \
+    }                                                                                           \
+  } while (0)
+
+static mottrack_tracker* make_tracker(void) {
+  mottrack_options o;
+  mottrack_tracker* t = NULL;
+  mottrack_options_init(&o);
+  if (mottrack_create(&o, &t) != MOTTRACK_OK) {
+    fprintf(stderr, "create failed: %s\n", mottrack_last_error());
+    ++failures;
+  }
+  return t;
+}
+
+static void test_version_and_names(void) {
+  char expected[32];
+  snprintf(expected, sizeof expected, "%d.%d.%d", MOTTRACK_VERSION_MAJOR, MOTTRACK_VERSION_MINOR,
+           MOTTRACK_VERSION_PATCH);
+  CHECK(strcmp(mottrack_version(), expected) == 0);
+  CHECK(strcmp(mottrack_status_name(MOTTRACK_OK), "MOTTRACK_OK") == 0);
+  CHECK(mottrack_status_name((mottrack_status)12345) != NULL);
+  CHECK(mottrack_last_error() != NULL);
+}
+
+static void test_bad_options(void) {
+  mottrack_options o;
+  mottrack_tracker* t = (mottrack_tracker*)&o; /* must be reset to NULL on failure */
+  CHECK_ERROR(mottrack_options_init(NULL), MOTTRACK_ERROR_NULL_POINTER, "options");
+  mottrack_options_init(&o);
+  CHECK_ERROR(mottrack_create(NULL, &t), MOTTRACK_ERROR_NULL_POINTER, "options");
+  CHECK(t == NULL);
+  CHECK_ERROR(mottrack_create(&o, NULL), MOTTRACK_ERROR_NULL_POINTER, "out");
+  o.struct_size = 8;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "struct_size");
+  mottrack_options_init(&o);
+  o.det_thresh = NAN;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "det_thresh");
+  mottrack_options_init(&o);
+  o.iou_thresh = 1.5;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "iou_thresh");
+  mottrack_options_init(&o);
+  o.low_score_thresh = 0.9;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "low_score_thresh");
+  mottrack_options_init(&o);
+  o.track_buffer = -1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "track_buffer");
+  mottrack_options_init(&o);
+  o.frame_rate = 0.0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "frame_rate");
+  o.frame_rate = INFINITY;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "frame_rate");
+  mottrack_options_init(&o);
+  o.gating_threshold = -1.0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "gating_threshold");
+  mottrack_options_init(&o);
+  o.use_low_score_thresh = 0;
+  o.low_score_thresh = NAN; /* ignored when the rescue is off */
+  o.use_max_aspect_ratio = 0;
+  CHECK(mottrack_create(&o, &t) == MOTTRACK_OK);
+  mottrack_destroy(t);
+  mottrack_destroy(NULL);
+}
+
+static void test_bad_frames(void) {
+  mottrack_tracker* t = make_tracker();
+  double boxes[8] = {10, 10, 50, 110, 200, 200, 240, 300};
+  double scores[2] = {0.9, 0.8};
+  float emb[2 * 3] = {1, 0, 0, 0, 1, 0};
+  int64_t n_tracks = -1, frame = -1;
+  if (t == NULL) return;
+  CHECK_ERROR(mottrack_update(NULL, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_NULL_POINTER, "tracker");
+  CHECK_ERROR(mottrack_update(t, boxes, scores, -1, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "num_detections");
+  CHECK_ERROR(mottrack_update(t, NULL, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "boxes_xyxy");
+  CHECK_ERROR(mottrack_update(t, boxes, NULL, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT, "scores");
+  boxes[5] = NAN;
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "row 1");
+  boxes[5] = INFINITY;
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "finite");
+  boxes[5] = 200;
+  boxes[2] = 5; /* x2 < x1 */
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "positive width");
+  boxes[2] = 50;
+  scores[1] = NAN;
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT, "scores");
+  scores[1] = 0.8;
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, emb, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "embeddings");
+  emb[4] = NAN;
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "embeddings");
+  emb[4] = 0;
+  emb[3] = 0; /* row 1 all zeros */
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "row 1");
+  CHECK(mottrack_frame_id(t, &frame) == MOTTRACK_OK && frame == 0); /* nothing counted */
+  emb[4] = 1;
+  CHECK(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, &n_tracks) == MOTTRACK_OK);
+  CHECK(n_tracks == 2);
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 1, emb, 2, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT, "D=3");
+  CHECK(mottrack_update(t, NULL, NULL, 0, NULL, 0, NULL, &n_tracks) == MOTTRACK_OK); /* empty frame */
+  CHECK(n_tracks == 0);
+  CHECK(mottrack_frame_id(t, &frame) == MOTTRACK_OK && frame == 2);
+  mottrack_destroy(t);
+}
+
+static void test_reading_tracks(void) {
+  mottrack_tracker* t = make_tracker();
+  double boxes[8] = {10, 10, 50, 110, 200, 200, 240, 300};
+  double scores[2] = {0.9, 0.8};
+  mottrack_track buf[2], one;
+  int64_t count = -1;
+  if (t == NULL) return;
+  CHECK(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+  CHECK_ERROR(mottrack_track_count(t, NULL), MOTTRACK_ERROR_NULL_POINTER, "count");
+  CHECK_ERROR(mottrack_track_count(NULL, &count), MOTTRACK_ERROR_NULL_POINTER, "tracker");
+  CHECK(mottrack_track_count(t, &count) == MOTTRACK_OK && count == 2);
+  CHECK_ERROR(mottrack_get_track(t, 2, &one), MOTTRACK_ERROR_OUT_OF_RANGE, "index");
+  CHECK_ERROR(mottrack_get_track(t, -1, &one), MOTTRACK_ERROR_OUT_OF_RANGE, "index");
+  CHECK_ERROR(mottrack_get_track(t, 0, NULL), MOTTRACK_ERROR_NULL_POINTER, "out");
+  CHECK(mottrack_get_track(t, 1, &one) == MOTTRACK_OK && one.track_id == 2);
+  CHECK(fabs(one.xyxy[0] - 200) < 1e-9 && fabs(one.xyxy[3] - 300) < 1e-9 && one.hits == 1 && one.age == 0);
+  CHECK_ERROR(mottrack_get_tracks(t, buf, 1, &count), MOTTRACK_ERROR_BUFFER_TOO_SMALL, "capacity");
+  CHECK(count == 2);
+  CHECK_ERROR(mottrack_get_tracks(t, NULL, -3, &count), MOTTRACK_ERROR_INVALID_ARGUMENT, "capacity");
+  CHECK_ERROR(mottrack_get_tracks(t, NULL, 2, &count), MOTTRACK_ERROR_NULL_POINTER, "tracks");
+  CHECK(mottrack_get_tracks(t, buf, 2, &count) == MOTTRACK_OK && count == 2);
+  CHECK(buf[0].track_id == 1 && buf[1].track_id == 2);
+  CHECK_ERROR(mottrack_reset(NULL), MOTTRACK_ERROR_NULL_POINTER, "tracker");
+  CHECK(mottrack_reset(t) == MOTTRACK_OK);
+  CHECK(mottrack_track_count(t, &count) == MOTTRACK_OK && count == 0);
+  boxes[0] = 500; /* a different scene: IDs restart at 1 */
+  boxes[2] = 540;
+  CHECK(mottrack_update(t, boxes, scores, 1, NULL, 0, NULL, &count) == MOTTRACK_OK && count == 1);
+  CHECK(mottrack_get_track(t, 0, &one) == MOTTRACK_OK && one.track_id == 1);
+  mottrack_destroy(t);
+}
+
+static void test_classes_and_bounded_memory(void) {
+  mottrack_tracker* t = make_tracker();
+  double boxes[8] = {100, 100, 140, 200, 100, 100, 140, 200}; /* two classes, same box */
+  double scores[2] = {0.9, 0.9};
+  int64_t classes[2] = {0, 7};
+  int64_t count = 0, live = 0, i;
+  mottrack_track tr[4];
+  unsigned state = 12345u;
+  if (t == NULL) return;
+  for (i = 0; i < 5; ++i) {
+    boxes[0] += 2; boxes[2] += 2; boxes[4] += 2; boxes[6] += 2;
+    CHECK(mottrack_update(t, boxes, scores, 2, NULL, 0, classes, &count) == MOTTRACK_OK);
+  }
+  CHECK(mottrack_get_tracks(t, tr, 4, &count) == MOTTRACK_OK && count == 2);
+  CHECK(count == 2 && tr[0].class_id == 0 && tr[1].class_id == 7 && tr[0].track_id != tr[1].track_id);
+  /* 3000 frames of fresh random boxes: removed tracks are not retained */
+  for (i = 0; i < 3000; ++i) {
+    double b[4 * 8], s[8];
+    int k;
+    for (k = 0; k < 8; ++k) {
+      state = state * 1664525u + 1013904223u;
+      b[4 * k + 0] = (state >> 8) % 1800;
+      b[4 * k + 1] = (state >> 4) % 900;
+      b[4 * k + 2] = b[4 * k + 0] + 30 + (k * 7);
+      b[4 * k + 3] = b[4 * k + 1] + 80 + (k * 5);
+      s[k] = 0.6;
+    }
+    CHECK(mottrack_update(t, b, s, 8, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+  }
+  CHECK(mottrack_live_track_count(t, &live) == MOTTRACK_OK);
+  CHECK(live < 8 * 40); /* at most the lost buffer's worth */
+  mottrack_destroy(t);
+}
+
+int main(void) {
+  test_version_and_names();
+  test_bad_options();
+  test_bad_frames();
+  test_reading_tracks();
+  test_classes_and_bounded_memory();
+  if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+  else printf("test_c_api: all checks passed\n");
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,143 @@
+"""The C library (bindings/CMakeLists.txt): built with CMake into a temporary folder, its C tests and
+example run, its C API agrees with the Python core, and the same C tests pass under
+AddressSanitizer + UndefinedBehaviorSanitizer."""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
+from mottrack_sdk.tracking.core import AssociationCore
+from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_sdk.tracking.validation import check_embeddings
+
+BINDINGS = Path(__file__).resolve().parents[2] / "bindings"
+JOBS = "2"  # the CI machine has two shared cores
+
+
+def _toolchain_missing() -> str | None:
+    if shutil.which("cmake") is None:
+        return "cmake is not installed"
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        return "no C++ compiler"
+    return None
+
+
+def _build(build_dir: Path, *options: str) -> Path:
+    """Configure and build bindings/ into build_dir; fails the test with CMake's output on error."""
+    for cmd in (["cmake", "-S", str(BINDINGS), "-B", str(build_dir), *options],
+                ["cmake", "--build", str(build_dir), "-j", JOBS]):
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        if run.returncode != 0:
+            pytest.fail(f"{' '.join(cmd)} failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}")
+    return build_dir
+
+
+def _ctest(build_dir: Path, env: dict[str, str] | None = None) -> str:
+    run = subprocess.run(["ctest", "--test-dir", str(build_dir), "--output-on-failure"], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert run.returncode == 0, f"C tests failed:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
+    return run.stdout
+
+
+@pytest.fixture(scope="module")
+def c_build(tmp_path_factory) -> Path:
+    reason = _toolchain_missing()
+    if reason:
+        pytest.skip(f"C library not built: {reason}")
+    return _build(tmp_path_factory.mktemp("mottrack-c"), "-DCMAKE_BUILD_TYPE=Release")
+
+
+def test_c_tests_and_example_pass(c_build):
+    out = _ctest(c_build)
+    assert "100% tests passed" in out
+    example = subprocess.run([str(c_build / "track_example")], capture_output=True, text=True, timeout=60)
+    assert example.returncode == 0, example.stderr
+    assert "IDs held for 30 frames" in example.stdout
+
+
+def test_only_the_c_api_is_exported(c_build):
+    if shutil.which("nm") is None:
+        pytest.skip("nm is not installed")
+    lib = next(c_build.glob("libmottrack.so*"))
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    exported = {line.split()[-1] for line in symbols.splitlines() if " T " in line}
+    assert exported and all(name.startswith("mottrack_") for name in exported), sorted(exported)
+
+
+# -- the C API through ctypes against the Python core ------------------------------------------
+class _Track(ctypes.Structure):
+    _fields_ = [("track_id", ctypes.c_int64), ("xyxy", ctypes.c_double * 4), ("score", ctypes.c_double),
+                ("class_id", ctypes.c_int64), ("hits", ctypes.c_int64), ("age", ctypes.c_int64)]
+
+
+def _options_struct(lib: ctypes.CDLL) -> ctypes.Array:
+    # mottrack_options is filled by mottrack_options_init; a generous opaque buffer holds it, and
+    # its size field (the first uint32) tells how big the real struct is.
+    buf = (ctypes.c_uint8 * 1024)()
+    assert lib.mottrack_options_init(buf) == 0
+    assert 100 < ctypes.c_uint32.from_buffer(buf).value < 1024
+    return buf
+
+
+def _ptr(a: np.ndarray | None, ctype):
+    return None if a is None else a.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+def test_c_api_gives_the_python_cores_tracks(c_build):
+    lib = ctypes.CDLL(str(next(c_build.glob("libmottrack.so*"))))
+    lib.mottrack_last_error.restype = ctypes.c_char_p
+    lib.mottrack_version.restype = ctypes.c_char_p
+    assert lib.mottrack_version().decode().count(".") == 2
+    handle = ctypes.c_void_p()
+    assert lib.mottrack_create(_options_struct(lib), ctypes.byref(handle)) == 0, lib.mottrack_last_error()
+    python = AssociationCore(TrackerOptions())
+    scene = DetectionScene(DetectionSceneOptions(num_objects=40, num_frames=60, seed=9, embedding_dim=32))
+    tracks = (_Track * 256)()
+    try:
+        for f in scene:
+            n = len(f.det_scores)
+            raw = np.ascontiguousarray(f.det_embeddings, np.float32)  # the C API normalises, as Tracker does
+            xyxy = np.ascontiguousarray(f.det_xyxy)
+            count = ctypes.c_int64()
+            status = lib.mottrack_update(handle, _ptr(xyxy, ctypes.c_double), _ptr(f.det_scores, ctypes.c_double),
+                                         ctypes.c_int64(n), _ptr(raw, ctypes.c_float), ctypes.c_int64(raw.shape[1]),
+                                         None, ctypes.byref(count))
+            assert status == 0, lib.mottrack_last_error()
+            assert lib.mottrack_get_tracks(handle, tracks, ctypes.c_int64(256), ctypes.byref(count)) == 0
+            ref = python.step(f.det_xyxy, f.det_scores, check_embeddings(raw, n, None), np.zeros(n, np.int64))
+            got = tracks[:count.value]
+            assert [t.track_id for t in got] == ref.track_id.tolist(), f"frame {f.frame}"
+            if len(got):
+                assert np.abs(np.array([list(t.xyxy) for t in got]) - ref.xyxy).max() <= 1e-5
+                assert [t.hits for t in got] == ref.hits.tolist()
+        bad = np.array([[0.0, 0.0, np.nan, 1.0]])
+        assert lib.mottrack_update(handle, _ptr(bad, ctypes.c_double), _ptr(np.ones(1), ctypes.c_double),
+                                   ctypes.c_int64(1), None, ctypes.c_int64(0), None, None) == 2
+        assert b"boxes_xyxy" in lib.mottrack_last_error()
+    finally:
+        lib.mottrack_destroy(handle)
+
+
+# -- sanitizers ---------------------------------------------------------------------------------
+def test_c_tests_pass_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    reason = _toolchain_missing()
+    if reason:
+        pytest.skip(f"sanitizer build skipped: {reason}")
+    build = _build(tmp_path / "asan-ubsan", "-DMOTTRACK_SANITIZE=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo")
+    if shutil.which("ldd"):  # the option must really instrument the binaries
+        libs = subprocess.run(["ldd", str(build / "test_c_api")], capture_output=True, text=True).stdout
+        assert "libasan" in libs and "libubsan" in libs, libs
+    env = dict(os.environ, ASAN_OPTIONS="abort_on_error=1:detect_leaks=1",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    out = _ctest(build, env)
+    assert "100% tests passed" in out
+    fuzz = subprocess.run([str(build / "fuzz_c_api"), "1500", "17"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert fuzz.returncode == 0, fuzz.stdout[-3000:] + fuzz.stderr[-3000:]

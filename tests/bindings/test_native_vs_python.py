@@ -1,0 +1,278 @@
+"""The native (C++) core against the Python reference core: the same track IDs every frame, boxes
+within 1e-5, on synthetic scenes, the real MOT17 DPM detections and hypothesis-generated streams;
+and the native JV solver against ``lap.lapjv`` with cost limits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lap
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
+from mottrack_sdk.tracking.core import AssociationCore
+from mottrack_sdk.tracking.native import NativeAssociationCore, make_core, native_available
+from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_sdk.tracking.validation import check_embeddings
+
+pytestmark = pytest.mark.skipif(
+    not native_available(),
+    reason="mottrack_sdk._native is not built (pip install needs a C++17 compiler and pybind11==3.1.0)")
+
+BOX_TOL = 1e-5
+FIELDS = ("score", "class_id", "hits", "age")
+
+
+class Differ:
+    """Feeds the same frames to both cores and records how far apart they are."""
+
+    def __init__(self, options: TrackerOptions):
+        self.python = AssociationCore(options)
+        self.native = NativeAssociationCore(options)
+        self.frames = 0
+        self.max_box_diff = 0.0
+
+    def step(self, xyxy, scores, embeddings=None, classes=None) -> None:
+        cls = np.zeros(len(scores), np.int64) if classes is None else classes
+        a = self.python.step(xyxy, scores, embeddings, cls)
+        b = self.native.step(xyxy, scores, embeddings, classes)
+        self.frames += 1
+        where = f"frame {self.frames}"
+        np.testing.assert_array_equal(b.track_id, a.track_id, err_msg=f"{where}: track IDs differ")
+        for name in FIELDS:
+            np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=f"{where}: {name}")
+        if len(a.track_id):
+            diff = float(np.abs(a.xyxy - b.xyxy).max())
+            assert diff <= BOX_TOL, f"{where}: boxes differ by {diff}"
+            self.max_box_diff = max(self.max_box_diff, diff)
+        assert b.xyxy.dtype == np.float64 and b.track_id.dtype == np.int64
+        assert self.native.frame_id == self.python.frame_id == self.frames
+
+
+# -- synthetic scenes -------------------------------------------------------------------------
+@pytest.mark.parametrize("embeddings", [False, True], ids=["motion", "embeddings"])
+@pytest.mark.parametrize("num_objects", [10, 50, 200])
+def test_synthetic_scene_same_tracks(num_objects, embeddings):
+    scene = DetectionScene(DetectionSceneOptions(num_objects=num_objects, num_frames=120, seed=3,
+                                                 embedding_dim=512 if embeddings else 0))
+    d = Differ(TrackerOptions())
+    for f in scene:
+        emb = check_embeddings(f.det_embeddings, len(f.det_scores), None) if embeddings else None
+        d.step(f.det_xyxy, f.det_scores, emb)
+    assert d.frames == 120
+
+
+def test_synthetic_scene_with_classes_and_no_gating():
+    scene = DetectionScene(DetectionSceneOptions(num_objects=50, num_frames=80, seed=5, embedding_dim=64))
+    d = Differ(TrackerOptions(gating=False, low_score_thresh=None, max_aspect_ratio=None, track_buffer=10))
+    for f in scene:
+        classes = (np.abs(f.det_gt_ids) % 3).astype(np.int64)  # false positives get class 1
+        emb = check_embeddings(f.det_embeddings, len(f.det_scores), None) if f.frame % 4 else None
+        d.step(f.det_xyxy, f.det_scores, emb, classes)
+
+
+# -- MOT17 public detections (DPM) -------------------------------------------------------------
+def _mot_frames(det_file: Path):
+    """Yield (xyxy, scores) per frame from a MOTChallenge det.txt (frame, -1, left, top, w, h, score, ...)."""
+    det = np.loadtxt(det_file, delimiter=",", ndmin=2)
+    det = det[np.argsort(det[:, 0], kind="stable")]
+    n_frames = int(det[:, 0].max())
+    bounds = np.searchsorted(det[:, 0], np.arange(1, n_frames + 2))
+    for k in range(n_frames):
+        d = det[bounds[k]:bounds[k + 1]]
+        xyxy = np.stack([d[:, 2], d[:, 3], d[:, 2] + d[:, 4], d[:, 3] + d[:, 5]], axis=1)
+        yield xyxy, np.ascontiguousarray(d[:, 6])
+
+
+def test_mot17_dpm_same_tracks(mot17_root):
+    # DPM scores lie in about [-0.5, 5]: thresholds on that scale so every stage of the cascade runs
+    options = TrackerOptions(det_thresh=0.0, low_score_thresh=-0.5)
+    sequences = sorted(p for p in mot17_root.iterdir() if (p / "det" / "det.txt").is_file())
+    assert sequences, f"no det/det.txt under {mot17_root}"
+    frames = 0
+    for seq in sequences:
+        d = Differ(options)
+        for xyxy, scores in _mot_frames(seq / "det" / "det.txt"):
+            d.step(xyxy, scores)
+        frames += d.frames
+    assert frames > 5000  # the 7 train sequences
+
+
+# -- randomized streams (hypothesis) -----------------------------------------------------------
+@st.composite
+def streams(draw):
+    """Frames of boxes on a coarse grid (exact cost ties happen), scores around the thresholds,
+    optional one-hot embeddings and classes, and varied options."""
+    options = TrackerOptions(
+        det_thresh=draw(st.sampled_from([0.5, 0.6])),
+        low_score_thresh=draw(st.sampled_from([None, 0.1, 0.3])),
+        motion_thresh=draw(st.sampled_from([0.2, 0.8, 1.0])),
+        iou_thresh=draw(st.sampled_from([0.0, 0.5, 1.0])),
+        low_score_iou_thresh=draw(st.sampled_from([0.5, 1.0])),
+        tentative_iou_thresh=draw(st.sampled_from([0.3, 0.7, 1.0])),
+        embedding_thresh=draw(st.sampled_from([0.4, 0.99])),
+        gating=draw(st.booleans()),
+        track_buffer=draw(st.sampled_from([0, 1, 3, 30])),
+        duplicate_iou=draw(st.sampled_from([0.0, 0.5, 0.85])),
+        min_box_area=draw(st.sampled_from([0.0, 100.0])),
+        max_aspect_ratio=draw(st.sampled_from([None, 1.6])),
+    )
+    dim = draw(st.sampled_from([0, 4]))
+    with_classes = draw(st.booleans())
+    frames = []
+    for _ in range(draw(st.integers(1, 14))):
+        n = draw(st.integers(0, 10))
+        cells = draw(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 6), st.integers(1, 5), st.integers(2, 8)),
+                              min_size=n, max_size=n))
+        xyxy = np.array([(10.0 * x, 10.0 * y, 10.0 * (x + w), 10.0 * (y + h)) for x, y, w, h in cells],
+                        dtype=float).reshape(n, 4)
+        scores = np.array(draw(st.lists(st.sampled_from([0.05, 0.2, 0.5, 0.55, 0.9]), min_size=n, max_size=n)))
+        emb = None
+        if dim:  # one-hot rows: every dot product with a template is one exact product
+            hot = draw(st.lists(st.integers(0, dim - 1), min_size=n, max_size=n))
+            emb = np.zeros((n, dim), np.float32)
+            emb[np.arange(n), hot] = 1.0
+        cls = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), np.int64) if with_classes else None
+        frames.append((xyxy, scores.astype(float), emb, cls))
+    return options, frames
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams())
+def test_random_streams_same_tracks(stream):
+    options, frames = stream
+    d = Differ(options)
+    for xyxy, scores, emb, cls in frames:
+        d.step(xyxy, scores, emb, cls)
+
+
+# -- the JV solver against lap.lapjv -----------------------------------------------------------
+def _total(cost: np.ndarray, x: np.ndarray, limit: float) -> float:
+    r = np.nonzero(x >= 0)[0]
+    return float((cost[r, x[r]] - limit).sum())
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ties", "sparse", "integers"])
+def test_lapjv_matches_lap_with_cost_limit(kind):
+    from mottrack_sdk import _native
+
+    rng = np.random.default_rng(11)
+    for it in range(1500):
+        r, c = (int(v) for v in rng.integers(1, 14, 2))
+        if kind == "uniform":
+            cost = rng.random((r, c))
+        elif kind == "ties":
+            cost = rng.integers(0, 4, (r, c)) / 4.0
+        elif kind == "sparse":  # forbidden entries as the tracker builds them
+            cost = np.full((r, c), 1e6)
+            m = rng.random((r, c)) < 0.3
+            cost[m] = rng.integers(0, 6, int(m.sum())) / 10.0
+        else:
+            cost = rng.integers(0, 3, (r, c)).astype(float)
+        limit = [0.5, 0.25, 1.0, 0.8, 2.0][it % 5]
+        _, x, y = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
+        xn, yn = _native.lapjv(cost, limit)
+        assert _total(cost, xn, limit) == pytest.approx(_total(cost, x, limit), abs=1e-12)
+        assert np.all(cost[np.nonzero(xn >= 0)[0], xn[xn >= 0]] <= limit)
+        # the same steps in the same order: even among equal-cost optima the same assignment
+        np.testing.assert_array_equal(xn, x)
+        np.testing.assert_array_equal(yn, y)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.floats(0.05, 1.5), st.data())
+def test_lapjv_matches_lap_random(rows, cols, limit, data):
+    from mottrack_sdk import _native
+
+    values = data.draw(st.lists(st.floats(0, 2, allow_nan=False), min_size=rows * cols, max_size=rows * cols))
+    cost = np.array(values).reshape(rows, cols)
+    _, x, y = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
+    xn, yn = _native.lapjv(cost, limit)
+    assert _total(cost, xn, limit) == pytest.approx(_total(cost, x, limit), abs=1e-9)
+    np.testing.assert_array_equal(xn, x)
+    np.testing.assert_array_equal(yn, y)
+
+
+def test_lapjv_without_limit_pads_like_lap():
+    from mottrack_sdk import _native
+
+    cost = np.random.default_rng(2).random((5, 8))
+    _, x, y = lap.lapjv(cost, extend_cost=True)
+    xn, yn = _native.lapjv(cost)
+    np.testing.assert_array_equal(xn, x)
+    np.testing.assert_array_equal(yn, y)
+
+
+# -- the Python face of the native core ----------------------------------------------------------
+def test_make_core_selects_by_name(monkeypatch):
+    from mottrack_sdk.tracking import native
+
+    options = TrackerOptions()
+    assert isinstance(make_core(options, "python"), AssociationCore)
+    assert isinstance(make_core(options, "native"), NativeAssociationCore)
+    assert isinstance(make_core(options, "auto"), NativeAssociationCore)
+    with pytest.raises(ValueError, match="core"):
+        make_core(options, "cuda")
+    monkeypatch.setattr(native, "_native", None)
+    monkeypatch.setattr(native, "_import_error", "No module named 'mottrack_sdk._native'")
+    assert isinstance(make_core(options, "auto"), AssociationCore)
+    with pytest.raises(RuntimeError, match="not available"):
+        make_core(options, "native")
+
+
+def test_native_core_refuses_bad_arrays_and_resets():
+    core = NativeAssociationCore(TrackerOptions())
+    good = np.array([[0.0, 0.0, 10.0, 30.0]])
+    with pytest.raises(ValueError, match="xyxy"):
+        core.step(np.zeros((2, 3)), np.zeros(2), None, None)
+    with pytest.raises(ValueError, match="scores"):
+        core.step(good, np.zeros(2), None, None)
+    with pytest.raises(ValueError, match="finite"):
+        core.step(np.array([[0.0, np.nan, 10.0, 30.0]]), np.ones(1), None, None)
+    with pytest.raises(ValueError, match="positive width"):
+        core.step(np.array([[10.0, 0.0, 10.0, 30.0]]), np.ones(1), None, None)
+    assert core.frame_id == 0
+    out = core.step(good, np.ones(1), np.ones((1, 8), np.float32) / np.sqrt(8), None)
+    assert out.track_id.tolist() == [1] and core.frame_id == 1
+    with pytest.raises(ValueError, match="D=8"):
+        core.step(good, np.ones(1), np.ones((1, 4), np.float32) / 2, None)
+    core.reset()
+    assert core.frame_id == 0 and core.live_tracks == 0
+    assert core.step(good, np.ones(1), np.ones((1, 4), np.float32) / 2, None).track_id.tolist() == [1]
+    with pytest.raises(ValueError, match="unknown option"):
+        from mottrack_sdk import _native
+        _native.NativeCore({"det_tresh": 0.5})
+
+
+def test_native_core_memory_is_bounded():
+    core = NativeAssociationCore(TrackerOptions(track_buffer=30))
+    rng = np.random.default_rng(0)
+    for _ in range(5000):
+        xy = rng.uniform(0, 1800, (20, 2))
+        core.step(np.concatenate([xy, xy + [40.0, 100.0]], axis=1), rng.uniform(0.5, 1.0, 20), None, None)
+    assert core.live_tracks <= 20 * 32
+
+
+def test_native_core_is_safe_to_share_between_threads():
+    # step() runs without the GIL; a lock inside keeps calls on one core apart
+    import threading
+
+    scene = list(DetectionScene(DetectionSceneOptions(num_objects=30, num_frames=50, seed=4, embedding_dim=0)))
+    shared = NativeAssociationCore(TrackerOptions())
+    own = [NativeAssociationCore(TrackerOptions()) for _ in range(3)]
+    results: list[list] = [[] for _ in own]
+
+    def work(k: int) -> None:
+        for f in scene:
+            shared.step(f.det_xyxy, f.det_scores, None, None)
+            results[k].append(own[k].step(f.det_xyxy, f.det_scores, None, None).track_id.tolist())
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert shared.frame_id == 3 * len(scene)
+    assert results[0] == results[1] == results[2]  # independent cores are unaffected by each other
