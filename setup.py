@@ -105,13 +105,13 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir=package_dir,
-    package_data={"mottrack_sdk": ["assets/*", "py.typed"], "mottrack_training": ["configs/*.yaml"]},
+    package_data={"mottrack_sdk": ["assets/*", "py.typed"], "mottrack_training": ["configs/*.yaml", "weights/*/*"]},
     ext_modules=_native_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=_read_pins("runtime.txt"),
     extras_require={
         "train": [p for p in dev_pins if p.split("==")[0] in {"torch", "matplotlib"}],
-        "export": [p for p in dev_pins if p.split("==")[0] in {"torch", "onnx"}],
+        "export": [p for p in dev_pins if p.split("==")[0] in {"torch", "onnx", "matplotlib"}],
         # trackeval also declares opencv-python; see README "Dependencies" for the clean install.
         "eval": ["trackeval==1.3.0", *_read_pins("eval.txt")],
         "trt": ["tensorrt>=8.5", "cuda-python>=11.8"],

@@ -6,7 +6,12 @@
   block (backbone, neck, REN, SAAN, Detect) and in total; the JSON has ``params`` (int), ``gflops``
   (float) and ``blocks`` (name -> {params, gflops}).
 
-(``train`` will join here.) This module imports neither torch nor the model at import time: the main
+- ``train --config FILE [--resume CKPT] [--out DIR] [--device D] [--max-steps N] [--no-progress]``:
+  train a CSTrack model from a YAML run config (see ``mottrack_training.engine.options``); with
+  ``--resume`` alone the run's own options are taken from the checkpoint. Under ``torchrun`` every
+  process runs this command (DDP).
+
+This module imports neither torch nor the model at import time: the main
 CLI loads every plugin's ``register`` on start-up, and ``mottrack --help`` must stay fast.
 Bad input raises ``ValueError``, which the main CLI prints as one line (exit code 2).
 """
@@ -32,6 +37,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="input WIDTHxHEIGHT in pixels, multiples of 32 (default: %(default)s)")
     info.add_argument("--json", metavar="FILE", default=None, help="also write the numbers to FILE (JSON)")
     info.set_defaults(func=run_model_info)
+
+    train = subparsers.add_parser(
+        "train",
+        help="train a CSTrack model from a YAML run config",
+        description="Train CSTrack / CSTrack-S (detection + ReID) from a YAML run config: data sources "
+                    "(synthetic scenes generated on demand, MOTChallenge, JDE lists), SGD schedule, EMA, "
+                    "per-epoch validation (AP50, HOTA/MOTA/IDF1), atomic checkpoints. Several GPUs or "
+                    "nodes: torchrun --nproc-per-node N -m mottrack_sdk.cli.main train --config FILE.",
+    )
+    train.add_argument("--config", default=None, help="run config YAML (e.g. configs/cstrack_s_synthetic.yaml)")
+    train.add_argument("--resume", metavar="CKPT", default=None,
+                       help="continue from a checkpoint (last.pt); the loss curve continues exactly")
+    train.add_argument("--out", metavar="DIR", default=None,
+                       help="output folder (default: the config's output_dir, runs/<name>, or the "
+                            "resumed checkpoint's folder)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="override the config's device")
+    train.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps in total")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=run_train)
+
+    pack = subparsers.add_parser(
+        "package-weights",
+        help="FP16 weights + config + metrics card (held-out synthetic sequences) from a training run",
+        description="Take a run's EMA weights, measure AP50/HOTA/MOTA/IDF1 on held-out synthetic sequences "
+                    "(a seed neither training nor validation used) and write weights.pt (FP16), "
+                    "config.yaml and metrics.json to --out.",
+    )
+    pack.add_argument("--checkpoint", required=True, help="a training checkpoint (best.pt / last.pt)")
+    pack.add_argument("--out", required=True, help="output folder")
+    pack.add_argument("--test-seed", type=int, default=2, help="seed of the held-out sequences (default 2)")
+    pack.add_argument("--test-sequences", type=int, default=2, help="how many held-out sequences (default 2)")
+    pack.set_defaults(func=run_package_weights)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -62,4 +99,50 @@ def run_model_info(args: argparse.Namespace) -> int:
 
         write_json(args.json, complexity.to_json())
         print(f"wrote {args.json}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Load the options (config file or checkpoint), apply command-line overrides, train."""
+    import dataclasses
+
+    from mottrack_training.engine import Trainer, load_checkpoint, load_train_options, train_options_from_dict
+
+    if args.config is None and args.resume is None:
+        raise ValueError("give --config FILE (and optionally --resume CKPT)")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
+    if args.config is not None:
+        options = load_train_options(args.config)
+    else:
+        options = train_options_from_dict(load_checkpoint(args.resume)["options"], where=f"{args.resume} [options]")
+    if args.device is not None:
+        options = dataclasses.replace(options, device=args.device)
+    if args.max_steps is not None:
+        options = dataclasses.replace(options, optim=dataclasses.replace(options.optim, max_steps=args.max_steps))
+    if args.no_progress:
+        options = dataclasses.replace(options, log=dataclasses.replace(options.log, progress=False))
+    trainer = Trainer(options, out_dir=args.out, resume=args.resume)
+    try:
+        summary = trainer.fit()
+    finally:
+        from mottrack_training.engine.distributed import shutdown_distributed
+
+        shutdown_distributed()
+    if trainer.ctx.is_main:
+        best = summary.best
+        print(f"done: {len(summary.steps)} steps this session; checkpoints in {summary.out_dir} "
+              f"(best {best['metric']} = {best['value']} at epoch {best['epoch']})")
+    return 0
+
+
+def run_package_weights(args: argparse.Namespace) -> int:
+    """Package a run (see ``mottrack_training.engine.release``) and print its metrics card."""
+    from mottrack_training.engine.release import package_weights
+
+    if args.test_sequences < 1:
+        raise ValueError(f"--test-sequences must be >= 1, got {args.test_sequences}")
+    card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences)
+    print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "
+          f"({card['measured_on']['what']}); {card['weights_bytes'] / 2**20:.1f} MiB -> {args.out}")
     return 0

@@ -1,0 +1,52 @@
+"""Packaging a run: FP16 weights + config + metrics card measured on held-out synthetic sequences."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mottrack_training.engine import Trainer, train_options_from_dict
+from mottrack_training.engine.release import load_packaged_model, package_weights
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture()
+def tiny_run(tiny_config, tmp_path_factory, one_thread):
+    out = tmp_path_factory.mktemp("run")
+    Trainer(train_options_from_dict(tiny_config(optim={"epochs": 1})), out_dir=out).fit()
+    return out / "last.pt", tiny_config
+
+
+def test_package_writes_fp16_weights_config_and_a_held_out_metrics_card(tiny_run, tmp_path):
+    ckpt, _ = tiny_run
+    card = package_weights(ckpt, tmp_path / "pkg", test_seed=5, test_sequences=1, test_root=tmp_path / "test")
+    assert {p.name for p in (tmp_path / "pkg").iterdir()} == {"weights.pt", "config.yaml", "metrics.json"}
+    on_disk = json.loads((tmp_path / "pkg" / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(card))
+    for key in ("ap50", "hota", "mota", "idf1"):
+        assert isinstance(card[key], float)
+    assert "seed 5" in card["measured_on"]["what"] and card["measured_on"]["frames"] > 0
+    blob = torch.load(tmp_path / "pkg" / "weights.pt", weights_only=False)
+    assert all(v.dtype == torch.float16 for v in blob["model"].values() if v.is_floating_point())
+    # the packaged model is the run's EMA model up to FP16 rounding
+    state = torch.load(ckpt, weights_only=False)
+    model = load_packaged_model(tmp_path / "pkg" / "weights.pt")
+    for name, value in model.state_dict().items():
+        ref = state["ema"]["model"][name]
+        if ref.is_floating_point():
+            torch.testing.assert_close(value, ref.half().float())
+
+
+def test_the_test_seed_must_be_held_out(tiny_run, tmp_path):
+    ckpt, _ = tiny_run
+    with pytest.raises(ValueError, match="test_seed 1: must differ"):
+        package_weights(ckpt, tmp_path / "pkg", test_seed=1, test_root=tmp_path / "test")
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_a_foreign_file_is_not_a_packaged_model(tmp_path):
+    torch.save({"a": torch.zeros(1)}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a packaged mottrack weights file"):
+        load_packaged_model(tmp_path / "x.pt")

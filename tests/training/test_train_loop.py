@@ -1,0 +1,215 @@
+"""The train loop: resume equivalence (max_steps stop and a killed process), logs, checkpoints,
+validation pieces (NMS, AP50, embedding look-up), run configs and the ``mottrack train`` command."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training component needs PyTorch")
+
+from mottrack_training.engine import (DetectionAP, Trainer, average_precision, load_checkpoint,  # noqa: E402
+                                      load_train_options, match_detections, nms, train_options_from_dict)
+from mottrack_training.engine.inference import _box_embeddings  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+REPO = Path(__file__).resolve().parents[2]
+NO_VAL = {"val": {"every_epochs": 0}}
+
+
+def _steps(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _losses(rows: list[dict[str, float]]) -> np.ndarray:
+    return np.array([[r["step"], r["loss"], r["box"], r["obj"], r["id"], r["lr"]] for r in rows])
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+# ----------------------------------------------------------------------------------- resume
+@pytest.mark.parametrize("id_loss, workers", [("ce", 0), ("ihoim", 1)])
+def test_resume_after_a_max_steps_stop_continues_the_loss_curve_exactly(tiny_config, tmp_path, one_thread,
+                                                                        id_loss, workers):
+    raw = tiny_config(optim={"epochs": 3}, loss={"id_loss": id_loss}, data={"num_workers": workers}, **NO_VAL)
+    options = train_options_from_dict(raw)
+    full = Trainer(options, out_dir=tmp_path / "full").fit()
+    assert [int(s["step"]) for s in full.steps] == list(range(1, 10))  # 12 frames / 2 per batch / 2 = 3 per epoch
+
+    split = tiny_config(optim={"epochs": 3, "max_steps": 4}, loss={"id_loss": id_loss}, data={"num_workers": workers},
+                        **NO_VAL)
+    stopped = Trainer(train_options_from_dict(split), out_dir=tmp_path / "split").fit()
+    assert stopped.stopped_early and len(stopped.steps) == 4  # mid-epoch 2
+    state = load_checkpoint(tmp_path / "split" / "last.pt")
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 2, 4)
+    resumed = Trainer(options, resume=tmp_path / "split" / "last.pt").fit()
+    assert [int(s["step"]) for s in resumed.steps] == list(range(5, 10))
+
+    np.testing.assert_allclose(_losses(stopped.steps + resumed.steps), _losses(full.steps), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(_losses(_steps(tmp_path / "split" / "steps.csv")), _losses(full.steps))
+    assert [e["loss"] for e in stopped.epochs + resumed.epochs] == [e["loss"] for e in full.epochs]  # epoch means
+    a, b = _params(tmp_path / "full" / "last.pt"), _params(tmp_path / "split" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ema_a = load_checkpoint(tmp_path / "full" / "last.pt")["ema"]["model"]
+    ema_b = load_checkpoint(tmp_path / "split" / "last.pt")["ema"]["model"]
+    assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+
+
+def test_resume_of_a_killed_process_from_its_first_epoch_checkpoint(tiny_config, tmp_path, one_thread):
+    """``mottrack train`` in a subprocess is killed once its epoch-1 checkpoint exists; resuming from
+    that checkpoint drops the log rows written after it and reproduces the uninterrupted run."""
+    import yaml
+
+    raw = tiny_config(optim={"epochs": 4}, **NO_VAL)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    full = Trainer(train_options_from_dict(raw), out_dir=tmp_path / "full").fit()
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "mottrack_sdk.cli.main", "train", "--config", str(config), "--out", str(out)]
+    log = open(tmp_path / "stderr.txt", "wb")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log)
+    saved = tmp_path / "epoch1.pt"
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "last.pt").exists():
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.01)
+        shutil.copy(out / "last.pt", saved)  # the epoch-1 checkpoint (epoch 2 takes far longer than a copy)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        log.close()
+    state = load_checkpoint(saved)
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 0, 3)
+    shutil.copy(saved, out / "last.pt")
+    resumed = Trainer(train_options_from_dict(raw), out_dir=out, resume=out / "last.pt").fit()
+    assert [int(s["step"]) for s in resumed.steps] == list(range(4, 13))
+    np.testing.assert_allclose(_losses(_steps(out / "steps.csv")), _losses(full.steps), rtol=0, atol=1e-6)
+    epochs = list(csv.DictReader(open(out / "epochs.csv")))
+    assert [int(r["epoch"]) for r in epochs] == [1, 2, 3, 4]
+    np.testing.assert_allclose([float(r["loss"]) for r in epochs], [e["loss"] for e in full.epochs], atol=1e-6)
+
+
+def test_a_run_validates_logs_and_writes_checkpoints(tiny_config, tmp_path, one_thread):
+    summary = Trainer(train_options_from_dict(tiny_config(optim={"epochs": 1})), out_dir=tmp_path).fit()
+    assert {p.name for p in tmp_path.iterdir()} >= {"last.pt", "best.pt", "steps.csv", "epochs.csv", "val"}
+    row = summary.epochs[0]
+    for key in ("ap50", "hota", "idf1"):
+        assert 0.0 <= row[key] <= 100.0
+    assert row["mota"] <= 100.0  # MOTA may be negative
+    assert (tmp_path / "val" / "epoch_001" / "SYNTH-1-000.txt").is_file()
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert set(state) >= {"model", "ema", "optimizer", "scheduler", "scaler", "rng", "sampler", "criterion"}
+    assert state["best"]["metric"] == "hota" and state["best"]["epoch"] == 1
+    header = (tmp_path / "steps.csv").read_text().splitlines()[0]
+    assert header == "epoch,step,iteration,lr,loss,box,obj,cls,id,images_per_s"
+    # the saved weights load into a fresh model of the run's config
+    from mottrack_training.model import build_model
+
+    model = build_model(state["model_config"]["config"], **state["model_config"]["overrides"])
+    model.load_state_dict(state["ema"]["model"])
+
+
+def test_the_jde_ablation_trains_and_validates_with_per_level_embeddings(tiny_config, tmp_path, one_thread):
+    raw = tiny_config(optim={"epochs": 1}, model={"overrides": {"ren": False, "saan": False}})
+    trainer = Trainer(train_options_from_dict(raw), out_dir=tmp_path)
+    assert len(trainer.model.embedding_strides) == 3
+    summary = trainer.fit()
+    assert np.isfinite(summary.steps[-1]["id"]) and 0.0 <= summary.epochs[0]["ap50"] <= 100.0
+
+
+# ----------------------------------------------------------------------------------- validation pieces
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 10.5]], float)
+    scores = np.array([0.8, 0.9, 0.3, 0.85])
+    assert nms(boxes, scores, 0.6, 300).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.96, 300).tolist() == [1, 3, 0, 2]  # IoU(0, 3) = 100/105 = 0.952
+    assert nms(boxes, scores, 0.6, 1).tolist() == [1]
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.6, 300).tolist() == []
+
+
+def test_ap50_worked_example():
+    # image 1: two GT; detections .9 (hit), .8 (miss), .7 (hit). image 2: one GT; .6 (hit), .5 (duplicate).
+    # PR points: (1/3, 1), (1/3, .5), (2/3, .67), (1, .75), (1, .6); envelope 1, .75, .75 -> AP = 0.8333
+    acc = DetectionAP()
+    acc.add(np.array([[0, 0, 10, 10], [50, 50, 60, 60], [20, 0, 30, 10]]), np.array([0.9, 0.8, 0.7]),
+            np.array([[0, 0, 10, 10], [20, 0, 30, 10]]))
+    acc.add(np.array([[0, 0, 10, 10], [1, 1, 10, 10]]), np.array([0.6, 0.5]), np.array([[0, 0, 10, 10]]))
+    assert acc.ap50() == pytest.approx((1 + 0.75 + 0.75) / 3)
+    assert average_precision(np.zeros(0), np.zeros(0, bool), 3) == 0.0
+    # a detection on an ignore region is neither true nor false positive
+    labels = match_detections(np.array([[0, 0, 10, 10], [40, 40, 50, 50]]), np.array([0.9, 0.8]),
+                              np.zeros((0, 4)), ignore_xyxy=np.array([[40, 40, 50, 51]]))
+    assert labels.tolist() == [0, -1]
+
+
+def test_box_embeddings_use_the_clamped_stride_8_cell_at_any_input_size():
+    emb = torch.zeros(1, 2, 8, 12)  # a 96x64 input: stride-8 grid 12 x 8
+    emb[0, 0] = torch.arange(96, dtype=torch.float32).view(8, 12) + 1
+    emb[0, 1] = 1.0
+    boxes = np.array([[0, 0, 16, 16], [80, 50, 100, 70], [-10, -10, 2, 2], [40, 20, 48, 30]], float)
+    out = _box_embeddings([emb], 0, boxes, np.zeros(4, np.int64), [8])
+    cells = [(1, 1), (7, 11), (0, 0), (3, 5)]  # centres (8, 8), (90 -> clamped 11, 60 -> 7), (-4 -> 0), (44, 25)
+    for row, (gy, gx) in zip(out, cells):
+        value = gy * 12 + gx + 1
+        np.testing.assert_allclose(row, np.array([value, 1.0]) / np.hypot(value, 1.0), rtol=1e-6)
+
+    # per-level maps (saan: false): each box reads the map of the level that predicted it
+    p4 = torch.zeros(1, 2, 4, 6)
+    p4[0, 0] = -(torch.arange(24, dtype=torch.float32).view(4, 6) + 1)
+    p4[0, 1] = 1.0
+    out = _box_embeddings([emb, p4, torch.zeros(1, 2, 2, 3)], 0, boxes[[3, 1]], np.array([1, 0]), [8, 16, 32])
+    value = -(1 * 6 + 2 + 1)  # box 3 on P4: centre (44, 25) -> cell (row 1, column 2)
+    np.testing.assert_allclose(out[0], np.array([value, 1.0]) / np.hypot(value, 1.0), rtol=1e-6)
+    np.testing.assert_allclose(out[1], np.array([96.0, 1.0]) / np.hypot(96.0, 1.0), rtol=1e-6)  # P3 (7, 11)
+
+
+# ----------------------------------------------------------------------------------- configs and CLI
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_run_configs_load(path):
+    options = load_train_options(path)
+    assert options.data.train and options.optim.nominal_batch >= options.data.batch_size
+
+
+def test_unknown_config_keys_are_errors(tiny_config):
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_options_from_dict(tiny_config(optim={"learning_rate": 0.1}))
+    with pytest.raises(ValueError, match="exactly one of"):
+        train_options_from_dict(tiny_config(data={"val": {"mot": "elsewhere"}}))  # synthetic and mot
+    with pytest.raises(ValueError, match="id_loss"):
+        train_options_from_dict(tiny_config(loss={"id_loss": "triplet"}))
+
+
+def test_train_command(tiny_config, tmp_path, one_thread, capsys):
+    import yaml
+
+    from mottrack_sdk.cli.main import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(**NO_VAL)))
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--max-steps", "1",
+                 "--no-progress"]) == 0
+    assert "done: 1 steps" in capsys.readouterr().out
+    assert main(["train", "--resume", str(tmp_path / "run" / "last.pt"), "--max-steps", "2", "--no-progress"]) == 0
+    assert len(_steps(tmp_path / "run" / "steps.csv")) == 2
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_the_cli_plugin_imports_without_torch():
+    code = ("import sys, mottrack_training.cli as c, argparse; p = argparse.ArgumentParser(); "
+            "c.register(p.add_subparsers()); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -1,0 +1,94 @@
+"""Training checkpoints: everything needed to continue a run exactly, written atomically.
+
+A checkpoint (``torch.save`` of a dict, written to a temp file and renamed) holds::
+
+    format, version        "mottrack-train-checkpoint", 1
+    options                the TrainOptions as a plain dict (what produced the run)
+    model                  CSTrack state dict (loadable by build_model(config).load_state_dict)
+    model_config           {"config": name or path, "overrides": {...}}
+    criterion              ID classifier weights / iHOIM memory
+    ema                    {"model": state dict, "updates": n} or None
+    optimizer, scheduler, scaler
+    epoch                  epoch to run next (or the one in progress when batch_in_epoch > 0)
+    batch_in_epoch         micro-batches of that epoch already consumed per rank (mid-epoch stop)
+    step, iteration        optimizer steps and micro-batches done so far
+    sampler                {"seed", "epoch", "start_batch"} of the sharded batch sampler
+    rng                    per rank: torch CPU / CUDA, numpy and python RNG states
+    best                   {"metric", "value", "epoch"}; num_identities; metrics of the last validation
+
+Data augmentation needs no state: each sample's randomness depends only on (seed, epoch, index).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mottrack_sdk.io import atomic_path
+
+__all__ = ["CHECKPOINT_FORMAT", "capture_rng_state", "load_checkpoint", "load_model_weights", "restore_rng_state",
+           "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "mottrack-train-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """This process's RNG states: torch CPU, every CUDA device (if any), numpy global, python ``random``."""
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state` (CUDA states only when the device count matches)."""
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus format / version) atomically to ``path``; returns the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint; ``ValueError`` naming the file when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # truncated / foreign file: name it
+        raise ValueError(f"{path}: cannot read checkpoint ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a mottrack training checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {state.get('version')} is not supported "
+                         f"(expected {CHECKPOINT_VERSION})")
+    return state
+
+
+def load_model_weights(path: str | Path, use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """A CSTrack state dict from a training checkpoint (its EMA weights when present and ``use_ema``)
+    or from a file holding a bare state dict."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        if use_ema and state.get("ema"):
+            return state["ema"]["model"]
+        return state["model"]
+    if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
+        return state
+    raise ValueError(f"{path}: neither a training checkpoint nor a state dict")

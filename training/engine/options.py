@@ -1,0 +1,274 @@
+"""Typed options of a training run, loaded from YAML (unknown keys are errors).
+
+A config file has these sections (all optional except ``data.train``)::
+
+    name: cstrack_s_synthetic        # run name; default output folder runs/<name>
+    seed: 0                          # seeds model init, RNGs, sampler and augmentation
+    device: auto                     # auto | cpu | cuda
+    output_dir: null                 # default runs/<name>; `mottrack train --out` overrides
+    model: {config: cstrack_s, overrides: {}, weights: null}
+    data:  {train: [SOURCE, ...], val: SOURCE | null, img_size: [W, H], batch_size: 8, ...}
+    loss:  {id_loss: ce | ihoim, ...}            # LossOptions
+    optim: {epochs: 30, lr: 0.005, ...}          # OptimOptions
+    val:   {score_thresh: 0.01, ...}             # ValOptions
+    log:   {progress: true, tensorboard: true, ...}
+
+A SOURCE is one of::
+
+    {synthetic: {root: DIR, seed: 0, sequences: 8, scene: {SceneOptions fields except seed}}}
+    {mot: PATH}                          # a MOTChallenge sequence folder or a root of them
+    {jde: {list_file: FILE, root: DIR}}  # a JDE image list (root defaults to the list's folder)
+
+Relative paths are resolved against the current working directory. ``extends: FILE`` (relative to
+the config file) starts from another run config: mappings merge key by key, other values replace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mottrack_sdk.config import options_from_dict
+from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE, ResizeMode
+from mottrack_sdk.scenes.options import SceneOptions
+from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_training.losses.options import LossOptions
+
+__all__ = ["DataConfig", "JdeListSource", "LogOptions", "ModelOptions", "OptimOptions", "SourceOptions",
+           "SyntheticSource", "TrainOptions", "ValOptions", "load_train_options", "train_options_from_dict"]
+
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+BestMetric = Literal["hota", "mota", "idf1", "ap50", "loss"]
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    """Synthetic sequences ``<root>/SYNTH-<seed>-<i>`` (i < sequences), generated if missing or stale.
+
+    ``scene`` holds :class:`~mottrack_sdk.scenes.SceneOptions` knobs (unset ones keep the generator's
+    defaults, e.g. 1920x1080, 150 frames) except ``seed``: sequence i uses ``seed * 10000 + i``, so
+    use different ``seed`` values for training and held-out sets.
+    """
+
+    root: str
+    seed: int = 0
+    sequences: int = 4
+    scene: SceneOptions = field(default_factory=SceneOptions)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"synthetic.seed must be an int >= 0, got {self.seed!r}")
+        if isinstance(self.sequences, bool) or not isinstance(self.sequences, int) or not 1 <= self.sequences <= 9999:
+            raise ValueError(f"synthetic.sequences must be an int in [1, 9999], got {self.sequences!r}")
+        if self.scene.seed != 0:
+            raise ValueError("synthetic.scene.seed is not used: set synthetic.seed (sequence i gets seed*10000+i)")
+
+
+@dataclass(frozen=True)
+class JdeListSource:
+    """A JDE "labels_with_ids" image list; ``root`` defaults to the list file's folder."""
+
+    list_file: str
+    root: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """One data source: exactly one of ``synthetic``, ``mot``, ``jde``."""
+
+    synthetic: SyntheticSource | None = None
+    mot: str | None = None
+    jde: JdeListSource | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [k for k in ("synthetic", "mot", "jde") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"a data source needs exactly one of synthetic, mot, jde; got {chosen or 'none'}")
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("synthetic", "mot", "jde") if getattr(self, k) is not None)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """``config``: shipped model config name or YAML path; ``overrides``: its top-level keys to replace
+    (e.g. ``{saan: false}``); ``weights``: optional state dict / checkpoint to start from."""
+
+    config: str = "cstrack_s"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.overrides, dict):
+            raise ValueError(f"model.overrides must be a mapping of model config keys, got {self.overrides!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training / validation data and the input pipeline (fields as in ``DataOptions``)."""
+
+    train: tuple[SourceOptions, ...] = ()
+    val: SourceOptions | None = None
+    img_size: tuple[int, int] = (1088, 608)
+    resize_mode: ResizeMode = "stretch"
+    pad_value: float = DEFAULT_PAD_VALUE
+    augment: bool = True
+    hsv_gains: tuple[float, float, float] = (0.015, 0.5, 0.4)
+    flip_prob: float = 0.5
+    min_visibility: float = 0.1
+    min_box_px: float = 2.0
+    skip_bad: bool = False
+    batch_size: int = 8
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError("data.train needs at least one source")
+        if any(v % 32 for v in self.img_size):
+            raise ValueError(f"data.img_size must be multiples of 32 (width, height), got {self.img_size}")
+        if self.batch_size < 1 or self.num_workers < 0:
+            raise ValueError(f"data.batch_size must be >= 1 and num_workers >= 0, got {self.batch_size}, "
+                             f"{self.num_workers}")
+
+
+@dataclass(frozen=True)
+class OptimOptions:
+    """SGD and its schedule (spec: Nesterov, lr 5e-3, momentum 0.95, wd 5e-4, batch 64, 30 epochs).
+
+    ``warmup_epochs`` / ``warmup_min_steps``: linear warm-up over max(warmup_epochs · steps per
+    epoch, warmup_min_steps) optimizer steps (the reference's 1000 iterations of 8 images are 125
+    steps of 64): lr from 0 (biases: from ``warmup_bias_lr``), momentum from ``warmup_momentum``.
+    After it, lr · gamma^(number of ``milestones`` <= epoch). ``max_steps`` stops the run after that
+    many optimizer steps in total (a checkpoint is written there; resuming continues exactly).
+    ``amp``: float16 autocast + GradScaler, used on CUDA only.
+    """
+
+    epochs: int = 30
+    lr: float = 5e-3
+    momentum: float = 0.95
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    nominal_batch: int = 64
+    milestones: tuple[int, ...] = (20,)
+    gamma: float = 0.1
+    warmup_epochs: float = 3.0
+    warmup_min_steps: int = 125
+    warmup_momentum: float = 0.8
+    warmup_bias_lr: float = 0.1
+    ema: bool = True
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0
+    amp: bool = True
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.nominal_batch < 1 or self.warmup_min_steps < 0:
+            raise ValueError("optim.epochs and optim.nominal_batch must be >= 1, warmup_min_steps >= 0")
+        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.weight_decay >= 0 and 0 < self.gamma <= 1):
+            raise ValueError("optim: need lr > 0, 0 <= momentum < 1, weight_decay >= 0, 0 < gamma <= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
+        if not 0 < self.ema_decay < 1 or self.ema_tau <= 0:
+            raise ValueError("optim.ema_decay must be in (0, 1) and ema_tau > 0")
+
+
+@dataclass(frozen=True)
+class ValOptions:
+    """Per-epoch validation on ``data.val``: AP50 of the detector, HOTA/MOTA/IDF1 of the tracker.
+
+    Frames are resized with ``resize_mode`` (letterbox, the runtime's), decoded, kept above
+    ``score_thresh``, NMS'ed at ``nms_iou`` (at most ``max_det`` boxes; ``max_candidates`` best
+    scores enter NMS). AP50 uses all of them; the tracker gets those above ``track_min_score``.
+    GT rows below ``ap_min_visibility`` are ignore regions for AP50 (TrackEval has its own rules).
+    ``every_epochs``: validate every n epochs (and after the last); 0 disables validation.
+    """
+
+    every_epochs: int = 1
+    resize_mode: ResizeMode = "letterbox"
+    batch_size: int = 4
+    score_thresh: float = 0.01
+    nms_iou: float = 0.6
+    max_det: int = 300
+    max_candidates: int = 3000
+    track_min_score: float = 0.1
+    ap_min_visibility: float = 0.0
+    tracker: TrackerOptions = field(default_factory=TrackerOptions)
+    best_metric: BestMetric = "hota"
+
+    def __post_init__(self) -> None:
+        if self.every_epochs < 0 or self.batch_size < 1 or self.max_det < 1 or self.max_candidates < 1:
+            raise ValueError("val: every_epochs must be >= 0; batch_size, max_det, max_candidates >= 1")
+        if not (0 <= self.score_thresh <= 1 and 0 < self.nms_iou <= 1 and 0 <= self.track_min_score <= 1):
+            raise ValueError("val: score_thresh and track_min_score must be in [0, 1], nms_iou in (0, 1]")
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """``progress``: tqdm bar on rank 0; ``tensorboard``: also write TensorBoard events when the
+    ``tensorboard`` package is installed; ``keep_epochs``: also keep ``epoch_XXX.pt`` every n epochs
+    (0: only ``last.pt`` / ``best.pt``)."""
+
+    progress: bool = True
+    tensorboard: bool = True
+    keep_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """A complete training run. ``num_threads``: CPU intra-op threads (null: torch's default)."""
+
+    data: DataConfig
+    name: str = "train"
+    seed: int = 0
+    device: DeviceChoice = "auto"
+    output_dir: str | None = None
+    num_threads: int | None = None
+    model: ModelOptions = field(default_factory=ModelOptions)
+    loss: LossOptions = field(default_factory=LossOptions)
+    optim: OptimOptions = field(default_factory=OptimOptions)
+    val: ValOptions = field(default_factory=ValOptions)
+    log: LogOptions = field(default_factory=LogOptions)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
+
+
+def train_options_from_dict(data: dict[str, Any], where: str = "train config") -> TrainOptions:
+    """Validate a mapping (a parsed YAML file) into :class:`TrainOptions`; errors name the key."""
+    if not isinstance(data, dict) or "data" not in data:
+        raise ValueError(f"{where}: expected a mapping with a 'data:' section")
+    return options_from_dict(TrainOptions, data, where=where)
+
+
+def load_train_options(path: str | Path) -> TrainOptions:
+    """Read a training YAML file into :class:`TrainOptions` (unknown keys raise ``ValueError``)."""
+    return train_options_from_dict(_read_with_parents(Path(path), ()), where=str(path))
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise FileNotFoundError(f"training config {path} not found")
+    if path.resolve() in seen:
+        raise ValueError(f"{path}: 'extends' forms a cycle")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a training config must be a YAML mapping")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    return _merge(_read_with_parents(path.parent / str(parent), seen + (path.resolve(),)), data)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out

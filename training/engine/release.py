@@ -1,0 +1,111 @@
+"""Package a training run as a small release artifact: FP16 weights, model config, metrics card.
+
+``package_weights(checkpoint, out_dir)`` takes the run's EMA weights, measures them on **held-out**
+synthetic sequences generated with a seed that neither training nor validation used (the same scene
+settings as the run's validation source), through the same path as per-epoch validation (runtime
+letterbox preprocessing, NMS, ``mottrack_sdk.Tracker``, TrackEval), and writes atomically:
+
+- ``weights.pt``: ``{"format": "mottrack-weights", "config": <model config>, "model": FP16 state dict}``;
+- ``config.yaml``: the model config (what ``build_model`` needs) and the training input size;
+- ``metrics.json``: ``ap50``, ``hota``, ``mota``, ``idf1`` in percent, plus how they were measured.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mottrack_sdk.io import atomic_path, atomic_write, write_json
+from mottrack_training.engine.checkpoint import load_checkpoint
+from mottrack_training.engine.options import SourceOptions, SyntheticSource, train_options_from_dict
+from mottrack_training.engine.sources import prepare_sources, sequence_dirs
+from mottrack_training.engine.validation import validate_sequences
+from mottrack_training.model import build_model
+
+WEIGHTS_FORMAT = "mottrack-weights"
+
+
+def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int = 2, test_sequences: int = 2,
+                    test_root: str | Path | None = None, max_bytes: int = 15 * 2**20) -> dict[str, Any]:
+    """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card."""
+    state = load_checkpoint(checkpoint)
+    options = train_options_from_dict(state["options"], where=f"{checkpoint} [options]")
+    val_source = options.data.val
+    if val_source is None or val_source.synthetic is None:
+        raise ValueError(f"{checkpoint}: the run has no synthetic validation source to take scene settings from")
+    train_seeds = {s.synthetic.seed for s in options.data.train if s.synthetic is not None}
+    if test_seed in train_seeds or test_seed == val_source.synthetic.seed:
+        raise ValueError(f"test_seed {test_seed}: must differ from the training seeds {sorted(train_seeds)} "
+                         f"and the validation seed {val_source.synthetic.seed}")
+    root = Path(test_root) if test_root else Path(".cache/synthetic") / f"test-seed{test_seed}"
+    test = SourceOptions(synthetic=dataclasses.replace(val_source.synthetic, root=str(root), seed=test_seed,
+                                                       sequences=test_sequences))
+    prepare_sources([test], True, print)
+
+    model = build_model(options.model.config, **options.model.overrides)
+    weights = state["ema"]["model"] if state.get("ema") else state["model"]
+    model.load_state_dict(weights)
+    model.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = validate_sequences(model, sequence_dirs(test), options.val, options.data.img_size,
+                                    options.data.pad_value, Path(tmp) / "results", torch.device("cpu"))
+
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save({"format": WEIGHTS_FORMAT, "config": dataclasses.asdict(model.config), "model": half}, buffer)
+    blob = buffer.getvalue()
+    if len(blob) > max_bytes:
+        raise ValueError(f"FP16 weights are {len(blob) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit")
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir / "weights.pt", suffix=".pt") as tmp_path:
+        tmp_path.write_bytes(blob)
+    _write_config(out_dir / "config.yaml", model, options)
+    card = {
+        **{k: round(v, 2) for k, v in result.metrics().items()},
+        "measured_on": {
+            "what": f"{test_sequences} held-out synthetic sequences (seed {test_seed}; training seeds "
+                    f"{sorted(train_seeds)}, validation seed {val_source.synthetic.seed})",
+            "scene": dataclasses.asdict(val_source.synthetic.scene),
+            "frames": result.frames,
+            "pipeline": f"letterbox {options.data.img_size[0]}x{options.data.img_size[1]}, EMA weights (FP32), "
+                        f"score >= {options.val.score_thresh}, NMS IoU {options.val.nms_iou}, tracker on "
+                        f"score >= {options.val.track_min_score}, default TrackerOptions; metrics by TrackEval "
+                        "(mottrack_sdk.eval), AP50 by training.engine.metrics",
+            "per_sequence": result.per_sequence,
+        },
+        "training": {"config": options.name, "epochs_trained": state.get("epoch"), "steps": state.get("step"),
+                     "checkpoint": Path(checkpoint).name},
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+        "weights_bytes": len(blob),
+    }
+    write_json(out_dir / "metrics.json", card)
+    return card
+
+
+def load_packaged_model(path: str | Path) -> torch.nn.Module:
+    """Build the model of a ``weights.pt`` written by :func:`package_weights` (FP32, eval mode)."""
+    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(f"{path}: not a packaged mottrack weights file")
+    from mottrack_training.model.config import ModelConfig
+    from mottrack_sdk.config import options_from_dict
+
+    model = build_model(options_from_dict(ModelConfig, blob["config"], where=f"{path} [config]"))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["model"].items()})
+    return model.eval()
+
+
+def _write_config(path: Path, model: torch.nn.Module, options: Any) -> None:
+    import yaml
+
+    text = yaml.safe_dump({"model": dataclasses.asdict(model.config),
+                           "input_size": list(options.data.img_size),
+                           "resize_mode_training": options.data.resize_mode,
+                           "resize_mode_inference": options.val.resize_mode}, sort_keys=False)
+    with atomic_write(path) as fh:
+        fh.write(text)

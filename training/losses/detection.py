@@ -1,0 +1,81 @@
+"""Detection loss of CSTrack (YOLOv5 v3): CIoU box loss, objectness BCE with an IoU target, class BCE.
+
+For the positives of :func:`~mottrack_training.losses.assignment.assign_targets` on level l, with raw
+logits ``t`` at (image, anchor, cell):
+
+    box     = (2σ(t_xy) - 0.5, (2σ(t_wh))² · anchor)   in grid units, relative to the cell
+    L_box   = Σ_l mean_positives(1 - CIoU(box, target))                       · box_weight
+    L_obj   = Σ_l level_weight_l · BCE(t_obj, target_obj), mean over all cells · obj_weight
+    L_cls   = Σ_l mean_positives BCE(t_cls, one-hot)    (only if nc > 1)      · cls_weight
+
+``target_obj`` is 0 everywhere except at positives, where it is the CIoU of that prediction,
+detached and clamped at 0 (when several GTs claim one prediction the highest CIoU wins, which
+makes the target independent of scatter order). All means are over this batch: see
+:class:`~mottrack_training.losses.criterion.CSTrackCriterion` for how batch size enters.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from mottrack_training.losses.assignment import LevelTargets
+from mottrack_training.losses.box import box_ciou
+
+__all__ = ["detection_loss", "objectness_target", "predicted_boxes"]
+
+
+def predicted_boxes(raw: torch.Tensor, positives: LevelTargets) -> torch.Tensor:
+    """Decoded boxes of the positives: raw [B, A, H, W, 5 + nc] -> (P, 4) ``(dx, dy, w, h)`` grid units."""
+    picked = raw[positives.image, positives.anchor, positives.grid_y, positives.grid_x].float()
+    xy = picked[:, :2].sigmoid() * 2.0 - 0.5
+    wh = (picked[:, 2:4].sigmoid() * 2.0) ** 2 * positives.anchor_wh
+    return torch.cat((xy, wh), dim=1)
+
+
+def objectness_target(shape: Sequence[int], positives: LevelTargets, ciou: torch.Tensor) -> torch.Tensor:
+    """Objectness targets [B, A, H, W]: detached CIoU clamped at 0 at positives (max over duplicates), else 0."""
+    target = torch.zeros(tuple(shape), device=ciou.device, dtype=torch.float32)
+    if len(positives):
+        _, num_anchors, height, width = shape
+        flat = ((positives.image * num_anchors + positives.anchor) * height + positives.grid_y) * width \
+            + positives.grid_x
+        target.view(-1).scatter_reduce_(0, flat, ciou.detach().float().clamp(min=0.0), reduce="amax")
+    return target
+
+
+def detection_loss(raw_levels: Sequence[torch.Tensor], positives: Sequence[LevelTargets], classes: torch.Tensor,
+                   level_weights: Sequence[float], box_weight: float, obj_weight: float,
+                   cls_weight: float) -> dict[str, torch.Tensor]:
+    """Weighted box, objectness and class losses (scalars, each already multiplied by its weight).
+
+    Args:
+        raw_levels: L raw head outputs [B, A, H_l, W_l, 5 + nc] (logits).
+        positives: L :class:`LevelTargets` from the same batch.
+        classes: (T,) int64 class of every target row (indexed by ``target_index``).
+        level_weights: objectness weight per level (spec: 4.0, 1.0, 0.4).
+
+    Returns:
+        ``{"box", "obj", "cls"}`` (zero tensors where nothing contributes).
+    """
+    if len(level_weights) < len(raw_levels):
+        raise ValueError(f"{len(raw_levels)} levels but {len(level_weights)} objectness level weights")
+    device = raw_levels[0].device
+    box = torch.zeros((), device=device)
+    obj = torch.zeros((), device=device)
+    cls = torch.zeros((), device=device)
+    for raw, pos, weight in zip(raw_levels, positives, level_weights):
+        num_classes = raw.shape[-1] - 5
+        if len(pos):
+            ciou = box_ciou(predicted_boxes(raw, pos), pos.box)
+            box = box + (1.0 - ciou).mean()
+            if num_classes > 1:
+                logits = raw[pos.image, pos.anchor, pos.grid_y, pos.grid_x, 5:].float()
+                onehot = F.one_hot(classes[pos.target_index], num_classes).float()
+                cls = cls + F.binary_cross_entropy_with_logits(logits, onehot)
+        else:
+            ciou = raw.new_zeros(0, dtype=torch.float32)
+        target = objectness_target(raw.shape[:4], pos, ciou)
+        obj = obj + weight * F.binary_cross_entropy_with_logits(raw[..., 4].float(), target)
+    return {"box": box * box_weight, "obj": obj * obj_weight, "cls": cls * cls_weight}

@@ -1,0 +1,68 @@
+"""Typed options of the CSTrack training loss (defaults: the spec's reference settings)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["IdLossKind", "LossOptions"]
+
+IdLossKind = Literal["ce", "ihoim"]
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """Weights and switches of :class:`~mottrack_training.losses.criterion.CSTrackCriterion`.
+
+    Detection (YOLOv5 v3, spec "Training"):
+        anchor_threshold: a GT matches an anchor when max(w/wa, wa/w, h/ha, ha/h) < this (4.0).
+        box_weight: weight of the mean (1 - CIoU) over positives (0.05).
+        obj_weight: weight of the objectness BCE (1.0); level_weights multiply it per level
+            (P3 4.0, P4 1.0, P5 0.4).
+        cls_weight: weight of the class BCE over positives, used only when the model has more than
+            one class (YOLOv5's rule; with one class the class logit is fixed by its prior bias).
+    Identity:
+        id_loss: ``"ce"`` (JDE: scaled-cosine cross-entropy over a bias-free linear classifier) or
+            ``"ihoim"`` (the second paper's improved hierarchical OIM loss, section 3.2).
+        id_weight: weight of the identity term in the total (0.02, fixed).
+        ihoim_temperature: softmax temperature tau of the cosine logits (1/30).
+        ihoim_momentum: look-up-table momentum eta: w <- normalize(eta*w + (1-eta)*x) (0.5).
+        ihoim_queue_size: B, background embeddings kept in the circular queue.
+        ihoim_background_per_image: background cells (stride-8 cells whose centre lies in no GT box)
+            sampled per image and step, the negatives of iHOIM's detection term.
+    """
+
+    anchor_threshold: float = 4.0
+    box_weight: float = 0.05
+    obj_weight: float = 1.0
+    cls_weight: float = 0.5
+    level_weights: tuple[float, ...] = (4.0, 1.0, 0.4)
+    id_loss: IdLossKind = "ce"
+    id_weight: float = 0.02
+    ihoim_temperature: float = 1.0 / 30.0
+    ihoim_momentum: float = 0.5
+    ihoim_queue_size: int = 4096
+    ihoim_background_per_image: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("box_weight", "obj_weight", "cls_weight", "id_weight"):
+            _check_number(name, getattr(self, name), 0.0, math.inf)
+        _check_number("anchor_threshold", self.anchor_threshold, 1.0, math.inf)
+        _check_number("ihoim_temperature", self.ihoim_temperature, 1e-4, 10.0)
+        _check_number("ihoim_momentum", self.ihoim_momentum, 0.0, 1.0)
+        weights = tuple(float(w) for w in self.level_weights)
+        if not weights or any(not math.isfinite(w) or w < 0 for w in weights):
+            raise ValueError(f"LossOptions.level_weights must be numbers >= 0, got {self.level_weights!r}")
+        object.__setattr__(self, "level_weights", weights)
+        if self.id_loss not in ("ce", "ihoim"):
+            raise ValueError(f"LossOptions.id_loss must be 'ce' or 'ihoim', got {self.id_loss!r}")
+        for name in ("ihoim_queue_size", "ihoim_background_per_image"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"LossOptions.{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_number(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ValueError(f"LossOptions.{name} must be a number in [{low}, {high}], got {value!r}")
