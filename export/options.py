@@ -1,0 +1,95 @@
+"""Typed options of ONNX export (``mottrack export``; YAML through ``mottrack_sdk.config``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE
+
+__all__ = ["DEFAULT_OPSET", "MAX_TOPK", "SUPPORTED_OPSETS", "ExportOptions", "TailOptions", "parse_size"]
+
+DEFAULT_OPSET = 17
+# NonMaxSuppression needs >= 10 and TopK with a K input >= 11; TensorRT 8.5 / 8.6 (JetPack 5 / 6.0)
+# parse at most opset 17, so later opsets would build engines on some targets only.
+SUPPORTED_OPSETS = (13, 14, 15, 16, 17)
+SIZE_MULTIPLE = 32
+MAX_TOPK = 3839  # TensorRT 10.x: TopK K < 3840 (and its NMS layer takes at most 5000 boxes)
+
+
+@dataclass(frozen=True)
+class TailOptions:
+    """Thresholds and sizes of the in-graph tail.
+
+    Attributes:
+        score_threshold: boxes with score <= this are dropped (ONNX NMS semantics), in [0, 1).
+        iou_threshold: NMS drops a box whose IoU with a kept, higher-scoring box exceeds this, in (0, 1].
+        top_k: candidates (highest scores) entering NMS; 1..3839 (TensorRT 10 TopK limit).
+        max_det: fixed number of output rows; 1..top_k.
+    """
+
+    score_threshold: float = 0.5
+    iou_threshold: float = 0.6
+    top_k: int = 1000
+    max_det: int = 300
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
+        if not 1 <= self.top_k <= MAX_TOPK:
+            raise ValueError(f"top_k must be in 1..{MAX_TOPK} (TensorRT 10 TopK limit K < 3840), got {self.top_k}")
+        if not 1 <= self.max_det <= self.top_k:
+            raise ValueError(f"max_det must be in 1..top_k ({self.top_k}), got {self.max_det}")
+
+
+def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:
+    """``"1088x608"`` or ``(1088, 608)`` -> ``(width, height)``; ValueError unless multiples of 32."""
+    if isinstance(text, str):
+        parts = text.lower().replace("×", "x").split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 1088x608), got {text!r}")
+        width, height = (int(p) for p in parts)
+    else:
+        try:
+            width, height = (int(v) for v in text)
+        except (TypeError, ValueError):
+            raise ValueError(f"size must be (width, height), got {text!r}") from None
+    if width <= 0 or height <= 0 or width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
+        raise ValueError(f"size {width}x{height}: width and height must be positive multiples of {SIZE_MULTIPLE} "
+                         f"(the network's largest stride), e.g. 1088x608, 576x320")
+    return width, height
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How one ONNX file is produced.
+
+    Attributes:
+        size: static input ``(width, height)`` in pixels, multiples of 32.
+        opset: ONNX opset, one of :data:`SUPPORTED_OPSETS` (17: TensorRT 8.5+ parses it).
+        raw_heads: export decoded predictions + embedding map (host-side NMS) instead of the tail.
+        tail: the in-graph tail's thresholds (ignored with ``raw_heads``).
+        resize_mode, pad_value: the preprocessing the runtime must apply, written to the metadata.
+        fuse_batch_norm: fold BatchNorms into convolutions first (what TensorRT would do anyway).
+        verify_onnxruntime: run the exported file once in ONNX Runtime (random input) and check its
+            output names and shapes against the metadata (numerical parity is in tests/export).
+    """
+
+    size: tuple[int, int] = (1088, 608)
+    opset: int = DEFAULT_OPSET
+    raw_heads: bool = False
+    tail: TailOptions = field(default_factory=TailOptions)
+    resize_mode: str = "letterbox"
+    pad_value: float = DEFAULT_PAD_VALUE
+    fuse_batch_norm: bool = True
+    verify_onnxruntime: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", parse_size(self.size))
+        if self.opset not in SUPPORTED_OPSETS:
+            raise ValueError(f"opset {self.opset} is not supported: use one of {list(SUPPORTED_OPSETS)} "
+                             f"(TensorRT 8.5/8.6 on JetPack 5/6.0 parse at most opset 17)")
+        if self.resize_mode not in ("letterbox", "stretch"):
+            raise ValueError(f"resize_mode must be letterbox or stretch, got {self.resize_mode!r}")
+        if not 0.0 <= self.pad_value <= 255.0:
+            raise ValueError(f"pad_value must be in [0, 255], got {self.pad_value}")

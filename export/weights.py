@@ -1,0 +1,135 @@
+"""Loaders of the PyTorch network to export: deferred callables ``TorchModelFrom<Input>`` (Polygraphy style).
+
+Accepted weight files (``torch.load``-able, CPU):
+
+0. a packaged release ``weights.pt`` of ``mottrack train``'s ``package-weights``
+   (``format: mottrack-weights``: full model config + FP16 state dict), loaded with
+   ``mottrack_training.engine.release.load_packaged_model`` (weights back to FP32);
+1. a training checkpoint of ``mottrack_training.engine`` (``format: mottrack-train-checkpoint``): the
+   network is rebuilt from its ``model_config`` (``{"config": name|path, "overrides": {...}}``) and its
+   EMA weights are used when present (``use_ema``), else ``model``;
+2. ``{"model": state_dict, "config": name | path | {"config": ..., "overrides": {...}} | ModelConfig dict}``;
+3. a bare ``state_dict`` (name -> tensor): the network comes from the ``config`` argument
+   (default ``cstrack_s``) and ``overrides``.
+
+A state dict that does not fit the network is an error naming the first mismatching keys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LoadedModel", "TorchModelFromConfig", "TorchModelFromWeights", "RANDOM_WEIGHTS_HASH"]
+
+RANDOM_WEIGHTS_HASH = "random-init"
+CHECKPOINT_FORMAT = "mottrack-train-checkpoint"  # mottrack_training.engine.checkpoint.CHECKPOINT_FORMAT
+PACKAGED_FORMAT = "mottrack-weights"  # mottrack_training.engine.release.WEIGHTS_FORMAT
+
+
+@dataclass
+class LoadedModel:
+    """A network ready to export: ``model`` in eval mode, its name and the hash of its weights file."""
+
+    model: Any  # mottrack_training.model.CSTrack
+    model_name: str
+    weights_sha256: str
+    config_source: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TorchModelFromConfig:
+    """A freshly initialised network (``torch.manual_seed(seed)``): for testing deployment chains."""
+
+    config: str = "cstrack_s"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    def __call__(self) -> LoadedModel:
+        import torch
+
+        from mottrack_training.model import build_model
+
+        torch.manual_seed(self.seed)
+        model = _build(self.config, self.overrides)
+        return LoadedModel(model.eval(), model.config.name, RANDOM_WEIGHTS_HASH,
+                           {"config": str(self.config), "overrides": dict(self.overrides), "seed": self.seed})
+
+
+@dataclass
+class TorchModelFromWeights:
+    """A network with weights from ``path`` (formats in the module docstring)."""
+
+    path: str | Path
+    config: str = "cstrack_s"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    use_ema: bool = True
+
+    def __call__(self) -> LoadedModel:
+        import torch
+
+        from mottrack_sdk.engine_sidecar import file_sha256
+
+        path = Path(self.path)
+        if not path.is_file():
+            raise FileNotFoundError(f"--weights {path}: file not found")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # truncated / foreign file
+            raise ValueError(f"--weights {path}: not a PyTorch weights file ({exc})") from exc
+        if isinstance(payload, dict) and payload.get("format") == PACKAGED_FORMAT:
+            from mottrack_training.engine.release import load_packaged_model
+
+            model = load_packaged_model(path)
+            return LoadedModel(model.eval(), model.config.name, file_sha256(path), {"config": "packaged"})
+        state_dict, config, overrides = self._unpack(payload, path)
+        model = _build(config, overrides)
+        missing, unexpected = _diff_keys(model.state_dict(), state_dict)
+        if missing or unexpected:
+            raise ValueError(f"--weights {path}: weights do not fit model config {config!r} {overrides or ''}: "
+                             f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
+                             f"{unexpected[:3]}{'...' if len(unexpected) > 3 else ''} (wrong --config?)")
+        try:
+            model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:  # shape mismatches
+            first = str(exc).splitlines()[1:2] or [str(exc)]
+            raise ValueError(f"--weights {path}: weights do not fit model config {config!r}: {first[0].strip()} "
+                             "(wrong --config or embedding_dim?)") from exc
+        return LoadedModel(model.eval(), model.config.name, file_sha256(path),
+                           {"config": str(config), "overrides": dict(overrides)})
+
+    def _unpack(self, payload: Any, path: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+        import torch
+
+        if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+            ema = payload.get("ema")
+            state = ema["model"] if self.use_ema and ema else payload["model"]
+            source = payload.get("model_config") or {}
+            return state, source.get("config", self.config), dict(source.get("overrides") or {})
+        if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+            source = payload.get("config", self.config)
+            if isinstance(source, dict) and "backbone" in source:  # a full ModelConfig as a dict
+                from mottrack_sdk.config import options_from_dict
+                from mottrack_training.model.config import ModelConfig
+
+                return payload["model"], options_from_dict(ModelConfig, source, where=f"{path} [config]"), {}
+            if isinstance(source, dict):
+                return payload["model"], source.get("config", self.config), dict(source.get("overrides") or {})
+            return payload["model"], str(source), dict(self.overrides)
+        if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+            return payload, self.config, dict(self.overrides)
+        raise ValueError(f"--weights {path}: expected a mottrack training checkpoint, {{'model': state_dict, "
+                         f"'config': ...}} or a bare state_dict, got {type(payload).__name__}")
+
+
+def _build(config: Any, overrides: dict[str, Any]) -> Any:
+    from mottrack_training.model import ConfigError, build_model
+
+    try:
+        return build_model(config, **overrides)
+    except (ConfigError, TypeError) as exc:
+        raise ValueError(f"model config {config!r} {overrides or ''}: {exc}") from exc
+
+
+def _diff_keys(expected: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], list[str]]:
+    return sorted(set(expected) - set(given)), sorted(set(given) - set(expected))

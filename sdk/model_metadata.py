@@ -1,0 +1,199 @@
+"""What an exported mottrack ONNX model says about itself (``metadata_props``), read by the runtime.
+
+The exporter (``mottrack_export``) writes these keys as strings; the runtime reads them with
+ONNX Runtime's ``InferenceSession.get_modelmeta().custom_metadata_map`` instead of guessing the
+input size, preprocessing or output layout. No torch, no onnx protobuf: numpy-free plain Python.
+
+Keys (all prefixed ``mottrack.``; lists and numbers are JSON):
+
+=====================  ==========================================================================
+``format_version``     ``1``: the version of this key set
+``model_name``         e.g. ``cstrack_s``
+``project_version``    mottrack-sdk version that exported the model
+``precision``          ``fp32`` | ``fp16`` | ``int8`` (int8 = QDQ from mottrack_calibration)
+``input_name``         name of the single image input (``images``)
+``input_size``         ``WIDTHxHEIGHT`` in pixels, static (e.g. ``1088x608``)
+``input_format``       ``NCHW RGB float32 0..1`` (pixels / 255, no mean/std)
+``resize_mode``        ``letterbox`` | ``stretch`` (see ``mottrack_sdk.preprocessing``)
+``pad_value``          letterbox padding in 0..255 pixel units (127.5 -> 128 on uint8 frames)
+``strides``            ``[8, 16, 32]``
+``anchors``            ``[[[w, h] x A] x L]`` input pixels
+``num_classes``        ``1``
+``embedding_dim``      ``E`` (embeddings are L2-normalised by the in-graph tail)
+``embedding_stride``   ``8``
+``output_layout``      ``nms``: outputs ``boxes [max_det, 4]`` xyxy px, ``scores [max_det]``,
+                       ``embeddings [max_det, E]``, ``count [1]`` int64;  ``raw_heads``:
+                       ``predictions [B, N, 4 + nc]`` (xyxy px, scores), ``embedding_map [B, E, h, w]``
+``outputs``            output names in order (JSON list)
+``score_threshold``, ``iou_threshold``, ``top_k``, ``max_det``   the in-graph tail's settings
+                       (``nms`` layout only; absent for ``raw_heads``)
+``opset``              ONNX opset of the default domain
+``weights_sha256``     SHA-256 of the weights file exported, or ``random-init``
+=====================  ==========================================================================
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["METADATA_FORMAT_VERSION", "METADATA_PREFIX", "OUTPUT_LAYOUTS", "PRECISIONS", "ModelMetadata",
+           "metadata_from_props", "read_model_metadata"]
+
+METADATA_PREFIX = "mottrack."
+METADATA_FORMAT_VERSION = 1
+PRECISIONS = ("fp32", "fp16", "int8")
+OUTPUT_LAYOUTS = ("nms", "raw_heads")
+
+# field name -> how it is stored ("str", "int", "float", "json", "size")
+_ENCODING = {
+    "model_name": "str", "project_version": "str", "precision": "str", "input_name": "str",
+    "input_size": "size", "input_format": "str", "resize_mode": "str", "pad_value": "float", "strides": "json",
+    "anchors": "json", "num_classes": "int", "embedding_dim": "int", "embedding_stride": "int",
+    "output_layout": "str", "outputs": "json", "opset": "int", "weights_sha256": "str",
+    "score_threshold": "float", "iou_threshold": "float", "top_k": "int", "max_det": "int",
+}
+_OPTIONAL = {"score_threshold", "iou_threshold", "top_k", "max_det"}
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Typed view of the ``mottrack.*`` metadata of an exported model (see the module docstring)."""
+
+    model_name: str
+    project_version: str
+    precision: str
+    input_name: str
+    input_size: tuple[int, int]  # (width, height)
+    input_format: str
+    resize_mode: str
+    pad_value: float
+    strides: tuple[int, ...]
+    anchors: tuple[tuple[tuple[float, float], ...], ...]
+    num_classes: int
+    embedding_dim: int
+    embedding_stride: int
+    output_layout: str
+    outputs: tuple[str, ...]
+    opset: int
+    weights_sha256: str
+    score_threshold: float | None = None
+    iou_threshold: float | None = None
+    top_k: int | None = None
+    max_det: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"model metadata: precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.output_layout not in OUTPUT_LAYOUTS:
+            raise ValueError(f"model metadata: output_layout must be one of {OUTPUT_LAYOUTS}, "
+                             f"got {self.output_layout!r}")
+        if self.resize_mode not in ("letterbox", "stretch"):
+            raise ValueError(f"model metadata: resize_mode must be letterbox or stretch, got {self.resize_mode!r}")
+        width, height = self.input_size
+        if width <= 0 or height <= 0:
+            raise ValueError(f"model metadata: input_size must be positive, got {self.input_size}")
+        if self.output_layout == "nms" and None in (self.score_threshold, self.iou_threshold, self.top_k,
+                                                     self.max_det):
+            raise ValueError("model metadata: the nms layout needs score_threshold, iou_threshold, top_k, max_det")
+
+    def to_props(self) -> dict[str, str]:
+        """``{"mottrack.key": "value"}`` strings, ready for ONNX ``metadata_props`` (None fields omitted)."""
+        props = {METADATA_PREFIX + "format_version": str(METADATA_FORMAT_VERSION)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            kind = _ENCODING[f.name]
+            if kind == "size":
+                text = f"{value[0]}x{value[1]}"
+            elif kind == "json":
+                text = json.dumps(_plain(value))
+            else:
+                text = str(value)
+            props[METADATA_PREFIX + f.name] = text
+        return props
+
+    def with_precision(self, precision: str) -> ModelMetadata:
+        """A copy with another ``precision`` (the calibration tools re-tag quantized models)."""
+        import dataclasses
+
+        return dataclasses.replace(self, precision=precision)
+
+
+def metadata_from_props(props: Mapping[str, str], where: str = "model") -> ModelMetadata:
+    """Parse ``metadata_props`` / ``custom_metadata_map`` strings into :class:`ModelMetadata`.
+
+    Raises:
+        ValueError: a key is missing or malformed, or the format version is newer than this reader;
+            the message names ``where`` (e.g. the file) and the key.
+    """
+    version = props.get(METADATA_PREFIX + "format_version")
+    if version is None:
+        raise ValueError(f"{where}: no mottrack metadata (not exported by mottrack export, or stripped)")
+    if not version.isdigit() or int(version) > METADATA_FORMAT_VERSION:
+        raise ValueError(f"{where}: metadata format version {version!r} is newer than this runtime reads "
+                         f"({METADATA_FORMAT_VERSION}); update mottrack-sdk")
+    values: dict[str, Any] = {}
+    missing = []
+    for name, kind in _ENCODING.items():
+        text = props.get(METADATA_PREFIX + name)
+        if text is None:
+            if name not in _OPTIONAL:
+                missing.append(METADATA_PREFIX + name)
+            continue
+        try:
+            values[name] = _decode(kind, text)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: metadata {METADATA_PREFIX}{name}={text!r} is malformed ({exc})") from None
+    if missing:
+        raise ValueError(f"{where}: metadata keys missing: {', '.join(missing)}")
+    values["strides"] = tuple(int(s) for s in values["strides"])
+    values["anchors"] = tuple(tuple((float(w), float(h)) for w, h in level) for level in values["anchors"])
+    values["outputs"] = tuple(str(o) for o in values["outputs"])
+    return ModelMetadata(**values)
+
+
+def read_model_metadata(source: str | Path | Any) -> ModelMetadata:
+    """Metadata of an ONNX file path or of an open ``onnxruntime.InferenceSession``.
+
+    A path opens a CPU session only to read the map (ONNX Runtime is imported here, lazily).
+    Raises FileNotFoundError for a missing file and ValueError for a corrupt model or bad metadata.
+    """
+    if hasattr(source, "get_modelmeta"):
+        return metadata_from_props(source.get_modelmeta().custom_metadata_map, where="model")
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: ONNX model not found")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf types
+        raise ValueError(f"{path}: not a loadable ONNX model ({' '.join(str(exc).split())[:300]})") from exc
+    return metadata_from_props(session.get_modelmeta().custom_metadata_map, where=str(path))
+
+
+def _decode(kind: str, text: str) -> Any:
+    if kind == "str":
+        return text
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "json":
+        return json.loads(text)
+    width, sep, height = text.lower().partition("x")
+    if not sep:
+        raise ValueError("expected WIDTHxHEIGHT")
+    return int(width), int(height)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,95 @@
+"""``mottrack export``: one-line errors (exit 2) for every refused input, a working export, cheap registration."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mottrack_sdk.cli.main import main
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["export", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--random-weights", "--size", "100x96"], "multiples of 32"),
+    (["--random-weights", "--size", "big"], "WIDTHxHEIGHT"),
+    (["--random-weights", "--opset", "19"], "opset 19 is not supported"),
+    (["--random-weights", "--precision", "int8"], "needs calibration data"),
+    (["--random-weights", "--precision", "int8", "--calib", "/no/such/folder"], "not found"),
+    (["--random-weights", "--top-k", "5000"], "TopK limit"),
+    (["--weights", "/no/such/weights.pt"], "not found"),
+])
+def test_refused_inputs_are_one_line_errors(capsys, tmp_path, argv, message):
+    code, text = _run(capsys, *argv, "--out", str(tmp_path / "m.onnx"))
+    assert code == 2 and message in text and "Traceback" not in text
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_corrupt_onnx_input(capsys, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    code, text = _run(capsys, "--weights", str(bad), "--precision", "fp16", "--out", str(tmp_path / "m.onnx"))
+    assert code == 2 and "not a loadable ONNX model" in text
+
+
+def test_engine_without_tensorrt_says_it_is_needed_on_the_target(capsys, tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    code, text = _run(capsys, "--random-weights", "--format", "engine", "--out", str(tmp_path / "m.engine"))
+    assert code == 2 and "TensorRT is needed" in text and "target" in text
+
+
+@pytest.mark.torch
+def test_random_weights_export_then_fp16_from_the_onnx(capsys, tmp_path):
+    pytest.importorskip("torch")
+    from mottrack_sdk.model_metadata import read_model_metadata
+
+    out = tmp_path / "m.onnx"
+    code, text = _run(capsys, "--random-weights", "--set", "width_multiple=0.0625", "--set", "embedding_dim=16",
+                      "--size", "96x64", "--raw-heads", "--out", str(out))
+    assert code == 0, text
+    meta = read_model_metadata(out)
+    assert meta.output_layout == "raw_heads" and meta.embedding_dim == 16 and meta.input_size == (96, 64)
+    code, text = _run(capsys, "--weights", str(out), "--precision", "fp16", "--out", str(tmp_path / "m16.onnx"))
+    assert code == 0, text
+    assert read_model_metadata(tmp_path / "m16.onnx").precision == "fp16"
+
+
+def test_registering_the_commands_imports_nothing_heavy():
+    code = ("import sys, argparse\nimport mottrack_export.cli as e, mottrack_calibration.cli as c\n"
+            "p = argparse.ArgumentParser(); s = p.add_subparsers(); e.register(s); c.register(s)\n"
+            "print(' '.join(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'mottrack_training') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+
+
+def test_every_export_and_calibration_module_imports_without_tensorrt():
+    import pkgutil
+
+    pytest.importorskip("torch", reason="mottrack_export.tail needs PyTorch")
+
+    import mottrack_calibration
+    import mottrack_export
+
+    names = [m.name for pkg in (mottrack_export, mottrack_calibration)
+             for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")]
+    code = "import sys\n" + "\n".join(f"import {n}" for n in names) + "\nprint('tensorrt' in sys.modules, " \
+           "'mottrack_training' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # export/tail imports torch (export needs it); nothing may need TensorRT, calibration never needs training
+    assert out.stdout.split()[0] == "False"
+    calib = "\n".join(f"import {n}" for n in names if n.startswith("mottrack_calibration"))
+    out = subprocess.run([sys.executable, "-c", f"import sys\n{calib}\nprint('torch' in sys.modules, "
+                                                "'mottrack_training' in sys.modules)"], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,82 @@
+"""Weight files accepted by ``mottrack export``: training checkpoints, {"model", "config"} dicts, bare state dicts."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs PyTorch")
+
+from mottrack_export.weights import TorchModelFromConfig, TorchModelFromWeights  # noqa: E402
+
+pytestmark = pytest.mark.torch
+TINY = {"width_multiple": 0.0625, "embedding_dim": 32}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return TorchModelFromConfig("cstrack_s", TINY, seed=7)()
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_bare_state_dict_with_config_overrides(reference, tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save(reference.model.state_dict(), path)
+    loaded = TorchModelFromWeights(path, "cstrack_s", TINY)()
+    assert _same_weights(loaded.model, reference.model) and len(loaded.weights_sha256) == 64
+    assert not loaded.model.training
+
+
+def test_model_and_config_dict(reference, tmp_path):
+    path = tmp_path / "dict.pt"
+    torch.save({"model": reference.model.state_dict(), "config": {"config": "cstrack_s", "overrides": TINY}}, path)
+    assert _same_weights(TorchModelFromWeights(path)().model, reference.model)
+    import dataclasses
+
+    torch.save({"model": reference.model.state_dict(), "config": dataclasses.asdict(reference.model.config)}, path)
+    assert _same_weights(TorchModelFromWeights(path)().model, reference.model)
+
+
+def test_training_checkpoint_prefers_ema(reference, tmp_path):
+    from mottrack_training.engine.checkpoint import save_checkpoint
+
+    ema = {k: v + 1 if v.is_floating_point() else v for k, v in reference.model.state_dict().items()}
+    path = save_checkpoint(tmp_path / "last.pt", {"model": reference.model.state_dict(), "ema": {"model": ema, "updates": 3},
+                                                  "model_config": {"config": "cstrack_s", "overrides": TINY}})
+    loaded = TorchModelFromWeights(path)()
+    assert torch.equal(loaded.model.state_dict()["detect.convs.0.bias"], ema["detect.convs.0.bias"])
+    plain = TorchModelFromWeights(path, use_ema=False)()
+    assert _same_weights(plain.model, reference.model)
+
+
+def test_packaged_release_weights(reference, tmp_path):
+    """``package-weights`` output: full model config + FP16 state dict (the demo weights' format)."""
+    import dataclasses
+
+    half = {k: v.half() if v.is_floating_point() else v for k, v in reference.model.state_dict().items()}
+    path = tmp_path / "weights.pt"
+    torch.save({"format": "mottrack-weights", "config": dataclasses.asdict(reference.model.config), "model": half}, path)
+    loaded = TorchModelFromWeights(path, config="cstrack")()  # the file's own config wins
+    assert loaded.model.embedding_dim == 32 and loaded.model_name == "cstrack_s"
+    got = loaded.model.state_dict()["detect.convs.0.weight"]
+    assert got.dtype == torch.float32 and torch.equal(got, half["detect.convs.0.weight"].float())
+
+
+def test_weights_for_another_config_are_refused(reference, tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save(reference.model.state_dict(), path)
+    with pytest.raises(ValueError, match="do not fit model config"):
+        TorchModelFromWeights(path, "cstrack_s", {"width_multiple": 0.0625, "embedding_dim": 64})()
+
+
+def test_unreadable_and_foreign_files(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a PyTorch weights file"):
+        TorchModelFromWeights(tmp_path / "junk.pt")()
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="expected a mottrack training checkpoint"):
+        TorchModelFromWeights(tmp_path / "list.pt")()
+    with pytest.raises(FileNotFoundError):
+        TorchModelFromWeights(tmp_path / "missing.pt")()
