@@ -105,7 +105,7 @@ setup(
     python_requires=">=3.10",
     packages=packages,
     package_dir=package_dir,
-    package_data={"mottrack_sdk": ["assets/*", "py.typed"], "mottrack_training": ["configs/*.yaml", "weights/*/*"]},
+    package_data={"mottrack_sdk": ["assets/*", "assets/models/*", "py.typed"], "mottrack_training": ["configs/*.yaml", "weights/*/*"]},
     ext_modules=_native_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
     install_requires=_read_pins("runtime.txt"),

@@ -1,21 +1,32 @@
 """`Tracker`: the public tracking API.
 
-``Tracker().update_detections(boxes_xyxy, scores, embeddings=None, classes=None)`` runs one frame
-of the association cascade (:mod:`mottrack_sdk.tracking.core`) on detections from any detector
-and returns the confirmed tracks of that frame.
+- ``Tracker().update(frame)``: frame in, tracks out. Runs the detection model (default: the shipped
+  CSTrack-S demo model; or ``Tracker(model=...)``) through a backend, then the association cascade.
+- ``Tracker().update_detections(boxes_xyxy, scores, embeddings=None, classes=None)`` runs one frame
+  of the association cascade (:mod:`mottrack_sdk.tracking.core`) on detections from any detector
+  and returns the confirmed tracks of that frame.
+
+The model is opened on the first ``update(frame)`` (or :meth:`Tracker.load_model`): a tracker used for
+detections only never imports onnxruntime, torch or tensorrt.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from functools import partial
 from itertools import repeat
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mottrack_sdk.tracking.core import AssociationCore, FrameTracks
 from mottrack_sdk.tracking.native import make_core
 from mottrack_sdk.tracking.options import TrackerOptions
 from mottrack_sdk.tracking.validation import check_boxes, check_column, check_embeddings
-from mottrack_sdk.types import Track, TrackState
+from mottrack_sdk.types import Detections, Track, TrackState
 
+if TYPE_CHECKING:
+    from mottrack_sdk.detector import FrameDetector, StageTimings
+    from mottrack_sdk.postprocessing import PostprocessOptions
 
 _new_track = partial(tuple.__new__, Track)
 
@@ -26,18 +37,44 @@ class Tracker:
     Args:
         options: a :class:`TrackerOptions`; keyword overrides (``Tracker(det_thresh=0.4)``) are
             applied on top and validated by name.
+        model: the detection model for :meth:`update`: None (the shipped CSTrack-S demo model), a
+            ``.onnx`` export (ONNX Runtime), a ``.engine`` / ``.plan`` (TensorRT, with its sidecar),
+            a TorchScript file or ``torch.nn.Module`` (PyTorch), or a ready
+            :class:`~mottrack_sdk.backends.base.Backend`. Opened on first use.
+        backend: ``"auto"`` (by model) or ``"onnxruntime"`` / ``"tensorrt"`` / ``"torch"``.
+        backend_options: that backend's typed options (``OnnxRuntimeOptions``, ``TensorRTOptions``,
+            ``TorchOptions``), or None for its defaults (ONNX Runtime: CPU unless GPU providers are
+            installed, 2 intra-op threads).
+        postprocess: host NMS settings for raw-heads models (:class:`PostprocessOptions`).
         core: ``"python"`` (the numpy reference core), ``"native"`` (the C++ core of ``bindings/``;
             an error if it was not built) or ``"auto"`` (native when built, else Python). Both give
             the same tracks (differential tests).
+
+    Raises:
+        FileNotFoundError: ``model`` is a path that does not exist.
+        ValueError: unknown options, backend or core.
     """
 
-    def __init__(self, options: TrackerOptions | None = None, *, core: str = "auto", **overrides: Any):
+    def __init__(self, options: TrackerOptions | None = None, *, model: Any = None, backend: str = "auto",
+                 backend_options: Any = None, postprocess: PostprocessOptions | None = None, core: str = "auto",
+                 **overrides: Any):
         if options is not None and not isinstance(options, TrackerOptions):
-            raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}")
+            hint = " (to choose a model, pass it by name: Tracker(model=...))" if isinstance(options, (str, Path)) else ""
+            raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}{hint}")
         options = options or TrackerOptions()
         self.options = options.replace(**overrides) if overrides else options
         self._core = make_core(self.options, core)
         self._embedding_dim: int | None = None
+        if backend != "auto":
+            from mottrack_sdk.backends.registry import resolve_backend_name
+
+            resolve_backend_name(backend)
+        if isinstance(model, (str, Path)) and not Path(model).exists():
+            raise FileNotFoundError(f"model {model}: file not found")
+        self._model_request = (model, backend, backend_options, postprocess)
+        self._detector: FrameDetector | None = None
+        self.last_timings: StageTimings | None = None
+        self.last_detections: Detections | None = None
 
     @property
     def core(self) -> str:
@@ -53,6 +90,60 @@ class Tracker:
         """Forget all tracks and restart IDs at 1 (a new stream)."""
         self._core.reset()
         self._embedding_dim = None
+
+    def load_model(self) -> FrameDetector:
+        """Open the model now (``update`` does it on first use); returns the :class:`FrameDetector`.
+
+        Raises:
+            DefaultModelMissingError: ``model=None`` and this build ships no demo model.
+            FileNotFoundError, ModelLoadError, ImportError: see :meth:`Backend.load`.
+        """
+        if self._detector is None:
+            from mottrack_sdk.detector import FrameDetector
+
+            model, backend, backend_options, postprocess = self._model_request
+            self._detector = FrameDetector.from_model(model, backend, backend_options, postprocess)
+        return self._detector
+
+    @property
+    def detector(self) -> FrameDetector | None:
+        """The loaded :class:`FrameDetector`, or None before the first frame / :meth:`load_model`."""
+        return self._detector
+
+    def update(self, frame: Any, rgb: bool = False) -> list[Track]:
+        """Track one video frame: detect with the model, then associate.
+
+        Args:
+            frame: (H, W, 3) uint8 BGR image (OpenCV's convention); ``rgb=True`` for RGB. The size
+                may change between calls (each frame is letterboxed into the model's input).
+
+        Returns:
+            The confirmed tracks matched in this frame, boxes in frame pixels.
+
+        Raises:
+            ValueError: None, empty, non-uint8, grayscale (2-D) or 4-channel frames, with the fix.
+            DefaultModelMissingError / FileNotFoundError / ModelLoadError: the model cannot be opened.
+
+        ``last_timings`` then holds the preprocess / inference / postprocess / association ms.
+        """
+        return self._to_tracks(self.update_arrays(frame, rgb), timed=True)
+
+    def update_arrays(self, frame: Any, rgb: bool = False) -> FrameTracks:
+        """As :meth:`update`, but returns columns (no per-track objects)."""
+        detector = self._detector or self.load_model()
+        detections = detector.detect(frame, rgb)
+        start = time.perf_counter()
+        tracks = self.update_detections_arrays(detections.xyxy, detections.scores, detections.embeddings,
+                                               detections.classes)
+        self.last_detections = detections
+        self.last_timings = replace(detector.last_timings, association=(time.perf_counter() - start) * 1e3)
+        return tracks
+
+    def close(self) -> None:
+        """Release the model (its backend's memory); the next ``update`` opens it again."""
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
 
     def update_detections(self, boxes_xyxy: Any, scores: Any, embeddings: Any = None,
                           classes: Any = None) -> list[Track]:
@@ -86,14 +177,19 @@ class Tracker:
                 self._embedding_dim = emb.shape[1]
         return self._core.step(boxes, score_arr, emb, cls)
 
-    @staticmethod
-    def _to_tracks(ft: FrameTracks) -> list[Track]:
+    def _to_tracks(self, ft: FrameTracks, timed: bool = False) -> list[Track]:
         # Track is a NamedTuple: tuple.__new__ over zipped columns builds each one in C, without
         # the generated Python __new__ (a third of the cost of a frame's output at N = 200).
+        start = time.perf_counter() if timed else 0.0
         n = len(ft.track_id)
-        return list(map(_new_track, zip(
+        tracks = list(map(_new_track, zip(
             ft.track_id.tolist(), zip(*ft.xyxy.T.tolist()), ft.score.tolist(), ft.class_id.tolist(),
             repeat(TrackState.TRACKED, n), ft.hits.tolist(), ft.age.tolist(), repeat(0, n))))
+        if timed and self.last_timings is not None:  # building the list is part of association
+            extra = (time.perf_counter() - start) * 1e3
+            self.last_timings = replace(self.last_timings, association=self.last_timings.association + extra)
+        return tracks
 
     def __repr__(self) -> str:
-        return f"Tracker(frame_id={self.frame_id}, live_tracks={self._core.live_tracks}, core={self.core!r})"
+        model = f", model={self._detector.describe()!r}" if self._detector is not None else ""
+        return f"Tracker(frame_id={self.frame_id}, live_tracks={self._core.live_tracks}, core={self.core!r}{model})"

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from mottrack_sdk._version import __version__
 
 # Runtime command modules, in the order `mottrack --help` lists them.
-_RUNTIME_COMMANDS = ("track_dets_cmd", "eval_cmd", "demo_cmd", "synth_cmd")
+_RUNTIME_COMMANDS = ("track_cmd", "track_dets_cmd", "eval_cmd", "bench_cmd", "demo_cmd", "synth_cmd")
 
 
 class CliError(Exception):

@@ -28,7 +28,8 @@ def test_track_dets_then_eval_on_real_dpm_detections(mot17_root, tmp_path, capsy
 
 
 def test_demo_runs_and_scores_the_generated_scene(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--objects", "8", "--frames", "60", "--quiet"]) == 0
+    assert main(["demo", "--detection-level", "--out", str(tmp_path), "--objects", "8", "--frames", "60",
+                 "--quiet"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["embeddings"]["metrics"]["MOTA"] > 60
     assert "HOTA" in capsys.readouterr().out

@@ -1,0 +1,166 @@
+"""ONNX Runtime backend: ``.onnx`` exports on CPU, or on the CUDA / TensorRT execution providers.
+
+The session uses 2 intra-op threads by default (the 2-core target machines; more threads only
+contend with the rest of the pipeline), sequential execution and every graph optimisation. Providers
+default to what is installed, best first: TensorRT, CUDA, then CPU (always last, as the fallback for
+nodes the others do not take). ``onnxruntime`` is imported in :meth:`OnnxRuntimeBackend._load_impl`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from mottrack_sdk.backends.base import Backend, LoadedModelInfo, ModelLoadError, TensorSpec
+from mottrack_sdk.model_metadata import metadata_from_props
+
+__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "PROVIDER_PREFERENCE", "choose_providers"]
+
+PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+               "all": "ORT_ENABLE_ALL"}
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,
+              "tensor(int8)": np.int8, "tensor(bool)": np.bool_}
+
+
+@dataclass(frozen=True)
+class OnnxRuntimeOptions:
+    """Session settings.
+
+    Attributes:
+        providers: execution providers in priority order, e.g. ``("CPUExecutionProvider",)``;
+            None = every installed one of :data:`PROVIDER_PREFERENCE`.
+        intra_op_threads: threads inside one operator (0 = ONNX Runtime's choice: all physical cores).
+        inter_op_threads: threads across operators (sequential execution uses 1).
+        graph_optimization: ``disable`` | ``basic`` | ``extended`` | ``all``.
+        device_id: GPU index for the CUDA / TensorRT providers.
+        trt_engine_cache: folder where the TensorRT provider caches its engines (None: no cache, so
+            every start rebuilds them, which takes minutes).
+        log_severity: ONNX Runtime's log level (0 verbose .. 4 fatal).
+    """
+
+    providers: tuple[str, ...] | None = None
+    intra_op_threads: int = 2
+    inter_op_threads: int = 1
+    graph_optimization: str = "all"
+    device_id: int = 0
+    trt_engine_cache: Path | None = None
+    log_severity: int = 3
+
+    def __post_init__(self) -> None:
+        if self.graph_optimization not in _OPT_LEVELS:
+            raise ValueError(f"graph_optimization must be one of {sorted(_OPT_LEVELS)}, "
+                             f"got {self.graph_optimization!r}")
+        if self.intra_op_threads < 0 or self.inter_op_threads < 0:
+            raise ValueError(f"thread counts must be >= 0, got intra {self.intra_op_threads}, "
+                             f"inter {self.inter_op_threads}")
+        if self.providers is not None:
+            object.__setattr__(self, "providers", tuple(self.providers))
+            if not self.providers:
+                raise ValueError("providers: give at least one, e.g. ('CPUExecutionProvider',), or None for auto")
+
+
+def choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> list[str]:
+    """The providers to ask for: ``requested`` (each must be installed) or the installed preferred ones."""
+    if requested is None:
+        chosen = [p for p in PROVIDER_PREFERENCE if p in available]
+        return chosen or ["CPUExecutionProvider"]
+    missing = [p for p in requested if p not in available]
+    if missing:
+        raise ValueError(f"execution provider(s) {missing} are not installed here; installed: {available} "
+                         "(CUDA / TensorRT providers need the onnxruntime-gpu package)")
+    return list(requested)
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs a mottrack ``.onnx`` export (fp32, fp16 or int8 QDQ) with ONNX Runtime."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: str | Path, options: OnnxRuntimeOptions | None = None) -> None:
+        super().__init__(model)
+        self.options = options or OnnxRuntimeOptions()
+        self._session: Any = None
+        self._output_names: list[str] = []
+
+    def _load_impl(self) -> LoadedModelInfo:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ImportError(f"the onnxruntime backend needs ONNX Runtime: pip install onnxruntime "
+                              f"(or onnxruntime-gpu for CUDA / TensorRT providers) ({exc})") from exc
+        path, opts = Path(self.model), self.options
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = opts.intra_op_threads
+        session_options.inter_op_num_threads = opts.inter_op_threads
+        session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session_options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                           _OPT_LEVELS[opts.graph_optimization])
+        session_options.log_severity_level = opts.log_severity
+        providers = choose_providers(opts.providers, ort.get_available_providers())
+        try:
+            self._session = ort.InferenceSession(str(path), session_options, providers=self._with_options(providers))
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / NoSuchFile types
+            raise ModelLoadError(f"{path}: not a loadable ONNX model ({' '.join(str(exc).split())[:300]})") from exc
+        try:
+            metadata = metadata_from_props(self._session.get_modelmeta().custom_metadata_map, where=str(path))
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
+        inputs = tuple(_spec(i) for i in self._session.get_inputs())
+        outputs = tuple(_spec(o) for o in self._session.get_outputs())
+        check_model_io(path, metadata, inputs, outputs)
+        self._output_names = [o.name for o in outputs]
+        used = self._session.get_providers()
+        first = used[0].replace("ExecutionProvider", "")
+        device = "CPU" if first == "CPU" else f"{first}:{opts.device_id}"
+        return LoadedModelInfo(inputs, outputs, metadata, device)
+
+    def _with_options(self, providers: list[str]) -> list[Any]:
+        opts, out = self.options, []
+        for name in providers:
+            if name == "CUDAExecutionProvider":
+                out.append((name, {"device_id": str(opts.device_id)}))
+            elif name == "TensorrtExecutionProvider":
+                trt = {"device_id": str(opts.device_id)}
+                if opts.trt_engine_cache is not None:
+                    Path(opts.trt_engine_cache).mkdir(parents=True, exist_ok=True)
+                    trt.update(trt_engine_cache_enable="True", trt_engine_cache_path=str(opts.trt_engine_cache))
+                out.append((name, trt))
+            else:
+                out.append(name)
+        return out
+
+    def _infer_impl(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self._output_names, self._session.run(self._output_names, dict(inputs))))
+
+    def _close_impl(self) -> None:
+        self._session = None
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session actually uses (after load)."""
+        return list(self._session.get_providers()) if self._session is not None else []
+
+
+def _spec(node: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in node.shape)
+    return TensorSpec(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)))
+
+
+def check_model_io(path: Path | str, metadata: Any, inputs: tuple[TensorSpec, ...],
+                   outputs: tuple[TensorSpec, ...]) -> None:
+    """The file's inputs/outputs must be what its metadata says (one image input, the named outputs)."""
+    width, height = metadata.input_size
+    expected_input = (1, 3, height, width)
+    if [i.name for i in inputs] != [metadata.input_name]:
+        raise ModelLoadError(f"{path}: the model's inputs are {[i.name for i in inputs]}, its metadata says "
+                             f"[{metadata.input_name!r}]")
+    if not inputs[0].accepts_shape(expected_input) or len(inputs[0].shape) != 4:
+        raise ModelLoadError(f"{path}: input {inputs[0].describe()} does not take the metadata's input size "
+                             f"{width}x{height} (expected [1, 3, {height}, {width}])")
+    if tuple(o.name for o in outputs) != tuple(metadata.outputs):
+        raise ModelLoadError(f"{path}: the model's outputs are {[o.name for o in outputs]}, its metadata says "
+                             f"{list(metadata.outputs)}")

@@ -1,0 +1,125 @@
+"""`mottrack bench`: end-to-end FPS and per-stage latency (p50/p90/p99) per backend, precision and size.
+
+Models have a static input size, so each size needs its own model: ``--model`` takes files or folders
+(repeatable; every ``.onnx`` / ``.engine`` / ``.plan`` / ``.torchscript`` inside), each benchmarked at
+its own size; ``--sizes`` keeps the sizes listed (and says which have no model). Without ``--model``
+the shipped demo model(s) are used. A TorchScript model of the same size gives the ``ratio_to_torch_fp32``
+column. Prints a table, writes ``--json`` (a list of records: backend, precision, size, fps, ms:
+stage -> {p50, p90, p99, mean}, ...) and a ``--plot`` PNG.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_options_from_args
+
+MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".torchscript")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="end-to-end FPS and per-stage latency of the frame pipeline",
+                       description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    p.add_argument("--model", type=Path, action="append", default=[], metavar="PATH",
+                   help="model file or folder of models (repeatable); default: the shipped demo model(s)")
+    p.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
+    p.add_argument("--sizes", default=None, metavar="WxH,...", help="keep these sizes, e.g. 1088x608,864x480,576x320")
+    p.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads per backend (default 2)")
+    p.add_argument("--frames", type=positive_int("--frames"), default=100, help="timed frames per configuration (100)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed frames first (10)")
+    p.add_argument("--tracks", type=positive_int("--tracks"), default=50, help="people in the synthetic scene (50)")
+    p.add_argument("--detections", choices=["auto", "model", "scene"], default="auto",
+                   help="'scene': replace the network's outputs with the scene's ground truth (the network still "
+                        "runs and is timed), for random-weight models; auto: scene for random-init models")
+    p.add_argument("--frame-size", default="1920x1080", metavar="WxH", help="synthetic frame size (1920x1080)")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the records as JSON")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="write a PNG chart")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_tracker_options(p)
+    p.set_defaults(func=run)
+
+
+def _size(text: str, flag: str) -> tuple[int, int]:
+    parts = text.strip().lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"{flag}: expected WIDTHxHEIGHT, e.g. 1088x608, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def find_models(paths: list[Path]) -> list[Path]:
+    """Model files from files and folders (sorted, suffixes :data:`MODEL_SUFFIXES`)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in MODEL_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"--model {path}: not found")
+    if not found:
+        raise FileNotFoundError(f"--model {', '.join(map(str, paths))}: no models ({', '.join(MODEL_SUFFIXES)})")
+    return found
+
+
+def _default_models() -> list[Path]:
+    from mottrack_sdk.detector import default_model_path
+
+    folder = default_model_path().parent
+    models = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
+    if not models:
+        default_model_path(must_exist=True)  # raises the "not shipped yet, pass --model" error
+    return models
+
+
+def run(args: argparse.Namespace) -> int:
+    from mottrack_sdk.benchmark import BenchFrames, add_torch_ratios, plot_records, records_table, run_benchmark
+    from mottrack_sdk.io import write_json
+    from mottrack_sdk.tracker import Tracker
+
+    from mottrack_sdk.cli.model_args import backend_options_from_args
+
+    models = find_models(args.model) if args.model else _default_models()
+    wanted = [_size(s, "--sizes") for s in args.sizes.split(",")] if args.sizes else None
+    frame_size = _size(args.frame_size, "--frame-size")
+    if args.warmup < 0:
+        raise ValueError(f"--warmup: expected >= 0, got {args.warmup}")
+    options = tracker_options_from_args(args)
+    trackers = []
+    for model in models:  # open every model first: errors before the long part
+        tracker = Tracker(options, model=model, backend=args.backend,
+                          backend_options=backend_options_from_args(args, model))
+        size = tuple(tracker.load_model().input_size)
+        if wanted is not None and size not in wanted:
+            print(f"skip {model} ({size[0]}x{size[1]} not in --sizes)")
+            tracker.close()
+            continue
+        trackers.append(tracker)
+    if wanted is not None:
+        have = {tuple(t.detector.input_size) for t in trackers}
+        for w, h in wanted:
+            if (w, h) not in have:
+                print(f"no model for {w}x{h}: export one with `mottrack export --size {w}x{h}` and pass it with --model")
+    if not trackers:
+        raise ValueError("nothing to benchmark: no model matches --sizes")
+    per_config = args.warmup + args.frames
+    with progress_bar(per_config, "rendering frames", not args.quiet) as bar:
+        frames = BenchFrames.render(per_config, args.tracks, frame_size, progress=bar.update)
+    records = []
+    for tracker in trackers:
+        detector = tracker.detector
+        mode = args.detections
+        if mode == "auto":
+            mode = "scene" if detector.metadata.weights_sha256 == "random-init" else "model"
+        label = f"{detector.backend.name} {detector.metadata.precision} {detector.input_size[0]}x{detector.input_size[1]}"
+        with progress_bar(per_config, label, not args.quiet) as bar:
+            records.append(run_benchmark(tracker, frames, args.frames, args.warmup, mode, progress=bar.update))
+        tracker.close()
+    add_torch_ratios(records)
+    print(records_table(records))
+    if args.json is not None:
+        write_json(args.json, [r.to_json() for r in records])
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        plot_records(records, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

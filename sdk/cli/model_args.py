@@ -1,0 +1,48 @@
+"""Model and backend arguments shared by ``mottrack track``, ``bench`` and ``demo``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", type=Path, default=None, metavar="PATH",
+                   help=model_help or "detection model: .onnx (ONNX Runtime), .engine/.plan (TensorRT + sidecar) or "
+                                      "a TorchScript file (PyTorch); default: the shipped CSTrack-S demo model")
+    g.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads of the backend (ONNX Runtime intra-op threads, default 2; torch threads)")
+
+
+def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:
+    """Typed backend options for ``--threads`` (None: the backend's defaults)."""
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        return None
+    if threads < 0:
+        raise ValueError(f"--threads: expected a number >= 0, got {threads}")
+    from mottrack_sdk.backends.registry import backend_for_model, resolve_backend_name
+
+    name = backend_for_model(model) if args.backend == "auto" else resolve_backend_name(args.backend)
+    if name == "onnxruntime":
+        from mottrack_sdk.backends.onnxruntime_backend import OnnxRuntimeOptions
+
+        return OnnxRuntimeOptions(intra_op_threads=threads)
+    if name == "torch":
+        from mottrack_sdk.backends.torch_backend import TorchOptions
+
+        return TorchOptions(threads=max(1, threads))
+    return None  # TensorRT: no CPU threads to set
+
+
+def resolve_model(path: Path | None) -> Path:
+    """``--model`` or the shipped demo model (DefaultModelMissingError, a FileNotFoundError, when absent)."""
+    from mottrack_sdk.detector import default_model_path
+
+    if path is None:
+        return default_model_path(must_exist=True)
+    if not path.exists():
+        raise FileNotFoundError(f"--model {path}: file not found")
+    return path

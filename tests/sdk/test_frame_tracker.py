@@ -1,0 +1,203 @@
+"""``Tracker.update(frame)``: frame checks, lazy model loading, stage timings, and the same tracks as the parts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mottrack_sdk import Tracker
+from mottrack_sdk.detector import DefaultModelMissingError, FrameDetector, StageTimings, check_frame, default_model_path
+from mottrack_sdk.preprocessing import to_network_input
+
+
+def test_tracker_without_frames_loads_no_model_or_runtime():
+    code = ("import sys\nfrom mottrack_sdk import Tracker\nt = Tracker()\nt.update_detections([[0, 0, 10, 20]], [0.9])\n"
+            "print(' '.join(m for m in ('onnxruntime', 'torch', 'tensorrt', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+
+
+@pytest.mark.skipif(default_model_path().is_file(), reason="the demo model is shipped in this build")
+def test_default_model_missing_says_how_to_pass_one():
+    tracker = Tracker()  # constructing is fine: detection-only use needs no model
+    with pytest.raises(DefaultModelMissingError, match=r"not shipped.*Tracker\(model="):
+        tracker.update(np.zeros((64, 64, 3), np.uint8))
+    assert isinstance(DefaultModelMissingError("x"), FileNotFoundError)
+
+
+def test_constructor_errors_are_early_and_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        Tracker(model=tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match=r"Tracker\(model=\.\.\.\)"):
+        Tracker("model.onnx")  # positional argument is the options
+    with pytest.raises(ValueError, match="backend 'tensorflow' is unknown"):
+        Tracker(backend="tensorflow")
+    (tmp_path / "m.engine").write_bytes(b"x")
+    tracker = Tracker(model=tmp_path / "m.engine", backend="onnxruntime")
+    with pytest.raises(ValueError, match="runs on the tensorrt backend, but backend='onnxruntime'"):
+        tracker.load_model()
+    (tmp_path / "m.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="m.onnx: not a loadable ONNX model"):
+        Tracker(model=tmp_path / "m.onnx").update(np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("frame, message", [
+    (None, "got None"),
+    (np.zeros((0, 10, 3), np.uint8), "non-empty"),
+    (np.zeros((10, 10, 3), np.float32), r"dtype uint8.*got float32"),
+    (np.zeros((10, 10), np.uint8), r"grayscale.*COLOR_GRAY2BGR"),
+    (np.zeros((10, 10, 1), np.uint8), "grayscale"),
+    (np.zeros((10, 10, 4), np.uint8), r"got 4.*COLOR_BGRA2BGR"),
+    (np.zeros((10, 10, 3, 1), np.uint8), r"expected shape \(H, W, 3\)"),
+    ([[1, 2, 3]], "numpy array, got list"),
+])
+def test_bad_frames_are_refused_with_the_fix(frame, message):
+    with pytest.raises(ValueError, match=message):
+        check_frame(frame)
+
+
+def test_rgb_frames_are_flipped_to_bgr():
+    rgb = np.random.default_rng(0).integers(0, 255, (4, 5, 3), dtype=np.uint8)
+    bgr = check_frame(rgb, rgb=True)
+    np.testing.assert_array_equal(bgr, rgb[:, :, ::-1])
+    assert bgr.flags.c_contiguous
+    assert check_frame(rgb) is rgb  # BGR: no copy
+
+
+def test_update_tracks_frames_and_reports_stage_timings(tiny_models, scene_frames):
+    tracker = Tracker(model=tiny_models.nms, min_box_area=0, max_aspect_ratio=None)
+    assert tracker.detector is None and tracker.last_timings is None
+    counts = []
+    for frame in scene_frames[:4]:
+        tracks = tracker.update(frame.image_bgr)
+        counts.append(len(tracks))
+        timings = tracker.last_timings
+        assert isinstance(timings, StageTimings)
+        assert all(getattr(timings, s) > 0 for s in StageTimings.STAGES)
+        assert timings.total == pytest.approx(sum(timings.as_dict()[s] for s in StageTimings.STAGES))
+        height, width = frame.image_bgr.shape[:2]
+        boxes = tracker.last_detections.xyxy  # clipped to the frame (tracks are Kalman boxes and may leave it)
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+    assert min(counts) > 0
+    assert "cstrack_s fp32 320x192 (nms) on onnxruntime" in repr(tracker)
+
+
+def test_update_equals_detector_plus_update_detections(tiny_models, scene_frames):
+    """The frame API is exactly: shared preprocessing -> model -> decode -> update_detections."""
+    detector = FrameDetector.from_model(tiny_models.nms)
+    by_parts, by_frames = Tracker(), Tracker(model=tiny_models.nms)
+    for frame in scene_frames[:4]:
+        dets = detector.detect(frame.image_bgr)
+        expected = by_parts.update_detections(dets.xyxy, dets.scores, dets.embeddings)
+        assert by_frames.update(frame.image_bgr) == expected
+    # the detector's input is the shared preprocessing's, bit for bit
+    batch, transform = detector.preprocess(scene_frames[0].image_bgr)
+    ref_batch, (ref_transform,) = to_network_input(scene_frames[0].image_bgr, (320, 192), "letterbox", 127.5)
+    np.testing.assert_array_equal(batch, ref_batch)
+    assert transform == ref_transform
+
+
+def test_raw_heads_model_gives_the_same_tracks_as_the_in_graph_tail(tiny_models, scene_frames):
+    nms = Tracker(model=tiny_models.nms)
+    raw = Tracker(model=tiny_models.raw, postprocess=tiny_models.postprocess())
+    for frame in scene_frames[:4]:
+        a, b = nms.update(frame.image_bgr), raw.update(frame.image_bgr)
+        assert [t.track_id for t in a] == [t.track_id for t in b]
+        np.testing.assert_allclose([t.xyxy for t in a], [t.xyxy for t in b], atol=0.05)
+
+
+def test_frame_size_may_change_and_rgb_input_matches_bgr(tiny_models, scene_frames):
+    bgr, rgb = Tracker(model=tiny_models.nms), Tracker(model=tiny_models.nms)
+    import cv2
+
+    for i, frame in enumerate(scene_frames[:4]):
+        image = frame.image_bgr if i % 2 == 0 else cv2.resize(frame.image_bgr, (800, 450))
+        a = bgr.update(image)
+        b = rgb.update(np.ascontiguousarray(image[:, :, ::-1]), rgb=True)
+        assert a == b
+        assert bgr.last_detections is not None and len(bgr.last_detections.xyxy)
+        if i % 2:  # boxes are in the resized frame's pixels
+            assert bgr.last_detections.xyxy[:, 2].max() > 640
+
+
+def test_reset_keeps_the_model_and_close_releases_it(tiny_models, scene_frames):
+    tracker = Tracker(model=tiny_models.nms)
+    tracker.update(scene_frames[0].image_bgr)
+    tracker.update(scene_frames[1].image_bgr)
+    detector = tracker.detector
+    tracker.reset()
+    assert tracker.frame_id == 0 and tracker.detector is detector
+    tracker.close()
+    assert tracker.detector is None and not detector.backend.is_loaded
+    tracker.update(scene_frames[0].image_bgr)  # reopens
+    assert tracker.detector is not None and tracker.frame_id == 1
+
+
+def test_torch_module_runs_through_the_frame_api(tiny_models, scene_frames):
+    pytest.importorskip("torch", reason="PyTorch is not installed")
+    from mottrack_sdk.backends import TorchOptions
+
+    tracker = Tracker(model=tiny_models.network, backend_options=TorchOptions(input_size=tiny_models.size),
+                      postprocess=tiny_models.postprocess())
+    reference = Tracker(model=tiny_models.nms)
+    for frame in scene_frames[:3]:
+        a, b = tracker.update(frame.image_bgr), reference.update(frame.image_bgr)
+        assert [t.track_id for t in a] == [t.track_id for t in b]
+    assert tracker.detector.backend.name == "torch"
+
+
+_MEMORY_PROBE = """
+import sys
+from mottrack_sdk import Tracker
+from mottrack_sdk.scenes import SceneGenerator, SceneOptions
+
+def rss_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+
+model, frames = sys.argv[1], int(sys.argv[2])
+images = [f.image_bgr for f in SceneGenerator(SceneOptions(width=640, height=360, num_frames=8, seed=3, density=12))]
+tracker = Tracker(model=model)
+early = 0.0
+for i in range(frames):
+    tracker.update(images[i % len(images)])
+    if i == frames // 5:
+        early = rss_mb()
+print(early, rss_mb())
+"""
+
+
+def resident_memory_over(model: str, frames: int) -> tuple[float, float]:
+    """RSS (MB) of a fresh process after 20% of ``frames`` ``Tracker.update`` calls and at the end."""
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(model), str(frames)], capture_output=True,
+                         text=True, check=True)
+    early, late = (float(v) for v in out.stdout.split()[-2:])
+    return early, late
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_resident_memory_is_flat_over_10000_frames(tiny_models):
+    early, late = resident_memory_over(tiny_models.nms, 10_000)
+    assert late - early < 8.0, f"RSS grew from {early:.1f} MB to {late:.1f} MB"
+    assert late < 400.0
+
+
+def test_backends_pad_default_matches_preprocessing():
+    from mottrack_sdk.backends import tensorrt_backend, torch_backend
+    from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE
+
+    assert torch_backend.DEFAULT_PAD_VALUE == tensorrt_backend.DEFAULT_PAD_VALUE == DEFAULT_PAD_VALUE
+
+
+def test_runtime_modules_import_without_opencv_or_inference_libraries():
+    modules = ["mottrack_sdk.tracker", "mottrack_sdk.detector", "mottrack_sdk.postprocessing", "mottrack_sdk.benchmark",
+               "mottrack_sdk.backends.onnxruntime_backend", "mottrack_sdk.backends.tensorrt_backend",
+               "mottrack_sdk.backends.torch_backend", "mottrack_sdk.cli.main"]
+    code = "import sys\n" + "\n".join(f"import {m}" for m in modules) + (
+        "\nprint(' '.join(m for m in ('cv2', 'onnxruntime', 'torch', 'tensorrt', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
