@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from mottrack_sdk.backends.cuda_runtime import load_shared_library
+
 __all__ = ["CudaRuntime", "DeviceAllocator", "GpuInfo", "gpu_info"]
 
 _CUDART_NAMES = ("cudart", "libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0")
@@ -41,16 +43,10 @@ class GpuInfo:
 
 
 def _load(names: tuple[str, ...], what: str) -> ctypes.CDLL:
-    errors = []
-    for name in names:
-        path = ctypes.util.find_library(name) if "." not in name else name
-        if not path:
-            continue
-        try:
-            return ctypes.CDLL(path)
-        except OSError as exc:
-            errors.append(str(exc))
-    raise RuntimeError(f"cannot load {what} ({'; '.join(errors) or 'not found'}): is the CUDA runtime installed?")
+    try:
+        return load_shared_library(names, what)
+    except OSError as exc:
+        raise RuntimeError(f"cannot load {exc}: is the CUDA runtime installed?") from exc
 
 
 class CudaRuntime:

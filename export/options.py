@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mottrack_sdk.postprocessing import PostprocessOptions
 from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE
 
 __all__ = ["DEFAULT_OPSET", "MAX_TOPK", "SUPPORTED_OPSETS", "ExportOptions", "TailOptions", "parse_size"]
@@ -16,30 +17,16 @@ MAX_TOPK = 3839  # TensorRT 10.x: TopK K < 3840 (and its NMS layer takes at most
 
 
 @dataclass(frozen=True)
-class TailOptions:
-    """Thresholds and sizes of the in-graph tail.
-
-    Attributes:
-        score_threshold: boxes with score <= this are dropped (ONNX NMS semantics), in [0, 1).
-        iou_threshold: NMS drops a box whose IoU with a kept, higher-scoring box exceeds this, in (0, 1].
-        top_k: candidates (highest scores) entering NMS; 1..3839 (TensorRT 10 TopK limit).
-        max_det: fixed number of output rows; 1..top_k.
+class TailOptions(PostprocessOptions):
+    """Thresholds and sizes of the in-graph tail: the runtime's host-side NMS settings
+    (:class:`mottrack_sdk.postprocessing.PostprocessOptions`, same fields and meaning) plus TensorRT's
+    TopK limit, because here the tail becomes graph nodes (``top_k`` in 1..3839, K < 3840 on TensorRT 10).
     """
 
-    score_threshold: float = 0.5
-    iou_threshold: float = 0.6
-    top_k: int = 1000
-    max_det: int = 300
-
     def __post_init__(self) -> None:
-        if not 0.0 <= self.score_threshold < 1.0:
-            raise ValueError(f"score_threshold must be in [0, 1), got {self.score_threshold}")
-        if not 0.0 < self.iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
+        super().__post_init__()
         if not 1 <= self.top_k <= MAX_TOPK:
             raise ValueError(f"top_k must be in 1..{MAX_TOPK} (TensorRT 10 TopK limit K < 3840), got {self.top_k}")
-        if not 1 <= self.max_det <= self.top_k:
-            raise ValueError(f"max_det must be in 1..top_k ({self.top_k}), got {self.max_det}")
 
 
 def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:

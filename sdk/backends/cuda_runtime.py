@@ -249,9 +249,14 @@ class CtypesCudaRuntime:
         self._check(status, "cudaMemcpyAsync")
 
 
-def _load_cudart() -> Any:
+def load_shared_library(names: tuple[str, ...], what: str) -> Any:
+    """The first of ``names`` that ``ctypes`` can load (bare names go through ``find_library``).
+
+    Raises ``OSError`` naming ``what`` and the last loader errors. Shared with
+    ``mottrack_export.cuda_memory`` (libcudart and libcuda for engine building).
+    """
     errors = []
-    for name in _CUDART_NAMES:
+    for name in names:
         path = name if name.startswith("lib") else ctypes.util.find_library(name)
         if not path:
             continue
@@ -259,7 +264,11 @@ def _load_cudart() -> Any:
             return ctypes.CDLL(path)
         except OSError as exc:
             errors.append(str(exc))
-    raise OSError("libcudart not found (" + ("; ".join(errors[-2:]) or "no candidate") + ")")
+    raise OSError(f"{what} not found (" + ("; ".join(errors[-2:]) or "no candidate") + ")")
+
+
+def _load_cudart() -> Any:
+    return load_shared_library(_CUDART_NAMES, "libcudart")
 
 
 def _handle(value: Any) -> int:
