@@ -11,8 +11,7 @@ first use (PEP 562), so registering the CLI command loads neither onnx nor onnxr
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mottrack_sdk.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_CALIBRATION_FRAMES": "readers",
@@ -39,13 +38,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mottrack_calibration' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mottrack_calibration.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -10,8 +10,7 @@ imported on first use (PEP 562) and no backend module imports its library before
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mottrack_sdk.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "Backend": "base",
@@ -38,13 +37,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mottrack_sdk.backends' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mottrack_sdk.backends.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

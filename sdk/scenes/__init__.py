@@ -11,8 +11,9 @@ CLI builds its ``synth`` parser from the options without slowing ``mottrack --he
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mottrack_sdk.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from mottrack_sdk.scenes.generator import SceneFrame, SceneGenerator
@@ -31,13 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mottrack_sdk.scenes' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mottrack_sdk.scenes.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
