@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mottrack_sdk.config import options_from_dict
-from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE, ResizeMode
+from mottrack_sdk.preprocessing import ResizeMode
 from mottrack_sdk.scenes.options import SceneOptions
 from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_training.data.options import DataOptions
 from mottrack_training.losses.options import LossOptions
 
 __all__ = ["DataConfig", "JdeListSource", "LogOptions", "ModelOptions", "OptimOptions", "SourceOptions",
@@ -105,24 +106,21 @@ class ModelOptions:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Training / validation data and the input pipeline (fields as in ``DataOptions``)."""
+class DataConfig(DataOptions):
+    """Training / validation data: the sources, the loader's batching, and the input pipeline, whose
+    fields (``img_size``, ``resize_mode``, ``pad_value``, ``augment``, ``hsv_gains``, ``flip_prob``,
+    ``min_visibility``, ``min_box_px``, ``skip_bad``) and checks are ``DataOptions``' own. Augmentation is
+    seeded by the run's top-level ``seed``, so ``data.seed`` must stay unset."""
 
     train: tuple[SourceOptions, ...] = ()
     val: SourceOptions | None = None
-    img_size: tuple[int, int] = (1088, 608)
-    resize_mode: ResizeMode = "stretch"
-    pad_value: float = DEFAULT_PAD_VALUE
-    augment: bool = True
-    hsv_gains: tuple[float, float, float] = (0.015, 0.5, 0.4)
-    flip_prob: float = 0.5
-    min_visibility: float = 0.1
-    min_box_px: float = 2.0
-    skip_bad: bool = False
     batch_size: int = 8
     num_workers: int = 2
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.seed != 0:
+            raise ValueError("data.seed: augmentation is seeded by the run's top-level 'seed'; remove data.seed")
         if not self.train:
             raise ValueError("data.train needs at least one source")
         if any(v % 32 for v in self.img_size):

@@ -7,6 +7,8 @@ rank, it synchronises).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -23,10 +25,9 @@ __all__ = ["build_train_dataset", "data_options", "prepare_sources", "sequence_d
 
 def data_options(config: DataConfig, seed: int, augment: bool | None = None) -> DataOptions:
     """The loader options of ``config`` (augmentation seeded with ``seed``)."""
-    return DataOptions(img_size=tuple(config.img_size), resize_mode=config.resize_mode, pad_value=config.pad_value,
-                       augment=config.augment if augment is None else augment, hsv_gains=config.hsv_gains,
-                       flip_prob=config.flip_prob, seed=seed, min_visibility=config.min_visibility,
-                       min_box_px=config.min_box_px, skip_bad=config.skip_bad)
+    pipeline = {f.name: getattr(config, f.name) for f in dataclasses.fields(DataOptions)}
+    pipeline.update(seed=seed, augment=config.augment if augment is None else augment)
+    return DataOptions(**pipeline)
 
 
 def synthetic_sequences(source: SyntheticSource, generate: bool = True,
