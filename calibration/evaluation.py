@@ -66,7 +66,7 @@ class OnnxDetector:
     ``score_threshold`` / ``iou_threshold`` / ``max_det``.
     """
 
-    def __init__(self, path: str | Path, threads: int = 2, score_threshold: float = 0.5,
+    def __init__(self, path: str | Path, threads: int = 2, score_threshold: float = 0.1,
                  iou_threshold: float = 0.6, max_det: int = 300) -> None:
         import onnxruntime as ort
 

@@ -96,11 +96,13 @@ def _gt_boxes(gt: Any, frame: int) -> tuple[np.ndarray, np.ndarray]:
     return rows.xyxy[scored], rows.xyxy[ignored]
 
 
-def _track(detections: list[FrameDetections], seq: EvalSequence, out_file: Path) -> None:
+def _track(detections: list[FrameDetections], seq: EvalSequence, out_file: Path,
+           tracker_defaults: dict[str, Any] | None) -> None:
+    """Track with the model's validated settings (metadata ``tracker_defaults``), as ``Tracker(model=...)`` does."""
     from mottrack_sdk import Tracker
     from mottrack_sdk.io import write_results
 
-    tracker = Tracker(frame_rate=max(1, int(round(seq.frame_rate))))
+    tracker = Tracker(**{**(tracker_defaults or {}), "frame_rate": max(1, int(round(seq.frame_rate)))})
     rows: list[tuple[int, int, np.ndarray, float]] = []
     for (frame, _), dets in zip(seq.frames, detections):
         emb = dets.embeddings if len(dets.xyxy) else None
@@ -179,7 +181,7 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
 
             results_dir = report_dir / "eval" / "results" / name
             for seq, seq_dets in zip(sequences, dets):
-                _track(seq_dets, seq, results_dir / f"{seq.name}.txt")
+                _track(seq_dets, seq, results_dir / f"{seq.name}.txt", metadata.tracker_defaults)
             combined = evaluate_mot(report_dir / "eval" / "gt", results_dir).combined
             entry["tracking"] = {k: float(combined[k]) for k in ("HOTA", "MOTA", "IDF1", "IDSW")}
         if name != "fp32":

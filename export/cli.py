@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--raw-heads", action="store_true", help="decoded predictions + embedding map, NMS on the host")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13-17 (17: TensorRT 8.5+ parses it)")
     tail = p.add_argument_group("in-graph tail")
-    tail.add_argument("--score-threshold", type=float, default=0.5)
+    tail.add_argument("--score-threshold", type=float, default=0.1,
+                      help="in-graph score floor (0.1 = the tracker's low-score rescue floor)")
     tail.add_argument("--iou-threshold", type=float, default=0.6)
     tail.add_argument("--top-k", type=int, default=1000, help="candidates into NMS (< 3840)")
     tail.add_argument("--max-det", type=int, default=300, help="fixed number of output rows")

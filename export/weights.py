@@ -35,6 +35,7 @@ class LoadedModel:
     model_name: str
     weights_sha256: str
     config_source: dict[str, Any] = field(default_factory=dict)
+    tracker_defaults: dict[str, Any] = field(default_factory=dict)  # TrackerOptions fields validated with
 
 
 @dataclass
@@ -81,7 +82,8 @@ class TorchModelFromWeights:
             from mottrack_training.engine.release import load_packaged_model
 
             model = load_packaged_model(path)
-            return LoadedModel(model.eval(), model.config.name, file_sha256(path), {"config": "packaged"})
+            return LoadedModel(model.eval(), model.config.name, file_sha256(path), {"config": "packaged"},
+                               dict(payload.get("tracker") or {}))
         state_dict, config, overrides = self._unpack(payload, path)
         model = _build(config, overrides)
         missing, unexpected = _diff_keys(model.state_dict(), state_dict)
@@ -96,7 +98,7 @@ class TorchModelFromWeights:
             raise ValueError(f"--weights {path}: weights do not fit model config {config!r}: {first[0].strip()} "
                              "(wrong --config or embedding_dim?)") from exc
         return LoadedModel(model.eval(), model.config.name, file_sha256(path),
-                           {"config": str(config), "overrides": dict(overrides)})
+                           {"config": str(config), "overrides": dict(overrides)}, _checkpoint_tracker(payload, path))
 
     def _unpack(self, payload: Any, path: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         import torch
@@ -120,6 +122,16 @@ class TorchModelFromWeights:
             return payload, self.config, dict(self.overrides)
         raise ValueError(f"--weights {path}: expected a mottrack training checkpoint, {{'model': state_dict, "
                          f"'config': ...}} or a bare state_dict, got {type(payload).__name__}")
+
+
+def _checkpoint_tracker(payload: Any, path: Path) -> dict[str, Any]:
+    """A training checkpoint's validation tracker settings ({} for other files)."""
+    if not (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT and payload.get("options")):
+        return {}
+    from mottrack_training.engine.options import train_options_from_dict
+    from mottrack_training.engine.release import tracker_defaults
+
+    return tracker_defaults(train_options_from_dict(payload["options"], where=f"--weights {path} [options]"))
 
 
 def _build(config: Any, overrides: dict[str, Any]) -> Any:

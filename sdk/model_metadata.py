@@ -29,6 +29,9 @@ Keys (all prefixed ``mottrack.``; lists and numbers are JSON):
                        (``nms`` layout only; absent for ``raw_heads``)
 ``opset``              ONNX opset of the default domain
 ``weights_sha256``     SHA-256 of the weights file exported, or ``random-init``
+``tracker_defaults``   optional JSON object of :class:`~mottrack_sdk.tracking.TrackerOptions` fields the
+                       model was validated with (e.g. ``{"det_thresh": 0.6}``, from its metrics card);
+                       :class:`~mottrack_sdk.Tracker` starts from them unless given a full ``options``
 =====================  ==========================================================================
 """
 from __future__ import annotations
@@ -53,8 +56,9 @@ _ENCODING = {
     "anchors": "json", "num_classes": "int", "embedding_dim": "int", "embedding_stride": "int",
     "output_layout": "str", "outputs": "json", "opset": "int", "weights_sha256": "str",
     "score_threshold": "float", "iou_threshold": "float", "top_k": "int", "max_det": "int",
+    "tracker_defaults": "json",
 }
-_OPTIONAL = {"score_threshold", "iou_threshold", "top_k", "max_det"}
+_OPTIONAL = {"score_threshold", "iou_threshold", "top_k", "max_det", "tracker_defaults"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class ModelMetadata:
     iou_threshold: float | None = None
     top_k: int | None = None
     max_det: int | None = None
+    tracker_defaults: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -97,6 +102,11 @@ class ModelMetadata:
         if self.output_layout == "nms" and None in (self.score_threshold, self.iou_threshold, self.top_k,
                                                      self.max_det):
             raise ValueError("model metadata: the nms layout needs score_threshold, iou_threshold, top_k, max_det")
+        defaults = self.tracker_defaults
+        if defaults is not None and (not isinstance(defaults, Mapping) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, (int, float))) for k, v in defaults.items())):
+            raise ValueError("model metadata: tracker_defaults must map TrackerOptions field names to numbers, "
+                             f"got {defaults!r}")
 
     def to_props(self) -> dict[str, str]:
         """``{"mottrack.key": "value"}`` strings, ready for ONNX ``metadata_props`` (None fields omitted)."""
@@ -196,4 +206,6 @@ def _decode(kind: str, text: str) -> Any:
 def _plain(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     return value

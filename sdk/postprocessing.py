@@ -40,7 +40,7 @@ class PostprocessOptions:
         max_det: at most this many detections per frame.
     """
 
-    score_threshold: float = 0.5
+    score_threshold: float = 0.1  # = TrackerOptions.low_score_thresh: the low-score rescue gets its input
     iou_threshold: float = 0.6
     top_k: int = 1000
     max_det: int = 300

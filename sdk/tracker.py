@@ -36,7 +36,10 @@ class Tracker:
 
     Args:
         options: a :class:`TrackerOptions`; keyword overrides (``Tracker(det_thresh=0.4)``) are
-            applied on top and validated by name.
+            applied on top and validated by name. Without ``options``, the model's validated
+            tracker settings (metadata ``tracker_defaults``, e.g. the shipped model's
+            ``det_thresh``) replace the library defaults when the model opens, before the first
+            frame; keyword overrides still win. Pass ``options=TrackerOptions()`` to ignore them.
         model: the detection model for :meth:`update`: None (the shipped CSTrack-S demo model), a
             ``.onnx`` export (ONNX Runtime), a ``.engine`` / ``.plan`` (TensorRT, with its sidecar),
             a TorchScript file or ``torch.nn.Module`` (PyTorch), or a ready
@@ -61,8 +64,11 @@ class Tracker:
         if options is not None and not isinstance(options, TrackerOptions):
             hint = " (to choose a model, pass it by name: Tracker(model=...))" if isinstance(options, (str, Path)) else ""
             raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}{hint}")
+        self._model_defaults_allowed = options is None
+        self._overrides = dict(overrides)
         options = options or TrackerOptions()
         self.options = options.replace(**overrides) if overrides else options
+        self._core_request = core
         self._core = make_core(self.options, core)
         self._embedding_dim: int | None = None
         if backend != "auto":
@@ -102,8 +108,24 @@ class Tracker:
             from mottrack_sdk.detector import FrameDetector
 
             model, backend, backend_options, postprocess = self._model_request
-            self._detector = FrameDetector.from_model(model, backend, backend_options, postprocess)
+            detector = FrameDetector.from_model(model, backend, backend_options, postprocess)
+            self._apply_model_defaults(detector.metadata.tracker_defaults)
+            self._detector = detector
         return self._detector
+
+    def _apply_model_defaults(self, defaults: Any) -> None:
+        """Start from the model's ``tracker_defaults`` (see the class docstring) if allowed and no
+        frame has been tracked yet; the user's keyword overrides are applied on top."""
+        if not defaults or not self._model_defaults_allowed or self._core.frame_id != 0:
+            return
+        known = TrackerOptions.__dataclass_fields__
+        unknown = sorted(set(defaults) - set(known))
+        if unknown:
+            raise ValueError(f"model metadata tracker_defaults: unknown TrackerOptions field(s) {unknown}")
+        options = TrackerOptions().replace(**{**defaults, **self._overrides})
+        if options != self.options:
+            self.options = options
+            self._core = make_core(options, self._core_request)
 
     @property
     def detector(self) -> FrameDetector | None:

@@ -272,7 +272,7 @@ def metadata_from_engine_tensors(image: TensorSpec, outputs: tuple[TensorSpec, .
         dim, stride, nc = int(emb[1]), max(1, height // int(emb[2])), int(by_name["predictions"].shape[-1]) - 4
     else:
         raise ModelLoadError(f"engine outputs {sorted(by_name)} are neither the nms nor the raw_heads layout")
-    tail = {"score_threshold": 0.5, "iou_threshold": 0.6, "top_k": 1000, "max_det": max_det} if layout == "nms" else {}
+    tail = {"score_threshold": 0.1, "iou_threshold": 0.6, "top_k": 1000, "max_det": max_det} if layout == "nms" else {}
     return ModelMetadata(
         model_name="unknown", project_version=__version__, precision=sidecar.precision if sidecar else "fp32",
         input_name=image.name, input_size=(width, height), input_format="NCHW RGB float32 0..1",

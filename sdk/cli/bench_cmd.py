@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_options_from_args
+from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".torchscript")
 
@@ -83,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
     frame_size = _size(args.frame_size, "--frame-size")
     if args.warmup < 0:
         raise ValueError(f"--warmup: expected >= 0, got {args.warmup}")
-    options = tracker_options_from_args(args)
+    options, changes = tracker_request(args)
     trackers = []
     for model in models:  # open every model first: errors before the long part
-        tracker = Tracker(options, model=model, backend=args.backend,
+        tracker = Tracker(options, **changes, model=model, backend=args.backend,
                           backend_options=backend_options_from_args(args, model))
         size = tuple(tracker.load_model().input_size)
         if wanted is not None and size not in wanted:

@@ -17,23 +17,34 @@ def add_tracker_options(parser: argparse.ArgumentParser) -> None:
                    help="override one TrackerOptions field, e.g. --set det_thresh=0.4 (repeatable)")
 
 
-def tracker_options_from_args(args: argparse.Namespace) -> TrackerOptions:
-    base = options_from_yaml(TrackerOptions, args.tracker_config) if args.tracker_config else TrackerOptions()
-    if not args.tracker_set:
-        return base
-    import yaml
-
+def tracker_request(args: argparse.Namespace) -> tuple[TrackerOptions | None, dict[str, Any]]:
+    """``(options, changes)`` for ``Tracker(options, **changes)``: the ``--tracker-config`` file (None
+    without one, so the model's validated ``tracker_defaults`` apply) and the ``--set`` changes,
+    checked by name here."""
+    base = options_from_yaml(TrackerOptions, args.tracker_config) if args.tracker_config else None
     changes: dict[str, Any] = {}
-    for item in args.tracker_set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
-        changes[key.strip()] = yaml.safe_load(value)
-    merged = {f: getattr(base, f) for f in TrackerOptions.__dataclass_fields__}
-    unknown = sorted(set(changes) - set(merged))
-    if unknown:
-        raise ValueError(f"--set: unknown tracker option(s) {unknown}; known: {sorted(merged)}")
-    return options_from_dict(TrackerOptions, {**merged, **changes}, where="--set")
+    if args.tracker_set:
+        import yaml
+
+        for item in args.tracker_set:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+            changes[key.strip()] = yaml.safe_load(value)
+        known = TrackerOptions.__dataclass_fields__
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise ValueError(f"--set: unknown tracker option(s) {unknown}; known: {sorted(known)}")
+        merged = {f: getattr(base or TrackerOptions(), f) for f in known}
+        options_from_dict(TrackerOptions, {**merged, **changes}, where="--set")  # validates the values
+    return base, changes
+
+
+def tracker_options_from_args(args: argparse.Namespace) -> TrackerOptions:
+    """The full :class:`TrackerOptions` of the arguments (for commands without a model)."""
+    base, changes = tracker_request(args)
+    base = base or TrackerOptions()
+    return base.replace(**changes) if changes else base
 
 
 def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:

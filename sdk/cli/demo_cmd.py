@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_options_from_args
+from mottrack_sdk.cli.common import (add_tracker_options, positive_int, progress_bar, tracker_options_from_args,
+                                     tracker_request)
 from mottrack_sdk.cli.model_args import add_model_options, backend_options_from_args
 
 
@@ -69,8 +70,8 @@ def run_video(args: argparse.Namespace, model: Path) -> int:
     frames = args.frames or default.num_frames
     scene = default.with_changes(width=width, height=height, num_frames=frames, seed=args.seed,
                                  density=args.objects or default.density)
-    options = tracker_options_from_args(args).replace(frame_rate=float(scene.fps))
-    tracker = Tracker(options, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
+    options, changes = tracker_request(args)
+    tracker = Tracker(options, **{"frame_rate": float(scene.fps), **changes}, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
     print(f"model: {tracker.load_model().describe()}")
     seq = "SYNTH-demo"
     gt_root, results = args.out / "gt", args.out / "results"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_options_from_args
+from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
 from mottrack_sdk.cli.model_args import add_model_options, backend_options_from_args, resolve_model
 
 
@@ -40,13 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.tracker import Tracker
 
     model = resolve_model(args.model)
-    options = tracker_options_from_args(args)
+    options, changes = tracker_request(args)
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder")
     source = open_frame_source(args.source, args.max_frames)
     if source.fps:
-        options = options.replace(frame_rate=float(source.fps))
-    tracker = Tracker(options, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
+        changes = {"frame_rate": float(source.fps), **changes}
+    tracker = Tracker(options, **changes, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
     print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors come first
     name = args.name or source.name
     track_source(tracker, source, args.out, name, args.out / f"{name}.mp4" if args.save_video else None, args.quiet)

@@ -57,9 +57,11 @@ def test_packaged_release_weights(reference, tmp_path):
 
     half = {k: v.half() if v.is_floating_point() else v for k, v in reference.model.state_dict().items()}
     path = tmp_path / "weights.pt"
-    torch.save({"format": "mottrack-weights", "config": dataclasses.asdict(reference.model.config), "model": half}, path)
+    torch.save({"format": "mottrack-weights", "config": dataclasses.asdict(reference.model.config), "model": half,
+                "tracker": {"det_thresh": 0.6}}, path)
     loaded = TorchModelFromWeights(path, config="cstrack")()  # the file's own config wins
     assert loaded.model.embedding_dim == 32 and loaded.model_name == "cstrack_s"
+    assert loaded.tracker_defaults == {"det_thresh": 0.6}  # -> ONNX metadata tracker_defaults
     got = loaded.model.state_dict()["detect.convs.0.weight"]
     assert got.dtype == torch.float32 and torch.equal(got, half["detect.convs.0.weight"].float())
 

@@ -149,6 +149,44 @@ def test_reset_keeps_the_model_and_close_releases_it(tiny_models, scene_frames):
     assert tracker.detector is not None and tracker.frame_id == 1
 
 
+def _with_tracker_defaults(source, out, defaults):
+    onnx = pytest.importorskip("onnx")
+    import dataclasses
+
+    from mottrack_export.onnx_export import set_model_metadata
+    from mottrack_sdk.model_metadata import read_model_metadata
+
+    proto = onnx.load(str(source))
+    set_model_metadata(proto, dataclasses.replace(read_model_metadata(source), tracker_defaults=defaults))
+    onnx.save(proto, str(out))
+    return out
+
+
+def test_the_models_validated_tracker_settings_apply_unless_options_are_given(tiny_models, scene_frames, tmp_path):
+    from mottrack_sdk.tracking import TrackerOptions
+
+    # det_thresh 1.0: no detection of the model (scores < 1) may start a track
+    model = _with_tracker_defaults(tiny_models.nms, tmp_path / "strict.onnx", {"det_thresh": 1.0, "track_buffer": 12})
+    frames = [f.image_bgr for f in scene_frames[:4]]
+    by_model = Tracker(model=model, min_box_area=0, max_aspect_ratio=None)
+    assert by_model.options.det_thresh == 0.5  # library defaults until the model opens
+    assert all(by_model.update(f) == [] for f in frames)
+    assert (by_model.options.det_thresh, by_model.options.track_buffer) == (1.0, 12)
+    overridden = Tracker(model=model, det_thresh=0.5, min_box_area=0, max_aspect_ratio=None)
+    assert sum(len(overridden.update(f)) for f in frames) > 0  # keyword overrides win ...
+    assert overridden.options.track_buffer == 12              # ... over the fields they name only
+    explicit = Tracker(TrackerOptions(min_box_area=0, max_aspect_ratio=None), model=model)
+    explicit.load_model()
+    assert explicit.options == TrackerOptions(min_box_area=0, max_aspect_ratio=None)
+    started = Tracker(model=model)
+    started.update_detections(np.array([[0.0, 0.0, 10.0, 30.0]]), np.array([0.9]))
+    started.load_model()  # tracks exist: the running tracker keeps its settings
+    assert started.options.det_thresh == 0.5
+    bad = _with_tracker_defaults(tiny_models.nms, tmp_path / "bad.onnx", {"no_such_option": 1})
+    with pytest.raises(ValueError, match="no_such_option"):
+        Tracker(model=bad).load_model()
+
+
 def test_torch_module_runs_through_the_frame_api(tiny_models, scene_frames):
     pytest.importorskip("torch", reason="PyTorch is not installed")
     from mottrack_sdk.backends import TorchOptions

@@ -22,6 +22,17 @@ def test_round_trip_through_strings():
     assert metadata_from_props(props) == META
 
 
+def test_tracker_defaults_round_trip_and_are_checked():
+    meta = dataclasses.replace(META, tracker_defaults={"det_thresh": 0.6, "low_score_thresh": None})
+    props = meta.to_props()
+    assert props["mottrack.tracker_defaults"] == '{"det_thresh": 0.6, "low_score_thresh": null}'
+    assert metadata_from_props(props) == meta
+    assert "mottrack.tracker_defaults" not in META.to_props() and metadata_from_props(META.to_props()).tracker_defaults is None
+    for bad in ('[0.6]', '{"det_thresh": "high"}'):
+        with pytest.raises(ValueError, match="tracker_defaults"):
+            metadata_from_props({**props, "mottrack.tracker_defaults": bad})
+
+
 def test_raw_heads_layout_has_no_tail_keys():
     raw = dataclasses.replace(META, output_layout="raw_heads", outputs=("predictions", "embedding_map"),
                               score_threshold=None, iou_threshold=None, top_k=None, max_det=None)

@@ -100,6 +100,26 @@ def test_interpolation_auto_uses_area_when_shrinking():
     assert np.array_equal(out, cv2.resize(frame, (800, 400), interpolation=cv2.INTER_LINEAR))
 
 
+def test_shrinking_2x_or_more_block_averages_first_then_interpolates_linearly():
+    frame = cv2.GaussianBlur(_frame(1920, 1080), (0, 0), 3)  # natural-image-like smoothness
+    out, tf = stretch(frame, (576, 324))
+    block = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
+    means = frame.reshape(360, 3, 640, 3, 3).mean((1, 3))  # the exact 3x3 block means
+    assert np.abs(block.astype(float) - means).max() <= 0.5 + 1e-9
+    assert np.array_equal(out, cv2.resize(block, (576, 324), interpolation=cv2.INTER_LINEAR))
+    one_step = cv2.resize(frame, (576, 324), interpolation=cv2.INTER_AREA)
+    assert np.abs(out.astype(int) - one_step.astype(int)).mean() < 1.0
+    assert tf.scale_xy == (576 / 1920, 324 / 1080)
+    boxed, tf = letterbox(frame, (576, 320))  # 569x320 content: same two steps, same geometry rules
+    assert tf.pad_xy == (3, 0) and np.array_equal(
+        boxed[:, 3:572], cv2.resize(block, (569, 320), interpolation=cv2.INTER_LINEAR))
+    # under 2x, or a frame that does not divide by k: one INTER_AREA step, as before
+    for w, h, size in ((960, 540, (576, 320)), (1921, 1081, (576, 320))):
+        odd = _frame(w, h)
+        out, tf = stretch(odd, size)
+        assert np.array_equal(out, cv2.resize(odd, size, interpolation=cv2.INTER_AREA))
+
+
 def test_float_images_keep_the_exact_pad_value():
     out, _ = letterbox(np.zeros((100, 200, 3), np.float32), (200, 200), pad_value=127.5)
     assert out[0, 0, 0] == 127.5

@@ -29,6 +29,7 @@ def test_package_writes_fp16_weights_config_and_a_held_out_metrics_card(tiny_run
         assert isinstance(card[key], float)
     assert "seed 5" in card["measured_on"]["what"] and card["measured_on"]["frames"] > 0
     blob = torch.load(tmp_path / "pkg" / "weights.pt", weights_only=False)
+    assert blob["tracker"] == {} and "TrackerOptions()" in card["measured_on"]["pipeline"]
     assert all(v.dtype == torch.float16 for v in blob["model"].values() if v.is_floating_point())
     # the packaged model is the run's EMA model up to FP16 rounding
     state = torch.load(ckpt, weights_only=False)
@@ -37,6 +38,14 @@ def test_package_writes_fp16_weights_config_and_a_held_out_metrics_card(tiny_run
         ref = state["ema"]["model"][name]
         if ref.is_floating_point():
             torch.testing.assert_close(value, ref.half().float())
+
+
+def test_the_validation_tracker_settings_travel_with_the_weights(tiny_config):
+    from mottrack_training.engine.release import tracker_defaults
+
+    assert tracker_defaults(train_options_from_dict(tiny_config())) == {}
+    options = train_options_from_dict(tiny_config(val={"tracker": {"det_thresh": 0.6, "frame_rate": 25.0}}))
+    assert tracker_defaults(options) == {"det_thresh": 0.6}  # frame_rate belongs to each video
 
 
 def test_the_test_seed_must_be_held_out(tiny_run, tmp_path):

@@ -36,7 +36,8 @@ from mottrack_training.data.options import DataOptions
 from mottrack_training.losses.options import LossOptions
 
 __all__ = ["DataConfig", "JdeListSource", "LogOptions", "ModelOptions", "OptimOptions", "SourceOptions",
-           "SyntheticSource", "TrainOptions", "ValOptions", "load_train_options", "train_options_from_dict"]
+           "SyntheticSource", "TrainOptions", "ValOptions", "load_train_options", "merge_config", "read_train_config",
+           "train_options_from_dict"]
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 BestMetric = Literal["hota", "mota", "idf1", "ap50", "loss"]
@@ -242,7 +243,17 @@ def train_options_from_dict(data: dict[str, Any], where: str = "train config") -
 
 def load_train_options(path: str | Path) -> TrainOptions:
     """Read a training YAML file into :class:`TrainOptions` (unknown keys raise ``ValueError``)."""
-    return train_options_from_dict(_read_with_parents(Path(path), ()), where=str(path))
+    return train_options_from_dict(read_train_config(path), where=str(path))
+
+
+def read_train_config(path: str | Path) -> dict[str, Any]:
+    """The mapping of a training YAML file with its ``extends:`` chain merged in (not yet validated)."""
+    return _read_with_parents(Path(path), ())
+
+
+def merge_config(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in (nested mappings merge, everything else is replaced)."""
+    return _merge(base, changes)
 
 
 def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

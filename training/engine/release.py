@@ -5,7 +5,9 @@ synthetic sequences generated with a seed that neither training nor validation u
 settings as the run's validation source), through the same path as per-epoch validation (runtime
 letterbox preprocessing, NMS, ``mottrack_sdk.Tracker``, TrackEval), and writes atomically:
 
-- ``weights.pt``: ``{"format": "mottrack-weights", "config": <model config>, "model": FP16 state dict}``;
+- ``weights.pt``: ``{"format": "mottrack-weights", "config": <model config>, "model": FP16 state dict,
+  "tracker": <the validation tracker's non-default TrackerOptions fields>}`` (the exporter writes
+  ``tracker`` into the ONNX metadata as ``tracker_defaults``, so the runtime tracks as the card measured);
 - ``config.yaml``: the model config (what ``build_model`` needs) and the training input size;
 - ``metrics.json``: ``ap50``, ``hota``, ``mota``, ``idf1`` in percent, plus how they were measured.
 """
@@ -30,9 +32,16 @@ from mottrack_training.model import build_model
 WEIGHTS_FORMAT = "mottrack-weights"
 
 
-def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int = 2, test_sequences: int = 2,
-                    test_root: str | Path | None = None, max_bytes: int = 15 * 2**20) -> dict[str, Any]:
-    """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card."""
+def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences: int = 2,
+                      test_root: str | Path | None = None) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
+    """Measure a run's EMA weights (else its model) on held-out synthetic sequences.
+
+    The sequences use the run's validation scene settings with ``test_seed``, which must differ from
+    the training and validation seeds; they go through the per-epoch validation path (runtime
+    letterbox, NMS, the run's validation TrackerOptions, TrackEval).
+
+    Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed"}, model)``.
+    """
     state = load_checkpoint(checkpoint)
     options = train_options_from_dict(state["options"], where=f"{checkpoint} [options]")
     val_source = options.data.val
@@ -48,16 +57,26 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
     prepare_sources([test], True, print)
 
     model = build_model(options.model.config, **options.model.overrides)
-    weights = state["ema"]["model"] if state.get("ema") else state["model"]
-    model.load_state_dict(weights)
+    model.load_state_dict(state["ema"]["model"] if state.get("ema") else state["model"])
     model.eval()
     with tempfile.TemporaryDirectory() as tmp:
         result = validate_sequences(model, sequence_dirs(test), options.val, options.data.img_size,
                                     options.data.pad_value, Path(tmp) / "results", torch.device("cpu"))
+    seeds = {"test_seed": test_seed, "train_seeds": sorted(train_seeds), "val_seed": val_source.synthetic.seed,
+             "epoch": state.get("epoch"), "step": state.get("step")}
+    return result, options, seeds, model
 
+
+def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int = 2, test_sequences: int = 2,
+                    test_root: str | Path | None = None, max_bytes: int = 15 * 2**20) -> dict[str, Any]:
+    """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card."""
+    result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root)
+    val_source = options.data.val
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
-    torch.save({"format": WEIGHTS_FORMAT, "config": dataclasses.asdict(model.config), "model": half}, buffer)
+    tracker = tracker_defaults(options)
+    torch.save({"format": WEIGHTS_FORMAT, "config": dataclasses.asdict(model.config), "model": half,
+                "tracker": tracker}, buffer)
     blob = buffer.getvalue()
     if len(blob) > max_bytes:
         raise ValueError(f"FP16 weights are {len(blob) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit")
@@ -69,22 +88,35 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
         **{k: round(v, 2) for k, v in result.metrics().items()},
         "measured_on": {
             "what": f"{test_sequences} held-out synthetic sequences (seed {test_seed}; training seeds "
-                    f"{sorted(train_seeds)}, validation seed {val_source.synthetic.seed})",
+                    f"{seeds['train_seeds']}, validation seed {seeds['val_seed']})",
             "scene": dataclasses.asdict(val_source.synthetic.scene),
             "frames": result.frames,
             "pipeline": f"letterbox {options.data.img_size[0]}x{options.data.img_size[1]}, EMA weights (FP32), "
                         f"score >= {options.val.score_thresh}, NMS IoU {options.val.nms_iou}, tracker on "
-                        f"score >= {options.val.track_min_score}, default TrackerOptions; metrics by TrackEval "
+                        f"score >= {options.val.track_min_score}, TrackerOptions({_kwargs(tracker)}); metrics by TrackEval "
                         "(mottrack_sdk.eval), AP50 by training.engine.metrics",
             "per_sequence": result.per_sequence,
         },
-        "training": {"config": options.name, "epochs_trained": state.get("epoch"), "steps": state.get("step"),
+        "training": {"config": options.name, "epochs_trained": seeds["epoch"], "steps": seeds["step"],
                      "checkpoint": Path(checkpoint).name},
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
         "weights_bytes": len(blob),
     }
     write_json(out_dir / "metrics.json", card)
     return card
+
+
+def tracker_defaults(options: Any) -> dict[str, Any]:
+    """The fields of ``options.val.tracker`` that differ from ``TrackerOptions()`` (``frame_rate``
+    excluded: it belongs to each video): the tracker settings the run was validated with."""
+    from mottrack_sdk.tracking import TrackerOptions
+
+    base, used = dataclasses.asdict(TrackerOptions()), dataclasses.asdict(options.val.tracker)
+    return {k: v for k, v in used.items() if k != "frame_rate" and v != base[k]}
+
+
+def _kwargs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
 
 
 def load_packaged_model(path: str | Path) -> torch.nn.Module:
@@ -106,6 +138,7 @@ def _write_config(path: Path, model: torch.nn.Module, options: Any) -> None:
     text = yaml.safe_dump({"model": dataclasses.asdict(model.config),
                            "input_size": list(options.data.img_size),
                            "resize_mode_training": options.data.resize_mode,
-                           "resize_mode_inference": options.val.resize_mode}, sort_keys=False)
+                           "resize_mode_inference": options.val.resize_mode,
+                           "tracker": tracker_defaults(options)}, sort_keys=False)
     with atomic_write(path) as fh:
         fh.write(text)
