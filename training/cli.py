@@ -72,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--out", required=True, help="output folder")
     pack.add_argument("--test-seed", type=int, default=2, help="seed of the held-out sequences (default 2)")
     pack.add_argument("--test-sequences", type=int, default=2, help="how many held-out sequences (default 2)")
+    pack.add_argument("--tracker-set", action="append", default=[], metavar="KEY=VALUE",
+                      help="TrackerOptions change over the run's validation tracker, e.g. det_thresh=0.65 "
+                           "(choose it on the validation seed; stored with the weights; repeatable)")
     pack.set_defaults(func=run_package_weights)
 
     abl = subparsers.add_parser(
@@ -176,11 +179,13 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 def run_package_weights(args: argparse.Namespace) -> int:
     """Package a run (see ``mottrack_training.engine.release``) and print its metrics card."""
+    from mottrack_sdk.cli.common import tracker_changes
     from mottrack_training.engine.release import package_weights
 
     if args.test_sequences < 1:
         raise ValueError(f"--test-sequences must be >= 1, got {args.test_sequences}")
-    card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences)
+    tracker = tracker_changes(args.tracker_set, "--tracker-set")
+    card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker)
     print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "
           f"({card['measured_on']['what']}); {card['weights_bytes'] / 2**20:.1f} MiB -> {args.out}")
     return 0

@@ -22,22 +22,29 @@ def tracker_request(args: argparse.Namespace) -> tuple[TrackerOptions | None, di
     without one, so the model's validated ``tracker_defaults`` apply) and the ``--set`` changes,
     checked by name here."""
     base = options_from_yaml(TrackerOptions, args.tracker_config) if args.tracker_config else None
-    changes: dict[str, Any] = {}
-    if args.tracker_set:
-        import yaml
+    return base, tracker_changes(args.tracker_set, "--set", base)
 
-        for item in args.tracker_set:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
-            changes[key.strip()] = yaml.safe_load(value)
-        known = TrackerOptions.__dataclass_fields__
-        unknown = sorted(set(changes) - set(known))
-        if unknown:
-            raise ValueError(f"--set: unknown tracker option(s) {unknown}; known: {sorted(known)}")
-        merged = {f: getattr(base or TrackerOptions(), f) for f in known}
-        options_from_dict(TrackerOptions, {**merged, **changes}, where="--set")  # validates the values
-    return base, changes
+
+def tracker_changes(items: list[str], flag: str, base: TrackerOptions | None = None) -> dict[str, Any]:
+    """``["det_thresh=0.6", ...]`` -> ``{"det_thresh": 0.6}`` (values parsed as YAML), checked against
+    :class:`TrackerOptions` (names and values, on top of ``base``); errors name ``flag``."""
+    changes: dict[str, Any] = {}
+    if not items:
+        return changes
+    import yaml
+
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag}: expected KEY=VALUE, got {item!r}")
+        changes[key.strip()] = yaml.safe_load(value)
+    known = TrackerOptions.__dataclass_fields__
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        raise ValueError(f"{flag}: unknown tracker option(s) {unknown}; known: {sorted(known)}")
+    merged = {f: getattr(base or TrackerOptions(), f) for f in known}
+    options_from_dict(TrackerOptions, {**merged, **changes}, where=flag)  # validates the values
+    return changes
 
 
 def tracker_options_from_args(args: argparse.Namespace) -> TrackerOptions:

@@ -51,3 +51,15 @@ def test_bad_numbers_are_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--objects", "0"])
     assert "--objects: expected a number >= 1" in capsys.readouterr().err
+
+
+def test_tracker_changes_are_parsed_as_yaml_and_checked_by_name_and_value():
+    from mottrack_sdk.cli.common import tracker_changes
+
+    assert tracker_changes(["det_thresh=0.6", "low_score_thresh=null", "gating=false"], "--x") == {
+        "det_thresh": 0.6, "low_score_thresh": None, "gating": False}
+    assert tracker_changes([], "--x") == {}
+    for bad, message in ((["det_thresh"], "--x: expected KEY=VALUE"), (["det_tresh=0.6"], "unknown tracker option"),
+                         (["iou_thresh=7"], "iou_thresh")):
+        with pytest.raises(ValueError, match=message):
+            tracker_changes(bad, "--x")

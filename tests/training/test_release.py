@@ -48,6 +48,18 @@ def test_the_validation_tracker_settings_travel_with_the_weights(tiny_config):
     assert tracker_defaults(options) == {"det_thresh": 0.6}  # frame_rate belongs to each video
 
 
+def test_tracker_settings_chosen_after_training_are_measured_and_stored(tiny_run, tmp_path):
+    ckpt, _ = tiny_run
+    card = package_weights(ckpt, tmp_path / "pkg", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
+                           tracker={"det_thresh": 0.7})
+    assert "TrackerOptions(det_thresh=0.7)" in card["measured_on"]["pipeline"]
+    assert torch.load(tmp_path / "pkg" / "weights.pt", weights_only=False)["tracker"] == {"det_thresh": 0.7}
+    with pytest.raises(ValueError, match="unknown option"):
+        package_weights(ckpt, tmp_path / "pkg2", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
+                        tracker={"det_threshold": 0.7})
+    assert not (tmp_path / "pkg2").exists()
+
+
 def test_the_test_seed_must_be_held_out(tiny_run, tmp_path):
     ckpt, _ = tiny_run
     with pytest.raises(ValueError, match="test_seed 1: must differ"):

@@ -33,17 +33,22 @@ WEIGHTS_FORMAT = "mottrack-weights"
 
 
 def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences: int = 2,
-                      test_root: str | Path | None = None) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
+                      test_root: str | Path | None = None, tracker: dict[str, Any] | None = None
+                      ) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
     """Measure a run's EMA weights (else its model) on held-out synthetic sequences.
 
     The sequences use the run's validation scene settings with ``test_seed``, which must differ from
     the training and validation seeds; they go through the per-epoch validation path (runtime
-    letterbox, NMS, the run's validation TrackerOptions, TrackEval).
+    letterbox, NMS, the run's validation TrackerOptions with ``tracker`` changes applied (settings
+    chosen on the validation seed after training), TrackEval).
 
     Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed"}, model)``.
     """
     state = load_checkpoint(checkpoint)
     options = train_options_from_dict(state["options"], where=f"{checkpoint} [options]")
+    if tracker:
+        options = dataclasses.replace(options, val=dataclasses.replace(
+            options.val, tracker=options.val.tracker.replace(**tracker)))
     val_source = options.data.val
     if val_source is None or val_source.synthetic is None:
         raise ValueError(f"{checkpoint}: the run has no synthetic validation source to take scene settings from")
@@ -68,9 +73,11 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
 
 
 def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int = 2, test_sequences: int = 2,
-                    test_root: str | Path | None = None, max_bytes: int = 15 * 2**20) -> dict[str, Any]:
-    """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card."""
-    result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root)
+                    test_root: str | Path | None = None, max_bytes: int = 15 * 2**20,
+                    tracker: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card.
+    ``tracker``: TrackerOptions changes over the run's validation tracker (stored with the weights)."""
+    result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root, tracker)
     val_source = options.data.val
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
