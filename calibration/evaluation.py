@@ -67,9 +67,10 @@ class OnnxDetector:
     """
 
     def __init__(self, path: str | Path, threads: int = 2, score_threshold: float = 0.1,
-                 iou_threshold: float = 0.6, max_det: int = 300) -> None:
+                 iou_threshold: float = 0.6, max_det: int = 300, cpu_int8: str = "auto") -> None:
         import onnxruntime as ort
 
+        from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
         from mottrack_sdk.model_metadata import read_model_metadata
 
         options = ort.SessionOptions()
@@ -78,7 +79,9 @@ class OnnxDetector:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # INT8 runs as the runtime runs it on this CPU (uint8 activations, 7-bit weights without VNNI)
+        source, self.cpu_int8_rewrite = adapt_int8_for_cpu(path, cpu_int8)
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.metadata: ModelMetadata = read_model_metadata(self.session)
         self.spec = PreprocessingSpec.from_metadata(self.metadata)
         self.score_threshold, self.iou_threshold, self.max_det = score_threshold, iou_threshold, max_det

@@ -25,6 +25,7 @@ from typing import Any
 
 from mottrack_calibration.cache import CalibrationRangeCache
 from mottrack_calibration.graph import FloatRegions
+from mottrack_sdk.backends.qdq_cpu import cpu_has_vnni  # re-exported: the runtime adapts INT8 files to it too
 
 __all__ = ["CALIBRATION_METHODS", "QuantizationOptions", "QuantizationResult", "check_tensorrt_qdq", "cpu_has_vnni",
            "quantize_int8"]
@@ -97,24 +98,6 @@ class QuantizationResult:
     calibration_frames: int
     cache_hit: bool
     options: QuantizationOptions = field(default_factory=QuantizationOptions)
-
-
-def cpu_has_vnni() -> bool:
-    """Whether this CPU reports an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX, or ARM dotprod).
-
-    Read from ``/proc/cpuinfo`` flags, i.e. what CPUID exposes (a VM may hide what the silicon has).
-    Unknown platforms count as having it (no reduce-range workaround)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[1].split())
-    if not flags:
-        return True
-    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"}) or "avx2" not in flags and "asimd" in flags
 
 
 class _Chunk:

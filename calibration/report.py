@@ -172,7 +172,9 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
         dets = [[detector.detect(frame) for frame in frames] for frames in frame_lists]
         per_variant[name] = dets
         flat = [d for seq in dets for d in seq]
+        rewrite = detector.cpu_int8_rewrite
         entry: dict[str, Any] = {"path": str(path), "size_mb": round(Path(path).stat().st_size / 2**20, 3),
+                                 "cpu_int8": rewrite.describe() if rewrite is not None else "not a QDQ model",
                                  "detections_per_frame": float(np.mean([len(d.scores) for d in flat])) if flat else 0.0}
         if sequences:
             gts = [_gt_boxes(seq.gt, f) for seq in sequences for f, _ in seq.frames]

@@ -167,4 +167,6 @@ class FrameDetector:
         """One line: model, precision, size, backend and device."""
         md, be = self.metadata, self.backend
         w, h = self.input_size
-        return f"{md.model_name} {md.precision} {w}x{h} ({md.output_layout}) on {be.name} [{be.device}]"
+        rewrite = getattr(be, "cpu_int8_rewrite", None)
+        cpu = f"; CPU int8: {rewrite.describe()}" if rewrite is not None and rewrite.changed else ""
+        return f"{md.model_name} {md.precision} {w}x{h} ({md.output_layout}) on {be.name} [{be.device}{cpu}]"

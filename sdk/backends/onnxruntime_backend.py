@@ -19,6 +19,7 @@ from mottrack_sdk.model_metadata import metadata_from_props
 __all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "PROVIDER_PREFERENCE", "choose_providers"]
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+CPU_INT8_MODES = ("auto", "u8", "u8_w7", "as_is")
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
                "all": "ORT_ENABLE_ALL"}
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -40,6 +41,10 @@ class OnnxRuntimeOptions:
         trt_engine_cache: folder where the TensorRT provider caches its engines (None: no cache, so
             every start rebuilds them, which takes minutes).
         log_severity: ONNX Runtime's log level (0 verbose .. 4 fatal).
+        cpu_int8: how an INT8 QDQ model runs on the CPU provider (:mod:`mottrack_sdk.backends.qdq_cpu`):
+            ``auto`` (uint8 activations; 7-bit weights too when the CPU shows no VNNI), ``u8``,
+            ``u8_w7`` or ``as_is`` (the file unchanged: int8 activations, ONNX Runtime fuses part of
+            it). Never applied on the CUDA / TensorRT providers.
     """
 
     providers: tuple[str, ...] | None = None
@@ -49,8 +54,11 @@ class OnnxRuntimeOptions:
     device_id: int = 0
     trt_engine_cache: Path | None = None
     log_severity: int = 3
+    cpu_int8: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.cpu_int8 not in CPU_INT8_MODES:
+            raise ValueError(f"cpu_int8 must be one of {CPU_INT8_MODES}, got {self.cpu_int8!r}")
         if self.graph_optimization not in _OPT_LEVELS:
             raise ValueError(f"graph_optimization must be one of {sorted(_OPT_LEVELS)}, "
                              f"got {self.graph_optimization!r}")
@@ -85,6 +93,7 @@ class OnnxRuntimeBackend(Backend):
         self.options = options or OnnxRuntimeOptions()
         self._session: Any = None
         self._output_names: list[str] = []
+        self.cpu_int8_rewrite: Any = None  # qdq_cpu.CpuInt8Rewrite when the file was adapted for the CPU
 
     def _load_impl(self) -> LoadedModelInfo:
         try:
@@ -101,8 +110,13 @@ class OnnxRuntimeBackend(Backend):
                                                            _OPT_LEVELS[opts.graph_optimization])
         session_options.log_severity_level = opts.log_severity
         providers = choose_providers(opts.providers, ort.get_available_providers())
+        source: str | bytes = str(path)
+        if providers == ["CPUExecutionProvider"] and opts.cpu_int8 != "as_is" and path.is_file():
+            from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
+
+            source, self.cpu_int8_rewrite = adapt_int8_for_cpu(path, opts.cpu_int8)
         try:
-            self._session = ort.InferenceSession(str(path), session_options, providers=self._with_options(providers))
+            self._session = ort.InferenceSession(source, session_options, providers=self._with_options(providers))
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / NoSuchFile types
             raise ModelLoadError(f"{path}: not a loadable ONNX model ({' '.join(str(exc).split())[:300]})") from exc
         try:

@@ -1,0 +1,121 @@
+"""The runtime's CPU adaptation of TensorRT-conformant INT8 QDQ files (mottrack_sdk.backends.qdq_cpu):
+uint8 activations and 7-bit weights, written on the protobuf wire format without the onnx package."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from mottrack_calibration.quantize import QuantizationOptions, check_tensorrt_qdq, quantize_int8
+from mottrack_calibration.readers import FrameCalibrationReader, PreprocessingSpec, open_frame_source
+from mottrack_sdk.backends.qdq_cpu import (_encode_varint, _varint, adapt_int8_for_cpu, cpu_has_vnni,
+                                           rewrite_qdq_for_cpu)
+
+SPEC = PreprocessingSpec("images", (64, 32), "letterbox", 127.5)
+
+
+@pytest.fixture()
+def s8s8_model(tiny_model, image_folder, tmp_path):
+    reader = FrameCalibrationReader(open_frame_source(image_folder), SPEC, 8)
+    return quantize_int8(tiny_model, tmp_path / "q.onnx", reader, QuantizationOptions(method="minmax")).path
+
+
+def _inits(model):
+    return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+
+def _run(source, x):
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+    return session.run(None, {"images": x})
+
+
+def test_varints_round_trip_including_negative_int32_values():
+    for value in (0, 1, 127, 128, 300, 2**31 - 1, 2**63 + 5):
+        assert _varint(_encode_varint(value), 0) == (value, len(_encode_varint(value)))
+    assert len(_encode_varint(-1)) == 10 and _varint(_encode_varint(-1), 0)[0] == 2**64 - 1
+
+
+def test_activations_become_uint8_and_weights_7_bit_with_the_graph_otherwise_unchanged(s8s8_model):
+    data = s8s8_model.read_bytes()
+    before = onnx.load_from_string(data)
+    new, report = rewrite_qdq_for_cpu(data, seven_bit_weights=True)
+    after = onnx.load_from_string(new)
+    assert report.activation_zero_points > 0 and report.weight_scales > 0 and report.skipped == []
+    assert [n.SerializeToString() for n in before.graph.node] == [n.SerializeToString() for n in after.graph.node]
+    assert before.metadata_props == after.metadata_props and check_tensorrt_qdq(before) == []
+    old, cur = _inits(before), _inits(after)
+    weights = {n.input[0] for n in before.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in old}
+    weight_scales = {n.input[1] for n in before.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in weights}
+    act_zps = {n.input[2] for n in before.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+               and n.input[1] not in weight_scales}
+    for name, value in old.items():
+        if name in act_zps:
+            assert value.dtype == np.int8 and cur[name].dtype == np.uint8
+            assert np.array_equal(cur[name].astype(int), value.astype(int) + 128)
+        elif name in weight_scales:
+            np.testing.assert_array_equal(cur[name], value * 2)
+        else:
+            assert cur[name].dtype == value.dtype and np.array_equal(cur[name], value), name
+    # every weight now quantizes into 7 bits, so u8 x s8 pairs cannot saturate 16-bit lanes
+    for node in before.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] in weights:
+            w, s = cur[node.input[0]], cur[node.input[1]].reshape(-1, *([1] * (cur[node.input[0]].ndim - 1)))
+            assert np.abs(np.round(w / s)).max() <= 64
+    # idempotent: nothing left to change, already-7-bit weights are not reduced again
+    again, second = rewrite_qdq_for_cpu(new, seven_bit_weights=True)
+    assert again == new and not second.changed
+
+
+def test_uint8_activations_compute_the_same_function(s8s8_model):
+    x = np.random.default_rng(0).random((1, 3, 32, 64), dtype=np.float32)
+    u8, report = rewrite_qdq_for_cpu(s8s8_model.read_bytes(), seven_bit_weights=False)
+    assert report.weight_scales == 0 and report.activation_zero_points > 0
+    reference = _run(str(s8s8_model), x)
+    for got, ref in zip(_run(u8, x), reference):  # exact algebra; kernels differ only in rounding order
+        scale = np.abs(ref).max()
+        assert np.abs(got - ref).max() <= 0.05 * scale
+
+
+def test_groups_that_cannot_change_together_are_left_alone():
+    zp, sc = numpy_helper.from_array(np.array(0, np.int8), "zp"), numpy_helper.from_array(np.array(0.1, np.float32), "s")
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"]),
+             helper.make_node("Identity", ["q"], ["q_out"])]  # the int8 tensor leaves the graph
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4]),
+                               helper.make_tensor_value_info("q_out", onnx.TensorProto.INT8, [4])], [zp, sc])
+    data = helper.make_model(graph).SerializeToString()
+    new, report = rewrite_qdq_for_cpu(data, seven_bit_weights=True)
+    assert new == data and not report.changed and "other than DequantizeLinear" in report.skipped[0]
+
+
+def test_adapt_reads_qdq_files_only_and_leaves_others_to_onnx_runtime(s8s8_model, tiny_model, tmp_path):
+    source, report = adapt_int8_for_cpu(s8s8_model, "u8_w7")
+    assert isinstance(source, bytes) and report.weight_scales > 0
+    assert adapt_int8_for_cpu(s8s8_model, "as_is") == (str(s8s8_model), None)
+    assert adapt_int8_for_cpu(tiny_model, "auto") == (str(tiny_model), None)  # FP32: nothing to adapt
+    garbage = tmp_path / "bad.onnx"
+    garbage.write_bytes(b"\xff\xffQuantizeLinear")
+    assert adapt_int8_for_cpu(garbage, "auto") == (str(garbage), None)
+    auto = adapt_int8_for_cpu(s8s8_model, "auto")[1]
+    assert (auto.weight_scales > 0) == (not cpu_has_vnni())
+    with pytest.raises(ValueError, match="cpu_int8 must be"):
+        adapt_int8_for_cpu(s8s8_model, "fast")
+
+
+def test_the_onnxruntime_backend_adapts_int8_files_on_the_cpu_provider(s8s8_model):
+    from mottrack_sdk.backends import OnnxRuntimeBackend, OnnxRuntimeOptions
+
+    x = np.random.default_rng(1).random((1, 3, 32, 64), dtype=np.float32)
+    cpu = ("CPUExecutionProvider",)
+    with OnnxRuntimeBackend(s8s8_model, OnnxRuntimeOptions(providers=cpu, cpu_int8="u8")) as adapted, \
+            OnnxRuntimeBackend(s8s8_model, OnnxRuntimeOptions(providers=cpu, cpu_int8="as_is")) as plain:
+        assert adapted.cpu_int8_rewrite.activation_zero_points > 0 and adapted.cpu_int8_rewrite.weight_scales == 0
+        assert plain.cpu_int8_rewrite is None and adapted.precision == plain.precision == "int8"
+        got, ref = adapted.infer({"images": x}), plain.infer({"images": x})
+        for name in ref:
+            assert np.abs(got[name] - ref[name]).max() <= 0.05 * np.abs(ref[name]).max()
+    with pytest.raises(ValueError, match="cpu_int8 must be one of"):
+        OnnxRuntimeOptions(cpu_int8="fast")
