@@ -10,7 +10,12 @@ and profile where the time goes per op type. Variants:
 - ``int8_s8s8_rr``: the same with 7-bit weights (``reduce_range``, still int8 / zero point 0);
 - ``int8_u8s8``: uint8 asymmetric activations (ONNX Runtime's usual x86 choice; not for TensorRT);
 - ``*_dedicated``: one Q/DQ pair per consumer (``DedicatedQDQPair``), so ONNX Runtime can fuse the
-  convolutions whose input has several consumers.
+  convolutions whose input has several consumers;
+- ``int8_s8s8_cpu``: the TensorRT-conformant file as the runtime runs it on the CPU provider
+  (``mottrack_sdk.backends.qdq_cpu``: uint8 activations, 7-bit weights when CPUID shows no VNNI).
+
+With ``--weights`` (trained weights) each INT8 variant is also compared with FP32 on real frames:
+the share of FP32 detections (score >= 0.5) it finds again (IoU >= 0.7) and the embedding cosine.
 
 Also records what CPUID exposes (AVX-512 / VNNI flags) since ONNX Runtime's int8 GEMM kernels are
 chosen from it. Writes ``benchmarks/results/int8_cpu.json``. Run under the benchmark lock::
@@ -40,6 +45,7 @@ VARIANTS = {
     "int8_u8s8_rr": {"activation_type": "uint8", "reduce_range": True},
     "int8_s8s8_dedicated": {"activation_type": "int8", "reduce_range": False, "dedicated_qdq_pair": True},
     "int8_s8s8_rr_dedicated": {"activation_type": "int8", "reduce_range": True, "dedicated_qdq_pair": True},
+    "int8_s8s8_cpu": {"activation_type": "int8", "reduce_range": False},  # + the runtime's CPU adaptation
 }
 
 
@@ -109,6 +115,40 @@ def profile(path: Path, shape: tuple[int, ...], threads: int, workdir: Path, run
     return {k: round(v, 2) for k, v in sorted(per_op.items(), key=lambda kv: -kv[1])}
 
 
+def agreement(fp32: Path, other: Path, spec: Any, threads: int, frames: int = 8) -> dict[str, Any]:
+    """How many FP32 detections (score >= 0.5) ``other`` finds again at IoU >= 0.7, and their cosine."""
+    from mottrack_calibration import open_frame_source
+    from mottrack_calibration.readers import evenly_spaced
+
+    source = open_frame_source(MOT17_MINI)
+    indices = evenly_spaced(len(source), frames)
+    ref_session, session_other = session(fp32, threads), session(other, threads)
+    found, total, cosines = 0, 0, []
+    for frame in source.read(indices):
+        x, _ = spec.apply(frame)
+        ref = dict(zip([o.name for o in ref_session.get_outputs()], ref_session.run(None, {spec.input_name: x})))
+        got = dict(zip([o.name for o in session_other.get_outputs()], session_other.run(None, {spec.input_name: x})))
+        rb, re = _kept(ref)
+        gb, ge = _kept(got)
+        total += len(rb)
+        if len(rb) and len(gb):
+            from mottrack_training.engine.inference import box_iou_matrix
+
+            iou = box_iou_matrix(rb, gb)
+            best, ok = iou.argmax(1), iou.max(1) >= 0.7
+            found += int(ok.sum())
+            cosines += list((re[ok] * ge[best[ok]]).sum(1))
+    return {"fp32_detections": total, "found_again": found, "share": round(found / max(total, 1), 4),
+            "cosine_median": round(float(np.median(cosines)), 4) if cosines else None,
+            "cosine_min": round(float(np.min(cosines)), 4) if cosines else None}
+
+
+def _kept(out: dict[str, np.ndarray], min_score: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    n = int(out["count"].reshape(-1)[0])
+    keep = out["scores"][:n] >= min_score
+    return out["boxes"][:n][keep].astype(np.float64), out["embeddings"][:n][keep]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["1088x608", "576x320"])
@@ -118,6 +158,9 @@ def main() -> None:
     parser.add_argument("--calib-frames", type=int, default=8)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
                         default=["int8_s8s8", "int8_s8s8_rr", "int8_u8s8", "int8_u8s8_rr", "int8_s8s8_dedicated"])
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="trained weights (packaged weights.pt or checkpoint) instead of random ones; adds "
+                             "the agreement with FP32 on MOT17-mini frames")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
 
@@ -126,7 +169,8 @@ def main() -> None:
 
     from mottrack_calibration import FrameCalibrationReader, PreprocessingSpec, QuantizationOptions, open_frame_source
     from mottrack_calibration import quantize_int8
-    from mottrack_export import ExportOptions, TorchModelFromConfig, export_onnx
+    from mottrack_export import ExportOptions, TorchModelFromConfig, TorchModelFromWeights, export_onnx
+    from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
     from mottrack_export.options import parse_size
     from mottrack_sdk.io import write_json
     from mottrack_sdk.model_metadata import read_model_metadata
@@ -135,16 +179,16 @@ def main() -> None:
     results: dict[str, Any] = {"benchmark": "int8_cpu", "date": datetime.datetime.now(datetime.timezone.utc)
                                .isoformat(timespec="seconds"), "machine": {**cpu_flags(), "onnxruntime": ort.__version__},
                                "protocol": {"threads": args.threads, "warmup": args.warmup, "runs": args.runs,
-                                            "statistic": "median", "model": "cstrack_s, random weights, end-to-end "
-                                            "(NMS tail)", "calibration": f"minmax, {args.calib_frames} MOT17-mini frames"},
+                                            "statistic": "median", "model": f"cstrack_s, {args.weights or 'random weights'}, "
+                                            "end-to-end (NMS tail)", "calibration": f"minmax, {args.calib_frames} MOT17-mini frames"},
                                "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as tmp:
         workdir = Path(tmp)
         for text in args.sizes:
             width, height = parse_size(text)
             shape = (1, 3, height, width)
-            fp32 = export_onnx(TorchModelFromConfig("cstrack_s", {}, 0)(), workdir / f"fp32_{text}.onnx",
-                               ExportOptions(size=(width, height))).path
+            loader = TorchModelFromWeights(args.weights) if args.weights else TorchModelFromConfig("cstrack_s", {}, 0)
+            fp32 = export_onnx(loader(), workdir / f"fp32_{text}.onnx", ExportOptions(size=(width, height))).path
             paths = {"fp32": fp32}
             spec = PreprocessingSpec.from_metadata(read_model_metadata(fp32))
             for name in args.variants:
@@ -152,13 +196,20 @@ def main() -> None:
                 reader = FrameCalibrationReader(open_frame_source(MOT17_MINI), spec, args.calib_frames)
                 paths[name] = quantize_int8(fp32, workdir / f"{name}_{text}.onnx", reader,
                                             QuantizationOptions(method="minmax", **kw)).path
+                if name == "int8_s8s8_cpu":
+                    adapted, _ = adapt_int8_for_cpu(paths[name], "auto")
+                    if isinstance(adapted, bytes):
+                        paths[name].write_bytes(adapted)
             entry: dict[str, Any] = {}
             for name, path in paths.items():
                 entry[name] = {"size_mb": round(path.stat().st_size / 2**20, 2),
                                "latency": latency(path, shape, args.threads, args.warmup, args.runs),
                                "ops_after_optimization": op_counts(path, args.threads, workdir),
                                "profile_ms_by_op": profile(path, shape, args.threads, workdir)}
-                print(text, name, entry[name]["latency"]["median_ms"], "ms", flush=True)
+                if args.weights and name != "fp32":
+                    entry[name]["agreement_with_fp32"] = agreement(fp32, path, spec, threads=args.threads)
+                print(text, name, entry[name]["latency"]["median_ms"], "ms", entry[name].get("agreement_with_fp32", ""),
+                      flush=True)
             base = entry["fp32"]["latency"]["median_ms"]
             for name in args.variants:
                 entry[name]["speedup_vs_fp32"] = round(base / entry[name]["latency"]["median_ms"], 3)
