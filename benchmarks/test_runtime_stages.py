@@ -50,14 +50,15 @@ def _detector(path, frames: BenchFrames, count: int) -> FrameDetector:
     return FrameDetector(SceneOutputs(inner, frames, count).load())
 
 
-@pytest.mark.parametrize("interpolation", ["auto", "linear"])
+@pytest.mark.parametrize("interpolation", ["auto", "area", "linear"])
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_preprocess(benchmark, frames, size, interpolation):
-    """Letterbox + normalise a 1080p frame; 'auto' (INTER_AREA when shrinking) is what training uses."""
+    """Letterbox + normalise a 1080p frame: 'auto' (what training, calibration and the runtime use: block
+    average + linear when shrinking >= 2x, INTER_AREA otherwise), one-step INTER_AREA, INTER_LINEAR."""
     import cv2
 
     image = frames.image(0)
-    flag = "auto" if interpolation == "auto" else cv2.INTER_LINEAR
+    flag = {"auto": "auto", "area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}[interpolation]
     benchmark(lambda: to_network_input(image, size, "letterbox", 127.5, flag))
 
 
