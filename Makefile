@@ -40,7 +40,7 @@ native: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/python benchmarks/compare_trackers.py --json benchmarks/results/compare_trackers.json
 
-# Reproduce the shipped demo weights (about 3 hours on a 2-core CPU): stage 1 at 512x288, stage 2
+# Reproduce the shipped demo weights (about 2.5 hours on a 2-core CPU): stage 1 at 512x288, stage 2
 # fine-tunes it at the runtime's 576x320 on twice the frames, then the EMA weights are packaged as
 # FP16 with a metrics card measured on held-out synthetic sequences (seed 2).
 demo-weights: $(STAMP)
