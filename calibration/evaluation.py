@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from mottrack_calibration.readers import PreprocessingSpec
 from mottrack_sdk.model_metadata import ModelMetadata
 
 __all__ = ["FrameDetections", "OnnxDetector", "average_precision_50", "box_iou", "embedding_cosines",
@@ -43,80 +42,46 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def greedy_nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
-    """Host-side NMS for raw-heads models: kept indices by descending score (IoU > threshold suppresses)."""
-    order = np.argsort(-scores, kind="stable")
-    iou = box_iou(xyxy[order], xyxy[order])
-    suppressed = np.zeros(len(order), bool)
-    keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(order[i])
-        if len(keep) >= max_det:
-            break
-        suppressed |= iou[i] > iou_threshold
-    return np.asarray(keep, np.int64)
+    """Host-side NMS, the runtime's (:func:`mottrack_sdk.postprocessing.nms_xyxy`): kept indices by
+    descending score (IoU > threshold suppresses), no score floor."""
+    from mottrack_sdk.postprocessing import nms_xyxy
+
+    return nms_xyxy(np.asarray(xyxy, np.float64), np.asarray(scores), iou_threshold, -np.inf, max_det)
 
 
 class OnnxDetector:
-    """An exported model in ONNX Runtime CPU: ``detect(frame_bgr) -> FrameDetections`` in frame pixels.
+    """An exported model on ONNX Runtime CPU: ``detect(frame_bgr) -> FrameDetections`` in frame pixels.
 
-    ``nms`` layouts use the in-graph tail; ``raw_heads`` layouts get the same steps on the host
-    (score threshold, NMS, embedding at the stride-8 cell of the box centre, L2 norm) with
-    ``score_threshold`` / ``iou_threshold`` / ``max_det``.
+    A thin view of the runtime's own :class:`~mottrack_sdk.detector.FrameDetector` over
+    :class:`~mottrack_sdk.backends.OnnxRuntimeBackend`, so FP32 / INT8 / FP16 files are scored exactly
+    as deployed: same preprocessing, same decoding (in-graph tail, or host NMS with
+    ``score_threshold`` / ``iou_threshold`` / ``max_det`` for ``raw_heads``), INT8 adapted for this CPU
+    (``cpu_int8``, see :mod:`mottrack_sdk.backends.qdq_cpu`). Threads spin between runs (back-to-back
+    inference, as the latency is measured).
     """
 
     def __init__(self, path: str | Path, threads: int = 2, score_threshold: float = 0.1,
                  iou_threshold: float = 0.6, max_det: int = 300, cpu_int8: str = "auto") -> None:
-        import onnxruntime as ort
+        from mottrack_sdk.backends import OnnxRuntimeBackend, OnnxRuntimeOptions
+        from mottrack_sdk.detector import FrameDetector
+        from mottrack_sdk.postprocessing import PostprocessOptions
 
-        from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
-        from mottrack_sdk.model_metadata import read_model_metadata
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
         self.path = Path(path)
-        # INT8 runs as the runtime runs it on this CPU (uint8 activations, 7-bit weights without VNNI)
-        source, self.cpu_int8_rewrite = adapt_int8_for_cpu(path, cpu_int8)
-        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        self.metadata: ModelMetadata = read_model_metadata(self.session)
-        self.spec = PreprocessingSpec.from_metadata(self.metadata)
-        self.score_threshold, self.iou_threshold, self.max_det = score_threshold, iou_threshold, max_det
+        options = OnnxRuntimeOptions(providers=("CPUExecutionProvider",), intra_op_threads=threads,
+                                     allow_spinning=True, cpu_int8=cpu_int8)
+        postprocess = PostprocessOptions(score_threshold, iou_threshold, top_k=max(1000, max_det), max_det=max_det)
+        self.detector = FrameDetector(OnnxRuntimeBackend(self.path, options), postprocess)
+        self.metadata: ModelMetadata = self.detector.metadata
+        self.cpu_int8_rewrite = self.detector.backend.cpu_int8_rewrite
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs by name for one preprocessed ``[1, 3, H, W]`` batch."""
-        names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(None, {self.metadata.input_name: batch})))
+        return self.detector.backend.infer({self.metadata.input_name: batch})
 
     def detect(self, frame_bgr: np.ndarray) -> FrameDetections:
-        batch, transform = self.spec.apply(frame_bgr)
-        out = self.run(batch)
-        if self.metadata.output_layout == "nms":
-            n = int(out["count"].reshape(-1)[0])
-            xyxy, scores, emb = out["boxes"][:n], out["scores"][:n], out["embeddings"][:n]
-        else:
-            xyxy, scores, emb = self._host_tail(out["predictions"][0], out["embedding_map"][0])
-        frame_xyxy = transform.network_to_frame_xyxy(np.asarray(xyxy, np.float64), clip=True)
-        valid = (frame_xyxy[:, 2] - frame_xyxy[:, 0] > 0.5) & (frame_xyxy[:, 3] - frame_xyxy[:, 1] > 0.5)
-        return FrameDetections(frame_xyxy[valid], np.asarray(scores, np.float64)[valid],
-                               np.asarray(emb, np.float32)[valid])
-
-    def _host_tail(self, predictions: np.ndarray, embedding_map: np.ndarray) -> tuple[np.ndarray, ...]:
-        scores = predictions[:, 4:].max(axis=1)
-        candidates = np.nonzero(scores > self.score_threshold)[0]
-        keep = candidates[greedy_nms(predictions[candidates, :4], scores[candidates], self.iou_threshold,
-                                     self.max_det)]
-        xyxy = predictions[keep, :4]
-        _, height, width = embedding_map.shape
-        stride = self.metadata.embedding_stride
-        gx = np.clip(np.floor((xyxy[:, 0] + xyxy[:, 2]) / 2 / stride), 0, width - 1).astype(np.int64)
-        gy = np.clip(np.floor((xyxy[:, 1] + xyxy[:, 3]) / 2 / stride), 0, height - 1).astype(np.int64)
-        emb = embedding_map[:, gy, gx].T
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        return xyxy, scores[keep], emb
+        dets = self.detector.detect(frame_bgr)
+        return FrameDetections(np.asarray(dets.xyxy, np.float64), np.asarray(dets.scores, np.float64),
+                               np.asarray(dets.embeddings, np.float32))
 
 
 def average_precision_50(detections: list[FrameDetections], gt_boxes: list[np.ndarray],

@@ -167,6 +167,5 @@ class FrameDetector:
         """One line: model, precision, size, backend and device."""
         md, be = self.metadata, self.backend
         w, h = self.input_size
-        rewrite = getattr(be, "cpu_int8_rewrite", None)
-        cpu = f"; CPU int8: {rewrite.describe()}" if rewrite is not None and rewrite.changed else ""
-        return f"{md.model_name} {md.precision} {w}x{h} ({md.output_layout}) on {be.name} [{be.device}{cpu}]"
+        note = f"; {be.load_note}" if be.load_note else ""
+        return f"{md.model_name} {md.precision} {w}x{h} ({md.output_layout}) on {be.name} [{be.device}{note}]"

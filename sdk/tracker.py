@@ -118,11 +118,10 @@ class Tracker:
         frame has been tracked yet; the user's keyword overrides are applied on top."""
         if not defaults or not self._model_defaults_allowed or self._core.frame_id != 0:
             return
-        known = TrackerOptions.__dataclass_fields__
-        unknown = sorted(set(defaults) - set(known))
-        if unknown:
-            raise ValueError(f"model metadata tracker_defaults: unknown TrackerOptions field(s) {unknown}")
-        options = TrackerOptions().replace(**{**defaults, **self._overrides})
+        try:
+            options = TrackerOptions().replace(**{**defaults, **self._overrides})
+        except ValueError as exc:
+            raise ValueError(f"model metadata tracker_defaults {dict(defaults)}: {exc}") from None
         if options != self.options:
             self.options = options
             self._core = make_core(options, self._core_request)

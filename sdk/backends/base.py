@@ -152,6 +152,11 @@ class Backend(ABC):
     def device(self) -> str:
         return self.info.device
 
+    @property
+    def load_note(self) -> str:
+        """What loading changed in the model for this device (e.g. the CPU INT8 adaptation); "" if nothing."""
+        return ""
+
     # ---- running ---------------------------------------------------------------------------------
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model once.

@@ -14,12 +14,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from mottrack_sdk.backends.base import Backend, LoadedModelInfo, ModelLoadError, TensorSpec
+from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
 from mottrack_sdk.model_metadata import metadata_from_props
 
 __all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "PROVIDER_PREFERENCE", "choose_providers"]
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-CPU_INT8_MODES = ("auto", "u8", "u8_w7", "as_is")
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
                "all": "ORT_ENABLE_ALL"}
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -161,6 +161,11 @@ class OnnxRuntimeBackend(Backend):
 
     def _close_impl(self) -> None:
         self._session = None
+
+    @property
+    def load_note(self) -> str:
+        rewrite = self.cpu_int8_rewrite
+        return f"CPU int8: {rewrite.describe()}" if rewrite is not None and rewrite.changed else ""
 
     @property
     def providers(self) -> list[str]:

@@ -30,7 +30,9 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["CpuInt8Rewrite", "adapt_int8_for_cpu", "cpu_has_vnni", "rewrite_qdq_for_cpu"]
+__all__ = ["CPU_INT8_MODES", "CpuInt8Rewrite", "adapt_int8_for_cpu", "cpu_has_vnni", "rewrite_qdq_for_cpu"]
+
+CPU_INT8_MODES = ("auto", "u8", "u8_w7", "as_is")
 
 # ONNX TensorProto.DataType and field numbers (onnx.proto3)
 _FLOAT, _UINT8, _INT8 = 1, 2, 3
@@ -86,10 +88,11 @@ def adapt_int8_for_cpu(path: str | Path, mode: str = "auto") -> tuple[str | byte
     """What to give ``onnxruntime.InferenceSession`` for ``path`` on the CPU provider: the adapted bytes
     of a QDQ model (``mode``: ``auto`` = uint8 activations + 7-bit weights when the CPU shows no VNNI,
     ``u8``, ``u8_w7``), else the path unchanged; plus what was changed (None: nothing to adapt)."""
-    if mode not in ("auto", "u8", "u8_w7", "as_is"):
-        raise ValueError(f"cpu_int8 must be auto, u8, u8_w7 or as_is, got {mode!r}")
-    path = Path(path)
-    data = path.read_bytes() if mode != "as_is" else b""
+    if mode not in CPU_INT8_MODES:
+        raise ValueError(f"cpu_int8 must be one of {CPU_INT8_MODES}, got {mode!r}")
+    if mode == "as_is":
+        return str(path), None
+    data = Path(path).read_bytes()
     if b"QuantizeLinear" not in data and b"DequantizeLinear" not in data:
         return str(path), None
     seven_bit = mode == "u8_w7" or (mode == "auto" and not cpu_has_vnni())
@@ -171,8 +174,7 @@ class _Tensor:
     name: str
     data_type: int
     dims: list[int]
-    field_start: int
-    field_end: int
+    field_start: int  # where the initializer field (tag + length) starts; it ends at value_end
     value_start: int
     value_end: int
 
@@ -195,7 +197,7 @@ def _read_tensor(buf: bytes, field_start: int, start: int, end: int) -> tuple[_T
                 list(np.frombuffer(buf[vs:ve], "<f4"))
         elif number == _T_LOCATION and vs == 1:
             external = True
-    tensor = _Tensor(name, dtype, dims, field_start, end, start, end)
+    tensor = _Tensor(name, dtype, dims, field_start, start, end)
     count = int(np.prod(dims)) if dims else 1
     if external:
         return tensor, None
@@ -314,7 +316,7 @@ def rewrite_qdq_for_cpu(model: bytes, seven_bit_weights: bool) -> tuple[bytes, C
         _seven_bit_weights(nodes, inits, users, consumers, new_values, report)
     if not new_values:
         return model, report
-    edits = {inits[name][0].field_start: (inits[name][0].field_end, _encode_tensor(model, inits[name][0], dt, v))
+    edits = {inits[name][0].field_start: (inits[name][0].value_end, _encode_tensor(model, inits[name][0], dt, v))
              for name, (dt, v) in new_values.items()}
     new_graph = _splice(model, g_start, g_end, edits)
     return _splice(model, 0, len(model), {g_field: (g_end, _length_field(_MODEL_GRAPH, new_graph))}), report

@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
+
 
 def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
     g = parser.add_argument_group("model")
@@ -14,7 +16,7 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
     g.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads of the backend (ONNX Runtime intra-op threads, default 2; torch threads)")
-    g.add_argument("--cpu-int8", choices=("auto", "u8", "u8_w7", "as_is"), default="auto",
+    g.add_argument("--cpu-int8", choices=CPU_INT8_MODES, default="auto",
                    help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = uint8 activations, plus 7-bit "
                         "weights when the CPU shows no VNNI (faster, and no int16 saturation); as_is = the file "
                         "unchanged")
