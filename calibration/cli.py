@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, required=True, help="FP32 ONNX from mottrack export")
     p.add_argument("--data", type=Path, required=True,
                    help="calibration frames: a video, an image folder or MOTChallenge sequence(s)")
-    p.add_argument("--report", type=Path, required=True, help="output folder")
+    p.add_argument("--report", type=Path, required=True,
+                   help="output folder (report.json / .md / .png, the INT8 and FP16 models); checked first")
     p.add_argument("--eval", type=Path, default=None,
                    help="MOTChallenge sequences with gt for AP50 / tracking (default: --data when it has gt)")
     p.add_argument("--max-eval-frames", type=int, default=None, help="frames per evaluation sequence (all)")
@@ -43,6 +44,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_calibrate)
 
 
+def _check_before_work(args: argparse.Namespace) -> None:
+    """Everything that would otherwise fail after the models are written: the report folder and every file
+    it will hold, the range cache, and ground truth under ``--eval``."""
+    from mottrack_sdk.io import find_sequences
+    from mottrack_sdk.io.output_paths import check_output_file, check_output_folder
+
+    check_output_folder(args.report, "--report")
+    outputs = ["report.json", "report.md", "report.png", f"{args.model.stem}_int8.onnx"]
+    outputs += [] if args.no_fp16 else [f"{args.model.stem}_fp16.onnx"]
+    for name in outputs:
+        check_output_file(args.report / name, "--report")
+    if args.cache is not None:
+        check_output_file(args.cache, "--cache")
+    if args.eval is not None:
+        if not args.eval.is_dir():
+            raise FileNotFoundError(f"--eval {args.eval}: folder not found")
+        try:
+            find_sequences(args.eval)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"--eval {args.eval}: no MOTChallenge sequence with ground truth (gt/gt.txt) "
+                                    "in it or its sub-folders") from None
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     from mottrack_calibration.report import ReportOptions, run_calibration_report
 
@@ -50,8 +74,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--model {args.model}: file not found")
     if not args.data.exists():
         raise FileNotFoundError(f"--data {args.data}: not found")
-    if args.eval is not None and not args.eval.is_dir():
-        raise FileNotFoundError(f"--eval {args.eval}: folder not found")
+    _check_before_work(args)
     if args.max_eval_frames is not None and args.max_eval_frames < 1:
         raise ValueError(f"--max-eval-frames must be >= 1, got {args.max_eval_frames}")
     options = ReportOptions(method=args.method, frames=args.frames, eval_source=args.eval,

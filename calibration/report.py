@@ -60,11 +60,14 @@ class EvalSequence:
 def load_eval_sequences(root: Path, gt_out: Path, max_frames: int | None) -> list[EvalSequence]:
     """Sequences with ``gt/gt.txt`` under ``root``; ground truth cut to the frames present is written to
     ``gt_out/<seq>`` (MOT17-mini ships the first frames of 600-frame sequences)."""
-    from mottrack_sdk.io import SeqInfo, find_sequences, read_mot_txt, read_seqinfo, write_seqinfo
+    from mottrack_sdk.io import SeqInfo, find_sequences, read_mot_txt, read_seqinfo, safe_path_component, write_seqinfo
 
-    sequences = []
+    sequences: list[EvalSequence] = []
     for seq_dir in find_sequences(root):
         info = read_seqinfo(seq_dir)
+        name = safe_path_component(info.name, f"name= in {seq_dir / 'seqinfo.ini'}")  # becomes gt_out/<name>
+        if any(s.name == name for s in sequences):
+            raise ValueError(f"name= in {seq_dir / 'seqinfo.ini'}: {name!r} is also the name of another sequence")
         paths = sorted((seq_dir / info.im_dir).glob(f"*{info.im_ext}"))
         frames = [(int(p.stem) if p.stem.isdigit() else i + 1, p) for i, p in enumerate(paths)]
         frames = frames[:max_frames] if max_frames else frames
@@ -73,11 +76,11 @@ def load_eval_sequences(root: Path, gt_out: Path, max_frames: int | None) -> lis
         gt = read_mot_txt(seq_dir / "gt" / "gt.txt")
         last = max(f for f, _ in frames)
         gt = gt.select(np.isin(gt.frame, [f for f, _ in frames]))
-        out = gt_out / info.name
+        out = gt_out / name
         (out / "gt").mkdir(parents=True, exist_ok=True)
         _write_raw_gt(out / "gt" / "gt.txt", gt)  # all columns kept: conf / class decide what is scored
-        write_seqinfo(out, SeqInfo(info.name, info.frame_rate, last, info.im_width, info.im_height))
-        sequences.append(EvalSequence(info.name, info.frame_rate, frames, gt))
+        write_seqinfo(out, SeqInfo(name, info.frame_rate, last, info.im_width, info.im_height))
+        sequences.append(EvalSequence(name, info.frame_rate, frames, gt))
     return sequences
 
 
@@ -91,7 +94,7 @@ def _write_raw_gt(path: Path, gt: Any) -> None:
 
 def _gt_boxes(gt: Any, frame: int) -> tuple[np.ndarray, np.ndarray]:
     rows = gt.at_frame(frame)
-    scored = (rows.conf > 0) & (rows.class_id == 1)
+    scored = (rows.conf > 0) & rows.is_pedestrian()  # class 1, or -1 (MOT15: no class column)
     ignored = ~scored & ((rows.conf == 0) | np.isin(rows.class_id, IGNORED_CLASSES))
     return rows.xyxy[scored], rows.xyxy[ignored]
 

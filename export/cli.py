@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("onnx", "engine"), default="onnx")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--size", default="1088x608", help="static input WIDTHxHEIGHT, multiples of 32 (1088x608)")
-    p.add_argument("--out", type=Path, required=True, help="output .onnx or .engine")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output .onnx, or .engine / .plan for --format engine (checked before the export starts)")
     p.add_argument("--raw-heads", action="store_true", help="decoded predictions + embedding map, NMS on the host")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13-17 (17: TensorRT 8.5+ parses it)")
     tail = p.add_argument_group("in-graph tail")

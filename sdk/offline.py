@@ -12,7 +12,8 @@ from typing import Callable, Iterable, Literal
 
 import numpy as np
 
-from mottrack_sdk.io.motchallenge import read_mot_txt, read_seqinfo, write_gt, write_results, write_seqinfo, SeqInfo
+from mottrack_sdk.io.motchallenge import (SeqInfo, check_rows, read_mot_txt, read_seqinfo, sequence_length, write_gt,
+                                          write_results, write_seqinfo)
 from mottrack_sdk.scenes.detection_scene import DetectionScene
 from mottrack_sdk.tracker import Tracker
 from mottrack_sdk.tracking.options import TrackerOptions
@@ -66,14 +67,15 @@ def run_frames(tracker: Tracker, frames: Iterable[tuple[int, np.ndarray, np.ndar
 def track_mot_detections(seq_dir: str | Path, options: TrackerOptions | None = None,
                          score_transform: ScoreTransform = "none",
                          progress: Callable[[int], None] | None = None) -> TrackingRun:
-    """Track ``seq_dir/det/det.txt``; the frame rate and length come from ``seqinfo.ini`` if present."""
+    """Track ``seq_dir/det/det.txt``; the frame rate and length come from ``seqinfo.ini`` if present
+    (else 30 fps and the last detection's frame). A detection outside the sequence's frames is an
+    error naming ``det.txt:line`` (no memory is sized by a frame number found in a file)."""
     seq_dir = Path(seq_dir)
-    dets = read_mot_txt(seq_dir / "det" / "det.txt")
-    length = int(dets.frame.max()) if len(dets) else 0
-    frame_rate = 30.0
-    if (seq_dir / "seqinfo.ini").is_file():
-        info = read_seqinfo(seq_dir)
-        length, frame_rate = max(length, info.seq_length), info.frame_rate
+    det_path = seq_dir / "det" / "det.txt"
+    dets = read_mot_txt(det_path)
+    length = sequence_length(seq_dir, dets, det_path)
+    check_rows(dets, det_path, "det", length)
+    frame_rate = read_seqinfo(seq_dir).frame_rate if (seq_dir / "seqinfo.ini").is_file() else 30.0
     options = (options or TrackerOptions()).replace(frame_rate=frame_rate)
     tracker = Tracker(options)
     scores = transform_scores(dets.conf, score_transform)

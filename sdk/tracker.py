@@ -1,7 +1,7 @@
 """`Tracker`: the public tracking API.
 
 - ``Tracker().update(frame)``: frame in, tracks out. Runs the detection model (default: the shipped
-  CSTrack-S demo model; or ``Tracker(model=...)``) through a backend, then the association cascade.
+  CSTrack-nano default model; or ``Tracker(model=...)``) through a backend, then the association cascade.
 - ``Tracker().update_detections(boxes_xyxy, scores, embeddings=None, classes=None)`` runs one frame
   of the association cascade (:mod:`mottrack_sdk.tracking.core`) on detections from any detector
   and returns the confirmed tracks of that frame.
@@ -40,10 +40,10 @@ class Tracker:
             tracker settings (metadata ``tracker_defaults``, e.g. the shipped model's
             ``det_thresh``) replace the library defaults when the model opens, before the first
             frame; keyword overrides still win. Pass ``options=TrackerOptions()`` to ignore them.
-        model: the detection model for :meth:`update`: None (the shipped CSTrack-S demo model), a
+        model: the detection model for :meth:`update`: None (the shipped CSTrack-nano default model), a
             ``.onnx`` export (ONNX Runtime), a ``.engine`` / ``.plan`` (TensorRT, with its sidecar),
-            a TorchScript file or ``torch.nn.Module`` (PyTorch), or a ready
-            :class:`~mottrack_sdk.backends.base.Backend`. Opened on first use.
+            a TorchScript file (code that runs when loaded: only files you trust) or ``torch.nn.Module``
+            (PyTorch), or a ready :class:`~mottrack_sdk.backends.base.Backend`. Opened on first use.
         backend: ``"auto"`` (by model) or ``"onnxruntime"`` / ``"tensorrt"`` / ``"torch"``.
         backend_options: that backend's typed options (``OnnxRuntimeOptions``, ``TensorRTOptions``,
             ``TorchOptions``), or None for its defaults (ONNX Runtime: CPU unless GPU providers are
@@ -101,7 +101,7 @@ class Tracker:
         """Open the model now (``update`` does it on first use); returns the :class:`FrameDetector`.
 
         Raises:
-            DefaultModelMissingError: ``model=None`` and this build ships no demo model.
+            DefaultModelMissingError: ``model=None`` and this build ships no default model.
             FileNotFoundError, ModelLoadError, ImportError: see :meth:`Backend.load`.
         """
         if self._detector is None:
@@ -194,9 +194,10 @@ class Tracker:
         emb = None
         if embeddings is not None:
             emb = check_embeddings(embeddings, n, self._embedding_dim)
-            if n:
-                self._embedding_dim = emb.shape[1]
-        return self._core.step(boxes, score_arr, emb, cls)
+        tracks = self._core.step(boxes, score_arr, emb, cls)  # a frame that fails changes nothing
+        if emb is not None and n:
+            self._embedding_dim = emb.shape[1]
+        return tracks
 
     def _to_tracks(self, ft: FrameTracks, timed: bool = False) -> list[Track]:
         # Track is a NamedTuple: tuple.__new__ over zipped columns builds each one in C, without

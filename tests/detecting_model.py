@@ -12,13 +12,14 @@ import torch
 TINY = {"width_multiple": 0.0625, "embedding_dim": 32}
 
 
-def make_detecting_model(size: tuple[int, int] = (128, 96), seed: int = 0):
-    """A fused tiny CSTrack-S (random, seeded) with a rescaled detect head, as a ``LoadedModel``."""
+def make_detecting_model(size: tuple[int, int] = (128, 96), seed: int = 0, **overrides: object):
+    """A fused tiny CSTrack-S (random, seeded) with a rescaled detect head, as a ``LoadedModel``;
+    ``overrides`` replace :data:`TINY`'s config values (e.g. a wider network)."""
     from mottrack_export.weights import LoadedModel
     from mottrack_training.model import build_model
 
     torch.manual_seed(seed)
-    model = build_model("cstrack_s", **TINY).fuse()
+    model = build_model("cstrack_s", **{**TINY, **overrides}).fuse()
     inputs: list[torch.Tensor] = []
     hooks = [conv.register_forward_hook(lambda m, i, o: inputs.append(i[0])) for conv in model.detect.convs]
     with torch.no_grad():

@@ -15,8 +15,11 @@
  *   mottrack_destroy(t);
  *
  * Units and formats: boxes are xyxy = (left, top, right, bottom) float64 in frame pixels, with
- * x2 > x1 and y2 > y1; scores float64 (any finite scale, the thresholds use the same scale);
- * embeddings float32 (N x D, row-major; L2-normalised here); classes int64.
+ * x2 > x1 and y2 > y1 and every coordinate within +-3.4e38 (float32's range); scores float64 (any
+ * finite scale, the thresholds use the same scale); embeddings float32 (N x D, row-major; L2-normalised
+ * here: a row whose sum of squares overflows or underflows float32 is refused); classes int64.
+ * Memory grows with the plausible track x detection pairs, never with tracks x detections: a frame of
+ * tens of thousands of overlapping boxes runs in bounded memory (see bindings/README.md).
  *
  * Errors: every function returns a mottrack_status; on failure mottrack_last_error() gives a
  * message naming the argument (per thread, valid until the next failing call on that thread) and
@@ -56,7 +59,8 @@ typedef enum mottrack_status {
   MOTTRACK_ERROR_INTERNAL = 7
 } mottrack_status;
 
-/* Tracker options: the fields and defaults of mottrack_sdk.TrackerOptions. Booleans are 0/1.
+/* Tracker options: the fields and defaults of mottrack_sdk.TrackerOptions, checked exactly as it
+ * checks them (every number finite; +-inf and NaN are refused). Booleans are 0/1.
  * Always start from mottrack_options_init(), which also sets struct_size (ABI check). */
 typedef struct mottrack_options {
   uint32_t struct_size;          /* sizeof(mottrack_options), set by mottrack_options_init */
@@ -123,7 +127,7 @@ MOTTRACK_API mottrack_status mottrack_reset(mottrack_tracker* tracker);
  *                   rows must be finite and non-zero; D must stay the same until mottrack_reset
  *   classes:        num_detections int64, or NULL (one class)
  *   num_tracks_out: optional; receives the number of confirmed tracks of this frame
- * On error nothing changes (the frame is not counted).
+ * On error nothing changes (the frame is not counted), MOTTRACK_ERROR_OUT_OF_MEMORY included.
  */
 MOTTRACK_API mottrack_status mottrack_update(mottrack_tracker* tracker, const double* boxes_xyxy,
                                              const double* scores, int64_t num_detections,

@@ -17,6 +17,7 @@
 #include "association.hpp"
 #include "frame_input.hpp"
 #include "lap_solver.hpp"
+#include "matching.hpp"
 #include "options.hpp"
 
 namespace py = pybind11;
@@ -73,7 +74,10 @@ py::array_t<T> to_array(const std::vector<T>& v, py::ssize_t rows, py::ssize_t c
 
 class NativeCore {
  public:
-  explicit NativeCore(const py::dict& options) : core_(options_from_dict(options)) {}
+  NativeCore(const py::dict& options, std::size_t max_window_pairs, int max_solver_side)
+      : core_(options_from_dict(options)) {
+    core_.set_limits(max_window_pairs, max_solver_side);
+  }
 
   py::tuple step(const CArray<double>& xyxy, const CArray<double>& scores, const py::object& embeddings,
                  const CArray<std::int64_t>& classes) {
@@ -161,7 +165,8 @@ py::tuple lapjv(const CArray<double>& cost, double cost_limit) {
 PYBIND11_MODULE(_native, m) {
   m.doc() = "Native (C++) tracking core of mottrack_sdk; use it through mottrack_sdk.tracking.native.";
   py::class_<NativeCore>(m, "NativeCore")
-      .def(py::init<const py::dict&>(), py::arg("options"))
+      .def(py::init<const py::dict&, std::size_t, int>(), py::arg("options"),
+           py::arg("max_window_pairs") = mottrack::kMaxWindowPairs, py::arg("max_solver_side") = mottrack::kMaxSolverSide)
       .def("step", &NativeCore::step, py::arg("xyxy"), py::arg("scores"), py::arg("embeddings"),
            py::arg("classes"),
            "One frame on validated arrays -> (track_id, xyxy, score, class_id, hits, age) columns.")
@@ -170,5 +175,7 @@ PYBIND11_MODULE(_native, m) {
       .def_property_readonly("live_tracks", &NativeCore::live_tracks);
   m.def("lapjv", &lapjv, py::arg("cost"), py::arg("cost_limit") = INFINITY,
         "lap.lapjv(cost, extend_cost=True, cost_limit=...) -> (x, y) with the native JV solver.");
+  m.attr("MAX_WINDOW_PAIRS") = mottrack::kMaxWindowPairs;  // = matching.MAX_WINDOW_PAIRS (tested)
+  m.attr("MAX_SOLVER_SIDE") = mottrack::kMaxSolverSide;
   m.attr("__version__") = "0.1.0";
 }

@@ -1,4 +1,5 @@
-// See association.hpp; each method names its twin in sdk/tracking/core.py.
+// See association.hpp; each method names its twin in sdk/tracking/core.py (the bounds on hostile
+// frames and the reservations of the applying phase are in association_bounds.cpp).
 #include "association.hpp"
 
 #include <algorithm>
@@ -10,15 +11,14 @@
 
 namespace mottrack {
 
-struct AssociationCore::Frame {
-  const double* xyxy;
-  const double* scores;
-  std::int64_t n;
-  const float* embeddings;  // null: motion-only frame
-  std::int64_t dim;
-  const std::int64_t* classes;
-  bool use_embeddings;  // embeddings given and the tracks hold templates
-};
+void FrameTracks::reserve(std::size_t n) {
+  track_id.reserve(n);
+  xyxy.reserve(4 * n);
+  score.reserve(n);
+  class_id.reserve(n);
+  hits.reserve(n);
+  age.reserve(n);
+}
 
 void FrameTracks::clear() {
   track_id.clear();
@@ -45,18 +45,44 @@ void AssociationCore::reset() {
 
 const FrameTracks& AssociationCore::step(const double* xyxy, const double* scores, std::int64_t n,
                                          const float* embeddings, std::int64_t dim, const std::int64_t* classes) {
-  const Options& o = options_;
   if (n > 0 && embeddings != nullptr && table_.has_templates && dim != table_.dim)
     throw std::invalid_argument("embeddings: expected dimension D=" + std::to_string(table_.dim) +
                                 " (as the tracks' templates), got " + std::to_string(dim));
   const Frame f{xyxy, scores, n, n > 0 ? embeddings : nullptr, dim, classes,
                 n > 0 && embeddings != nullptr && table_.has_templates};
+  // A frame has two phases. Associating (predict, pairs, costs, assignment) changes nothing but
+  // this frame's scratch buffers and the Kalman rows, which are predicted into a copy swapped in
+  // (and swapped back if anything throws). Applying (updates, lifecycle, new tracks, duplicates,
+  // output) changes the table in place, so it runs only once reserve_apply() has made room for all
+  // it may append: it cannot fail half-way. The output is built aside and swapped in at the end.
+  const std::int64_t frame_id = frame_id_;
+  predicted_ = false;
+  try {
+    run_frame(f);
+  } catch (...) {
+    if (predicted_) table_.kf.swap(pred_);
+    frame_id_ = frame_id;
+    throw;
+  }
+  std::swap(output_, next_output_);
+  return output_;
+}
+
+void AssociationCore::run_frame(const Frame& f) {
+  const Options& o = options_;
+  const double* xyxy = f.xyxy;
+  const double* scores = f.scores;
+  const std::int64_t n = f.n;
   ++frame_id_;
   const std::size_t T = table_.size();
-  // predict, lost (and tentative) tracks with their height velocity zeroed
+  // predict into pred_, lost (and tentative) tracks with their height velocity zeroed (in place:
+  // only predict reads it for them, so a failed frame leaves nothing visible changed)
   for (std::size_t r = 0; r < T; ++r)
     if (table_.state[r] != kTracked) table_.kf_row(r)[7] = 0.0;
-  kf_.predict(table_.kf.data(), T);
+  pred_.resize(table_.kf.size());
+  kf_.predict(table_.kf.data(), pred_.data(), T);
+  table_.kf.swap(pred_);  // pred_ keeps the rows of the last frame until this one is applied
+  predicted_ = true;
   det_xyah_.resize(static_cast<std::size_t>(n) * 4);
   for (std::int64_t d = 0; d < n; ++d) xyxy_to_xyah(xyxy + 4 * d, &det_xyah_[4 * d]);
   track_xyxy_.resize(T * 4);
@@ -74,6 +100,7 @@ const FrameTracks& AssociationCore::step(const double* xyxy, const double* score
   pool_.clear();
   tentative_.clear();
   for (std::size_t r = 0; r < T; ++r) (table_.state[r] != kTentative ? pool_ : tentative_).push_back(static_cast<int>(r));
+  cap_windows(f);
 
   // stage 1: appearance + motion (or IoU + motion), gated
   gated_pairs(f, pool_, high_);
@@ -109,13 +136,13 @@ const FrameTracks& AssociationCore::step(const double* xyxy, const double* score
   untaken(high_, dets_);
   iou_stage(f, tentative_, dets_, o.tentative_iou_thresh);
 
-  update_matched(f);
+  reserve_apply(f);
+  update_matched(f);  // from here on nothing allocates, so nothing can throw
   age_out();
   untaken(high_, dets_);
   spawn(f, dets_);
   remove_duplicates();
   build_output();
-  return output_;
 }
 
 // _gated_pairs: same-class (row, det) pairs with Mahalanobis^2 inside the chi^2 gate (all
@@ -148,6 +175,16 @@ void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, 
     pairs_.dj.push_back(m);
     maha_.push_back(maha);
   };
+  if (capped_) map_positions(f, dets);
+  // a row with a cut window: only the detections of its block (the Mahalanobis test still decides)
+  auto block_pairs = [&](std::size_t k) {
+    const std::int64_t c = table_.class_id[rows[k]];
+    const std::size_t start = block_start_[rows[k]];
+    for (std::size_t q = start; q < start + block_len_; ++q) {
+      const int d = all_centres_.index(q);
+      if (det_pos_[d] >= 0 && cls[d] == c) accept(k, det_pos_[d]);
+    }
+  };
   if (o.gating) {
     // Candidates: the x window by binary search over the detections sorted by centre, then the
     // y window and the class on arrays in that sorted order (a tight, branch-light inner loop).
@@ -164,6 +201,10 @@ void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, 
       sorted_cls_[q] = cls[d];
     }
     for (std::size_t k = 0; k < P; ++k) {
+      if (capped_ && capped_row_[rows[k]]) {
+        block_pairs(k);
+        continue;
+      }
       const double* z = table_.kf_row(rows[k]);
       const double rx = radius_[2 * k], ry = radius_[2 * k + 1];
       const std::int64_t c = table_.class_id[rows[k]];
@@ -172,9 +213,14 @@ void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, 
         if (std::fabs(sorted_cy_[q] - z[1]) <= ry && sorted_cls_[q] == c) accept(k, sc.index(q));
     }
   } else {
-    for (std::size_t k = 0; k < P; ++k)
+    for (std::size_t k = 0; k < P; ++k) {
+      if (capped_ && capped_row_[rows[k]]) {
+        block_pairs(k);
+        continue;
+      }
       for (std::size_t m = 0; m < dets.size(); ++m)
         if (table_.class_id[rows[k]] == cls[dets[m]]) accept(k, static_cast<int>(m));
+    }
   }
 }
 
@@ -188,7 +234,34 @@ void AssociationCore::iou_stage(const Frame& f, const std::vector<int>& rows, co
     for (int c = 0; c < 4; ++c) gather_a_[4 * k + c] = track_xyxy_[4 * rows[k] + c];
   for (std::size_t m = 0; m < dets.size(); ++m)
     for (int c = 0; c < 4; ++c) gather_b_[4 * m + c] = f.xyxy[4 * dets[m] + c];
-  overlap_pairs(gather_a_, gather_b_, sweep_, pairs_);
+  if (!capped_) {
+    overlap_pairs(gather_a_, gather_b_, sweep_, pairs_);
+  } else {  // rows with a cut window: only their blocks; the others through the sweep
+    free_k_.clear();
+    gather_free_.clear();
+    for (std::size_t k = 0; k < rows.size(); ++k)
+      if (!capped_row_[rows[k]]) {
+        free_k_.push_back(static_cast<int>(k));
+        gather_free_.insert(gather_free_.end(), &gather_a_[4 * k], &gather_a_[4 * k] + 4);
+      }
+    pairs_.clear();
+    for_each_overlap(gather_free_, gather_b_, sweep_, [this](int t, int m) {
+      pairs_.ti.push_back(free_k_[t]);
+      pairs_.dj.push_back(m);
+    });
+    map_positions(f, dets);
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      if (!capped_row_[rows[k]]) continue;
+      const std::size_t start = block_start_[rows[k]];
+      for (std::size_t q = start; q < start + block_len_; ++q) {
+        const int m = det_pos_[all_centres_.index(q)];
+        if (m >= 0 && boxes_overlap(&gather_a_[4 * k], &gather_b_[4 * m])) {
+          pairs_.ti.push_back(static_cast<int>(k));
+          pairs_.dj.push_back(m);
+        }
+      }
+    }
+  }
   std::size_t kept = 0;
   cost_.clear();
   for (std::size_t p = 0; p < pairs_.size(); ++p) {
@@ -312,24 +385,25 @@ void AssociationCore::remove_duplicates() {
     for (int c = 0; c < 4; ++c) gather_a_[4 * k + c] = track_xyxy_[4 * rows_[k] + c];
   for (std::size_t k = 0; k < dets_.size(); ++k)
     for (int c = 0; c < 4; ++c) gather_b_[4 * k + c] = track_xyxy_[4 * dets_[k] + c];
-  overlap_pairs(gather_a_, gather_b_, sweep_, pairs_);
   mask_.assign(T, 1);
   bool any = false;
-  for (std::size_t p = 0; p < pairs_.size(); ++p) {
-    const int a = rows_[pairs_.ti[p]], b = dets_[pairs_.dj[p]];
-    if (!(box_iou(&track_xyxy_[4 * a], &track_xyxy_[4 * b]) > options_.duplicate_iou)) continue;
-    if (table_.class_id[a] != table_.class_id[b]) continue;
+  // each pair's verdict depends on that pair alone: judged as found, never stored (bounded memory)
+  for_each_overlap(gather_a_, gather_b_, sweep_, [&](int t, int l) {
+    const int a = rows_[t], b = dets_[l];
+    if (!(box_iou(&track_xyxy_[4 * a], &track_xyxy_[4 * b]) > options_.duplicate_iou)) return;
+    if (table_.class_id[a] != table_.class_id[b]) return;
     const std::int64_t age_a = frame_id_ - table_.start_frame[a], age_b = frame_id_ - table_.start_frame[b];
     mask_[age_a > age_b ? b : a] = 0;
     any = true;
-  }
+  });
   if (any) table_.keep(mask_);
 }
 
 // _output: confirmed tracked rows passing the area / aspect filter.
 void AssociationCore::build_output() {
   const Options& o = options_;
-  output_.clear();
+  FrameTracks& out = next_output_;  // swapped into output_ once the frame succeeded
+  out.clear();
   for (std::size_t r = 0; r < table_.size(); ++r) {
     if (table_.state[r] != kTracked || table_.track_id[r] <= 0) continue;
     double b[4];
@@ -338,12 +412,12 @@ void AssociationCore::build_output() {
     bool keep = w * h > o.min_box_area;
     if (o.use_max_aspect_ratio) keep = keep && w / h <= o.max_aspect_ratio;
     if (!keep) continue;
-    output_.track_id.push_back(table_.track_id[r]);
-    output_.xyxy.insert(output_.xyxy.end(), b, b + 4);
-    output_.score.push_back(table_.score[r]);
-    output_.class_id.push_back(table_.class_id[r]);
-    output_.hits.push_back(table_.hits[r]);
-    output_.age.push_back(frame_id_ - table_.start_frame[r]);
+    out.track_id.push_back(table_.track_id[r]);
+    out.xyxy.insert(out.xyxy.end(), b, b + 4);
+    out.score.push_back(table_.score[r]);
+    out.class_id.push_back(table_.class_id[r]);
+    out.hits.push_back(table_.hits[r]);
+    out.age.push_back(frame_id_ - table_.start_frame[r]);
   }
 }
 

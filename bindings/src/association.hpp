@@ -15,6 +15,10 @@
 //
 // Inputs must be valid (see frame_input.hpp): N boxes xyxy float64 with positive sizes, finite
 // scores, unit-norm float32 embeddings (N, D) or null, int64 classes.
+//
+// Memory is bounded on hostile frames as in core.py (search windows capped at kMaxWindowPairs pairs,
+// oversized conflicts greedy, duplicate removal streamed), and a frame that throws (bad_alloc, a
+// dimension mismatch) leaves the tracker exactly as it was: tracks, IDs, frame_id, last() output.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +42,7 @@ struct FrameTracks {
   std::vector<std::int64_t> age;  // frames since birth
   std::size_t size() const { return track_id.size(); }
   void clear();
+  void reserve(std::size_t n);
 };
 
 class AssociationCore {
@@ -49,9 +54,13 @@ class AssociationCore {
 
   /// Advance one frame; the result stays valid until the next step() or reset().
   /// embeddings: (n, dim) row-major or null. Throws std::invalid_argument when dim disagrees with
-  /// the templates already held.
+  /// the templates already held. On any exception nothing changes (the frame is not counted).
   const FrameTracks& step(const double* xyxy, const double* scores, std::int64_t n, const float* embeddings,
                           std::int64_t dim, const std::int64_t* classes);
+
+  /// The memory bounds (matching.hpp; core.AssociationCore's max_window_pairs / max_solver_side):
+  /// tests lower them to reach the capped paths with small frames.
+  void set_limits(std::size_t max_window_pairs, int max_solver_side);
 
   std::int64_t frame_id() const { return frame_id_; }
   std::size_t live_tracks() const { return table_.size(); }
@@ -59,8 +68,20 @@ class AssociationCore {
   const Options& options() const { return options_; }
 
  private:
-  struct Frame;  // the current frame's inputs and derived arrays
+  struct Frame {  // the current frame's inputs (what step() was given, validated)
+    const double* xyxy;
+    const double* scores;
+    std::int64_t n;
+    const float* embeddings;  // null: motion-only frame
+    std::int64_t dim;
+    const std::int64_t* classes;
+    bool use_embeddings;  // embeddings given and the tracks hold templates
+  };
 
+  void run_frame(const Frame& f);
+  void reserve_apply(const Frame& f);
+  void cap_windows(const Frame& f);
+  void map_positions(const Frame& f, const std::vector<int>& dets);
   void gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets);
   void iou_stage(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets, double limit);
   void commit(const std::vector<int>& rows, const std::vector<int>& dets, double limit);
@@ -91,7 +112,22 @@ class AssociationCore {
   std::vector<float> ema_;
   SweepScratch sweep_;
   PairAssigner assigner_;
-  FrameTracks output_;
+  FrameTracks output_, next_output_;
+  std::vector<double> pred_;  // Kalman rows: predicted here, then swapped with table_.kf
+  bool predicted_ = false;    // table_.kf holds this frame's prediction (pred_ the previous rows)
+  std::size_t reserved_rows_ = 0;  // reserve_apply: capacity every applying-phase buffer has
+  std::int64_t reserved_dim_ = 0;
+
+  // Search windows of this frame when cut (cap_windows): per table row whether it is cut, and the
+  // first position of its block of block_len_ detections in all_centres_ (all detections by x).
+  std::size_t max_window_pairs_ = kMaxWindowPairs;
+  bool capped_ = false;
+  std::size_t block_len_ = 0;
+  std::vector<std::uint8_t> capped_row_;
+  std::vector<std::size_t> block_start_, window_lo_, window_count_;
+  std::vector<double> all_cx_, gather_free_;
+  SortedCentres all_centres_;
+  std::vector<int> det_pos_, free_k_;  // detection -> position in a stage's list (-1: not in it)
 };
 
 }  // namespace mottrack

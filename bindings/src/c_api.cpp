@@ -179,10 +179,8 @@ mottrack_status mottrack_update(mottrack_tracker* tracker, const double* boxes_x
     const float* emb = nullptr;
     if (embeddings != nullptr && n > 0) {
       tracker->normalised.assign(embeddings, embeddings + n * embedding_dim);
-      const int64_t zero_row = mottrack::normalise_rows(tracker->normalised.data(), n, embedding_dim);
-      if (zero_row >= 0)
-        return fail(MOTTRACK_ERROR_INVALID_ARGUMENT,
-                    "embeddings: expected non-zero rows, row " + std::to_string(zero_row) + " is all zeros");
+      const std::string bad_row = mottrack::normalise_rows(tracker->normalised.data(), n, embedding_dim);
+      if (!bad_row.empty()) return fail(MOTTRACK_ERROR_INVALID_ARGUMENT, bad_row);
       emb = tracker->normalised.data();
     }
     std::vector<int64_t> zeros;

@@ -80,14 +80,24 @@ float dot_f32(const float* a, const float* b, std::int64_t n) {
   return static_cast<float>(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail);
 }
 
-std::int64_t normalise_rows(float* rows, std::int64_t n, std::int64_t dim) {
+std::string normalise_rows(float* rows, std::int64_t n, std::int64_t dim) {
   for (std::int64_t i = 0; i < n; ++i) {
     float* row = rows + i * dim;
     const float norm = l2_norm_f32(row, dim);
-    if (!(norm > 0.0f)) return i;
+    if (!(norm > 0.0f) || !std::isfinite(norm)) {  // validation.embedding_row_problem, same words
+      const std::string r = std::to_string(i);
+      if (norm > 0.0f)
+        return "embeddings: row " + r + " overflows float32 (the sum of its squares exceeds 3.4e38); scale the "
+               "embeddings down";
+      for (std::int64_t k = 0; k < dim; ++k)
+        if (row[k] != 0.0f)
+          return "embeddings: row " + r + " underflows float32 (its squares round to 0 although it has non-zero "
+                 "values); scale the embeddings up";
+      return "embeddings: expected non-zero rows, row " + r + " is all zeros";
+    }
     for (std::int64_t k = 0; k < dim; ++k) row[k] = row[k] / norm;
   }
-  return -1;
+  return {};
 }
 
 std::string validate_frame(const double* boxes, const double* scores, std::int64_t n, const float* embeddings,
@@ -102,6 +112,14 @@ std::string validate_frame(const double* boxes, const double* scores, std::int64
     const double* b = boxes + 4 * i;
     if (!(std::isfinite(b[0]) && std::isfinite(b[1]) && std::isfinite(b[2]) && std::isfinite(b[3])))
       return "boxes_xyxy: expected finite values, row " + std::to_string(i) + " is " + row_text(b);
+  }
+  // validation.check_boxes: coordinates inside float32's range, so the Kalman arithmetic cannot overflow
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double* b = boxes + 4 * i;
+    if (!(std::fabs(b[0]) <= kF32Max && std::fabs(b[1]) <= kF32Max && std::fabs(b[2]) <= kF32Max &&
+          std::fabs(b[3]) <= kF32Max))
+      return "boxes_xyxy: expected coordinates within \u00b13.402823e+38 (the float32 range; larger ones overflow "
+             "the tracker's arithmetic), row " + std::to_string(i) + " is " + row_text(b);
   }
   for (std::int64_t i = 0; i < n; ++i) {
     const double* b = boxes + 4 * i;

@@ -10,6 +10,7 @@ namespace mottrack {
 
 constexpr std::int64_t kMaxDetections = 1 << 24;    // keeps every index and size in range
 constexpr std::int64_t kMaxEmbeddingDim = 1 << 16;
+constexpr double kF32Max = 3.4028234663852886e38;  // validation.F32_MAX: box coordinates stay within +-this
 
 /// Empty when valid, else a message. boxes (n, 4) xyxy, finite, x2 > x1, y2 > y1; scores (n,)
 /// finite; embeddings (n, dim) finite or null; expected_dim: D of earlier frames (0: none yet).
@@ -18,8 +19,9 @@ std::string validate_frame(const double* boxes, const double* scores, std::int64
                            std::int64_t dim, std::int64_t expected_dim);
 
 /// L2-normalise rows (n, dim) in place, as rows / np.linalg.norm(rows, axis=1) in float32.
-/// Returns the first all-zero row, or -1 when every row was normalised.
-std::int64_t normalise_rows(float* rows, std::int64_t n, std::int64_t dim);
+/// Returns "" when every row was normalised, else the message of the first row whose norm is 0 or
+/// overflows float32 (as validation.embedding_row_problem words it); rows before it are normalised.
+std::string normalise_rows(float* rows, std::int64_t n, std::int64_t dim);
 
 /// np.linalg.norm of a float32 vector: sqrt of numpy's pairwise sum of squares, all in float32.
 float l2_norm_f32(const float* v, std::int64_t n);

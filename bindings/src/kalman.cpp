@@ -1,6 +1,8 @@
 // See kalman.hpp. Each step names the filterpy equation it implements.
 #include "kalman.hpp"
 
+#include <algorithm>
+
 namespace mottrack {
 
 void xyxy_to_xyah(const double* b, double* out) {
@@ -56,21 +58,31 @@ void KalmanBoxFilter::initiate(const double* xyah, double* row) const {
   }
 }
 
-void KalmanBoxFilter::predict(double* rows, std::size_t count) const {
+void KalmanBoxFilter::predict(double* rows, std::size_t count) const { predict(rows, rows, count); }
+
+void KalmanBoxFilter::predict(const double* src, double* dst, std::size_t count) const {
   for (std::size_t t = 0; t < count; ++t) {
-    double* x = rows + t * kPackedWidth;
+    const double* x = src + t * kPackedWidth;
+    double* y = dst + t * kPackedWidth;  // may be x: every element is read before it is written
     double q[12];  // Q(h) from the height before the step
     for (int k = 0; k < 12; ++k) {
       q[k] = x[3] * q_w_[k];
       q[k] *= q[k];
       q[k] += q_c_[k];
     }
-    for (int i = 0; i < 4; ++i) x[i] += x[i + 4];  // x = F x
-    // P = F P Fᵀ per block [[a, b], [b, d]] -> [[(a + b) + (b + d), b + d], [b + d, d]]
-    for (int i = 0; i < 4; ++i) x[kPP + i] += x[kPV + i];
-    for (int i = 0; i < 4; ++i) x[kPV + i] += x[kVV + i];
-    for (int i = 0; i < 4; ++i) x[kPP + i] += x[kPV + i];
-    for (int k = 0; k < 12; ++k) x[kPP + k] += q[k];  // + Q
+    for (int i = 0; i < 4; ++i) {
+      const double v = x[i + 4];
+      y[i] = x[i] + v;  // x = F x
+      y[i + 4] = v;
+    }
+    // P = F P Fᵀ per block [[a, b], [b, d]] -> [[(a + b) + (b + d), b + d], [b + d, d]], then + Q
+    for (int i = 0; i < 4; ++i) {
+      const double a = x[kPP + i], b = x[kPV + i], d = x[kVV + i];
+      const double bd = b + d;
+      y[kPP + i] = ((a + b) + bd) + q[i];
+      y[kPV + i] = bd + q[4 + i];
+      y[kVV + i] = d + q[8 + i];
+    }
   }
 }
 

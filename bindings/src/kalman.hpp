@@ -36,6 +36,8 @@ class KalmanBoxFilter {
 
   /// x = F x;  P = F P Fᵀ + Q(h), in place on `count` contiguous rows (Q from h before the step).
   void predict(double* rows, std::size_t count) const;
+  /// The same, reading `src` and writing `dst` (count rows each; they may be the same rows).
+  void predict(const double* src, double* dst, std::size_t count) const;
 
   /// Diagonal of S = H P Hᵀ + R (4,) of one row; the projected mean is row[0:4].
   void innovation(const double* row, double* s) const;

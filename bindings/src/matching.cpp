@@ -47,74 +47,39 @@ void SortedCentres::build(const std::vector<double>& values) {
   for (std::size_t b = m; b-- > 0;) start_[b] = std::min(start_[b], start_[b + 1]);  // empty buckets
 }
 
-std::size_t SortedCentres::bucket(double v) const {
-  const double b = (v - lo_) * scale_;
-  if (!(b > 0.0)) return 0;  // below the range (or NaN)
-  const std::size_t m = sorted_.size();
-  return b >= static_cast<double>(m) ? m : static_cast<std::size_t>(b);
+void SortedCentres::reserve(std::size_t n) {
+  keyed_.reserve(n);
+  sorted_.reserve(n);
+  order_.reserve(n);
+  start_.reserve(n + 1);
 }
 
-std::size_t SortedCentres::left(double v) const {
-  // every value of an earlier bucket is < v, so the answer is at or after the bucket's start
-  std::size_t q = start_[bucket(v)];
-  while (q < sorted_.size() && sorted_[q] < v) ++q;
-  return q;
+std::size_t SortedCentres::search(double v, bool strict, std::size_t lo, std::size_t hi) const {
+  const auto first = sorted_.begin() + static_cast<std::ptrdiff_t>(lo);
+  const auto last = sorted_.begin() + static_cast<std::ptrdiff_t>(hi);
+  return static_cast<std::size_t>((strict ? std::upper_bound(first, last, v) : std::lower_bound(first, last, v)) -
+                                  sorted_.begin());
 }
 
-std::size_t SortedCentres::right(double v) const {
-  std::size_t q = start_[bucket(v)];
-  while (q < sorted_.size() && sorted_[q] <= v) ++q;
-  return q;
-}
-
-void sweep_pairs(const std::vector<double>& track_cx, const std::vector<double>& half_width,
-                 const std::vector<double>& det_cx, SweepScratch& scratch, PairList& out) {
-  out.clear();
-  if (track_cx.empty() || det_cx.empty()) return;
-  SortedCentres& sc = scratch.centres;
-  sc.build(det_cx);
-  for (std::size_t t = 0; t < track_cx.size(); ++t) {
-    // searchsorted(side="left") of cx - hw and searchsorted(side="right") of cx + hw
-    const std::size_t hi = sc.right(track_cx[t] + half_width[t]);
-    for (std::size_t q = sc.left(track_cx[t] - half_width[t]); q < hi; ++q) {
-      out.ti.push_back(static_cast<int>(t));
-      out.dj.push_back(sc.index(q));
-    }
+std::size_t nearest_block(const SortedCentres& sorted, double x, std::size_t lo, std::size_t count, std::size_t k) {
+  std::size_t left = lo, right = lo + count - k;
+  while (left < right) {
+    const std::size_t mid = left + (right - left) / 2;  // (left + right) // 2
+    if (x - sorted.value(mid) > sorted.value(mid + k) - x)
+      left = mid + 1;
+    else
+      right = mid;
   }
+  return left;
 }
 
 void overlap_pairs(const std::vector<double>& tracks, const std::vector<double>& dets, SweepScratch& scratch,
                    PairList& out) {
   out.clear();
-  const std::size_t nt = tracks.size() / 4, nd = dets.size() / 4;
-  if (nt == 0 || nd == 0) return;
-  std::vector<double>& t_cx = scratch.track_cx;
-  std::vector<double>& hw = scratch.half_width;
-  std::vector<double>& d_cx = scratch.det_cx;
-  PairList& cand = scratch.candidates;
-  double max_dw = -INFINITY;
-  d_cx.resize(nd);
-  for (std::size_t d = 0; d < nd; ++d) {
-    const double* b = &dets[4 * d];
-    d_cx[d] = 0.5 * (b[0] + b[2]);
-    max_dw = std::max(max_dw, b[2] - b[0]);
-  }
-  t_cx.resize(nt);
-  hw.resize(nt);
-  for (std::size_t t = 0; t < nt; ++t) {
-    const double* b = &tracks[4 * t];
-    t_cx[t] = 0.5 * (b[0] + b[2]);
-    hw[t] = 0.5 * (b[2] - b[0] + max_dw);
-  }
-  sweep_pairs(t_cx, hw, d_cx, scratch, cand);
-  for (std::size_t p = 0; p < cand.size(); ++p) {
-    const double* a = &tracks[4 * cand.ti[p]];
-    const double* b = &dets[4 * cand.dj[p]];
-    if (b[1] < a[3] && b[3] > a[1] && b[0] < a[2] && b[2] > a[0]) {
-      out.ti.push_back(cand.ti[p]);
-      out.dj.push_back(cand.dj[p]);
-    }
-  }
+  for_each_overlap(tracks, dets, scratch, [&out](int t, int d) {
+    out.ti.push_back(t);
+    out.dj.push_back(d);
+  });
 }
 
 void PairAssigner::assign(const PairList& pairs, const std::vector<double>& cost, double limit, int n_tracks,
@@ -189,6 +154,7 @@ void PairAssigner::solve(const std::vector<int>& which, double limit, int n_trac
       cols_.push_back(d);
     }
   const int nr = static_cast<int>(rows_.size()), nc = static_cast<int>(cols_.size());
+  if (nr + nc > max_side) return greedy(which, n_tracks, n_dets, matched);  // (nr + nc)^2 would not fit
   dense_.assign(static_cast<std::size_t>(nr) * nc, kForbidden);
   for (int p : which) dense_[static_cast<std::size_t>(row_rank_[ok_.ti[p]]) * nc + col_rank_[ok_.dj[p]]] = ok_cost_[p];
   solver_.solve(nr, nc, dense_.data(), limit, row_to_col_, col_to_row_);
@@ -197,6 +163,29 @@ void PairAssigner::solve(const std::vector<int>& which, double limit, int n_trac
       matched.ti.push_back(rows_[r]);
       matched.dj.push_back(cols_[row_to_col_[r]]);
     }
+}
+
+// matching.greedy_assign: admissible pairs by (cost, row, column) ascending, each taken when its row
+// and its column are still free; stops once min(rows, columns) pairs are taken.
+void PairAssigner::greedy(const std::vector<int>& which, int n_tracks, int n_dets, PairList& matched) {
+  order_.assign(which.begin(), which.end());
+  std::sort(order_.begin(), order_.end(), [this](int a, int b) {
+    if (ok_cost_[a] != ok_cost_[b]) return ok_cost_[a] < ok_cost_[b];
+    if (ok_.ti[a] != ok_.ti[b]) return ok_.ti[a] < ok_.ti[b];
+    return ok_.dj[a] < ok_.dj[b];
+  });
+  row_used_.assign(static_cast<std::size_t>(n_tracks), 0);
+  col_used_.assign(static_cast<std::size_t>(n_dets), 0);
+  const std::size_t limit = std::min(rows_.size(), cols_.size());
+  std::size_t taken = 0;
+  for (int p : order_) {
+    const int t = ok_.ti[p], d = ok_.dj[p];
+    if (row_used_[t] || col_used_[d]) continue;
+    row_used_[t] = col_used_[d] = 1;
+    matched.ti.push_back(t);
+    matched.dj.push_back(d);
+    if (++taken == limit) break;
+  }
 }
 
 }  // namespace mottrack

@@ -15,10 +15,10 @@ std::string fmt(double v) {
   return s.str();
 }
 
-// _check(name, value, low, high, open_low): finite (or +inf when high is +inf) and inside the range.
+// _check(name, value, low, high, open_low): finite (never +-inf or NaN, whatever the range) and inside
+// the range, as TrackerOptions refuses them (an infinite noise weight or gate silently loses every track).
 std::string check(const char* name, double value, double low, double high, bool open_low = false) {
-  const bool finite_ok = std::isfinite(value) || (value == high && high == INFINITY);
-  if (!finite_ok) return std::string("TrackerOptions.") + name + ": expected a finite number, got " + fmt(value);
+  if (!std::isfinite(value)) return std::string("TrackerOptions.") + name + ": expected a finite number, got " + fmt(value);
   if (value < low || value > high || (open_low && value == low)) {
     const std::string bound = open_low ? "(" + fmt(low) + ", " + fmt(high) + "]" : "[" + fmt(low) + ", " + fmt(high) + "]";
     return std::string("TrackerOptions.") + name + ": expected a value in " + bound + ", got " + fmt(value);
@@ -57,15 +57,13 @@ std::string validate_options(const Options& o) {
   }
   if (!(err = check("gating_threshold", o.gating_threshold, 0.0, INFINITY, true)).empty()) return err;
   if (!(err = check("frame_rate", o.frame_rate, 0.0, INFINITY, true)).empty()) return err;
-  if (!std::isfinite(o.frame_rate))
-    return "TrackerOptions.frame_rate: expected a finite number (the lost-track buffer scales by it), got inf";
   if (!(err = check("min_box_area", o.min_box_area, 0.0, INFINITY)).empty()) return err;
   if (!(err = check("std_weight_position", o.std_weight_position, 0.0, INFINITY, true)).empty()) return err;
   if (!(err = check("std_weight_velocity", o.std_weight_velocity, 0.0, INFINITY, true)).empty()) return err;
   if (o.use_max_aspect_ratio && !(err = check("max_aspect_ratio", o.max_aspect_ratio, 0.0, INFINITY, true)).empty())
     return err;
   if (o.track_buffer < 0)
-    return "TrackerOptions.track_buffer: expected an integer >= 0, got " + std::to_string(o.track_buffer);
+    return "TrackerOptions.track_buffer: expected an integer in [0, 2**63 - 1], got " + std::to_string(o.track_buffer);
   return {};
 }
 

@@ -35,8 +35,9 @@ struct Options {
   std::int64_t max_time_lost() const;
 };
 
-/// Empty when the options are valid, otherwise a message naming the first bad field (as
-/// TrackerOptions.__post_init__ words it). One difference: frame_rate must be finite here.
+/// Empty when the options are valid, otherwise a message naming the first bad field, exactly the
+/// checks of TrackerOptions.__post_init__ in the same order (every number finite: +-inf and NaN are
+/// refused for every field, as in Python; tests/bindings/test_options_parity.py compares both).
 std::string validate_options(const Options& options);
 
 }  // namespace mottrack

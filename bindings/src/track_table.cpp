@@ -50,6 +50,15 @@ void TrackTable::keep(const std::vector<std::uint8_t>& mask) {
   if (has_templates) compact(templ, mask, static_cast<std::size_t>(dim));
 }
 
+void TrackTable::reserve(std::size_t rows, std::int64_t d) {
+  for (std::vector<std::int64_t>* v : {&uid, &track_id, &class_id, &start_frame, &last_frame, &hits}) v->reserve(rows);
+  state.reserve(rows);
+  score.reserve(rows);
+  kf.reserve(rows * kPackedWidth);
+  has_template.reserve(rows);
+  if (d > 0) templ.reserve(rows * static_cast<std::size_t>(d));
+}
+
 void TrackTable::enable_templates(std::int64_t d) {
   has_templates = true;
   dim = d;

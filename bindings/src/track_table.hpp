@@ -37,6 +37,9 @@ struct TrackTable {
   /// Keep rows whose mask entry is non-zero, in order; the others are removed for good.
   void keep(const std::vector<std::uint8_t>& mask);
 
+  /// Capacity for `rows` rows (templates of dimension `d`, none when 0): appends up to it never allocate.
+  void reserve(std::size_t rows, std::int64_t d);
+
   /// Give every row a zero (D,) template (first time embeddings arrive).
   void enable_templates(std::int64_t d);
 

@@ -1,7 +1,8 @@
 /*
  * test_c_api: the C API's contract. Bad input (NULL pointers, negative counts, NaN/inf, empty boxes,
- * bad options, out-of-range reads) gives an error code and a message naming the argument, never a
- * crash, and leaves the tracker unchanged; good input tracks. Exit status = number of failures.
+ * bad or infinite options, values whose arithmetic overflows, out-of-range reads) gives an error code
+ * and a message naming the argument, never a crash, and leaves the tracker unchanged; good input
+ * tracks, hostile frames included. Exit status = number of failures.
  */
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +82,30 @@ static void test_bad_options(void) {
   mottrack_options_init(&o);
   o.gating_threshold = -1.0;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "gating_threshold");
+  /* +-inf is refused for every number, as TrackerOptions refuses it (std_weight_position = inf
+   * would make every covariance infinite and silently lose every track) */
+  {
+    const double bad[] = {INFINITY, -INFINITY, NAN};
+    int b;
+    for (b = 0; b < 3; ++b) {
+#define CHECK_REFUSED(field)                                                             \
+  mottrack_options_init(&o);                                                             \
+  o.field = bad[b];                                                                      \
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, #field ": expected a finite number"); \
+  CHECK(t == NULL)
+      CHECK_REFUSED(det_thresh);
+      CHECK_REFUSED(low_score_thresh);
+      CHECK_REFUSED(gating_threshold);
+      CHECK_REFUSED(frame_rate);
+      CHECK_REFUSED(min_box_area);
+      CHECK_REFUSED(max_aspect_ratio);
+      CHECK_REFUSED(std_weight_position);
+      CHECK_REFUSED(std_weight_velocity);
+      CHECK_REFUSED(embedding_thresh);
+      CHECK_REFUSED(fusion_weight);
+#undef CHECK_REFUSED
+    }
+  }
   mottrack_options_init(&o);
   o.use_low_score_thresh = 0;
   o.low_score_thresh = NAN; /* ignored when the rescue is off */
@@ -126,6 +151,17 @@ static void test_bad_frames(void) {
   emb[3] = 0; /* row 1 all zeros */
   CHECK_ERROR(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
               "row 1");
+  boxes[6] = 1e300; /* finite, but beyond float32: its arithmetic would overflow */
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "float32 range");
+  boxes[6] = 240;
+  emb[3] = 3e38f; /* each value fits float32, the sum of squares does not */
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "row 1 overflows float32");
+  emb[3] = 1e-30f; /* non-zero, but its square rounds to 0 */
+  CHECK_ERROR(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+              "row 1 underflows float32");
+  emb[3] = 0;
   CHECK(mottrack_frame_id(t, &frame) == MOTTRACK_OK && frame == 0); /* nothing counted */
   emb[4] = 1;
   CHECK(mottrack_update(t, boxes, scores, 2, emb, 3, NULL, &n_tracks) == MOTTRACK_OK);
@@ -203,12 +239,37 @@ static void test_classes_and_bounded_memory(void) {
   mottrack_destroy(t);
 }
 
+/* 6,000 mutually overlapping boxes twice (36 million pairs, each in every other's search window):
+ * both frames complete and every track keeps its own box. */
+static void test_hostile_frame(void) {
+  enum { N = 6000 };
+  static double boxes[4 * N], scores[N];
+  mottrack_tracker* t = make_tracker();
+  int64_t count = 0, frame = 0, i;
+  unsigned state = 7u;
+  if (t == NULL) return;
+  for (i = 0; i < N; ++i) {
+    state = state * 1664525u + 1013904223u;
+    boxes[4 * i] = (state >> 8) % 2000 / 100.0;
+    state = state * 1664525u + 1013904223u;
+    boxes[4 * i + 1] = (state >> 8) % 2000 / 100.0;
+    boxes[4 * i + 2] = boxes[4 * i] + 100;
+    boxes[4 * i + 3] = boxes[4 * i + 1] + 100;
+    scores[i] = 0.9;
+  }
+  CHECK(mottrack_update(t, boxes, scores, N, NULL, 0, NULL, &count) == MOTTRACK_OK && count == N);
+  CHECK(mottrack_update(t, boxes, scores, N, NULL, 0, NULL, &count) == MOTTRACK_OK && count == N);
+  CHECK(mottrack_frame_id(t, &frame) == MOTTRACK_OK && frame == 2);
+  mottrack_destroy(t);
+}
+
 int main(void) {
   test_version_and_names();
   test_bad_options();
   test_bad_frames();
   test_reading_tracks();
   test_classes_and_bounded_memory();
+  test_hostile_frame();
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("test_c_api: all checks passed\n");
   return failures ? 1 : 0;

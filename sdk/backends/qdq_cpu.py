@@ -13,9 +13,13 @@ detections. Both are fixed at load time, without the ``onnx`` package, by :func:
   the ``DequantizeLinear`` nodes that read it) gets its int8 zero point ``z`` replaced by the uint8
   ``z + 128``. ``q_u8 = q_s8 + 128`` and ``(q_u8 - (z + 128)) * s = (q_s8 - z) * s``: the model
   computes the same function, and ONNX Runtime fuses all of it.
-- **7-bit weights** (CPUs without VNNI): the scales of weight Q/DQ pairs are doubled, so weights
-  quantize to [-64, 64] and 2 x 255 x 64 < 2^15 never saturates (ONNX Runtime's ``reduce_range``).
-  Weights stored as int8 initializers (no weight Q) are halved instead.
+- **7-bit weights** (CPUs without VNNI), so that 2 x 255 x 64 < 2^15 never saturates (ONNX Runtime's
+  ``reduce_range``). Both weight layouts are handled: int8 initializers feeding a ``DequantizeLinear``
+  (what ``mottrack_calibration`` writes, a quarter of FP32's size) are requantized to
+  ``round_half_even(q / 2)`` in [-64, 64] with the scale doubled; float weights behind a Q/DQ pair
+  (older files) keep their values and get the pair's scale doubled, so ONNX Runtime quantizes them to
+  [-64, 64] itself. Even levels give identical 7-bit weights in both layouts; an odd 8-bit level lies
+  halfway between two 7-bit levels, where only the float file knows which one is nearer.
 
 The model is edited on its protobuf wire format (a small reader/writer below): initializers are
 re-encoded, every other byte is copied. Models with external data, subgraphs, or zero points that
@@ -383,5 +387,6 @@ def _seven_bit_weights(nodes: list[_Node], inits: dict, users: dict[str, set[int
         if values is None or not users[name] <= weight_nodes:
             report.skipped.append(f"int8 weight {name}: not rewritable")
             continue
-        new_values[name] = (_INT8, np.clip(np.round(values.astype(np.float32) / 2), -64, 63).astype(np.int8))
+        # np.round halves to even, like QuantizeLinear; +-127 -> +-64 as a float weight with a doubled scale gives
+        new_values[name] = (_INT8, np.clip(np.round(values.astype(np.float32) / 2), -64, 64).astype(np.int8))
         report.int8_weights += 1

@@ -13,6 +13,12 @@ The runtime never imports ``mottrack_training``; the network reaches this backen
 The module's ``forward(images)`` must return the outputs of one layout: ``(predictions [1, N, 4 + nc],
 embedding_map [1, E, h, w])`` (``raw_heads``: CSTrack in eval mode does exactly this; host NMS
 follows) or ``(boxes, scores, embeddings, count)`` (``nms``).
+
+**A TorchScript file is a program, not data**: ``torch.jit.load`` runs the code inside it (its
+``forward`` can do anything Python or TorchScript can, e.g. open files or sockets). Load only
+TorchScript files you trust as you would trust a script; for models from elsewhere use ONNX
+(``mottrack export``) or weights read with ``torch.load(weights_only=True)`` (what
+``mottrack_training`` and ``mottrack export`` do) into a network you build.
 """
 from __future__ import annotations
 
@@ -168,7 +174,7 @@ class TorchBackend(Backend):
 
     def _load_file(self, path: Path) -> tuple[Any, ModelMetadata]:
         torch = self._torch
-        extra = {METADATA_FILE: ""}
+        extra = {METADATA_FILE: ""}  # TorchScript is code: the caller trusts this file (module docstring)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, still supported

@@ -5,29 +5,60 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from mottrack_sdk.config import options_from_dict, options_from_yaml
+from mottrack_sdk.config import options_from_dict
 from mottrack_sdk.tracking.options import TrackerOptions
+
+_MAX_CONFIG_BYTES = 1 << 16  # a --tracker-config file is a short mapping
 
 
 def add_tracker_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("tracker options")
     g.add_argument("--tracker-config", type=Path, metavar="YAML",
-                   help="YAML file of TrackerOptions fields (unknown keys are errors)")
+                   help="YAML file of TrackerOptions fields to change (unknown keys are errors); merged like "
+                        "--set: the model's validated settings stay for every other field")
     g.add_argument("--set", dest="tracker_set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one TrackerOptions field, e.g. --set det_thresh=0.4 (repeatable)")
+                   help="override one TrackerOptions field, e.g. --set det_thresh=0.4 (repeatable; wins over "
+                        "--tracker-config)")
 
 
 def tracker_request(args: argparse.Namespace) -> tuple[TrackerOptions | None, dict[str, Any]]:
-    """``(options, changes)`` for ``Tracker(options, **changes)``: the ``--tracker-config`` file (None
-    without one, so the model's validated ``tracker_defaults`` apply) and the ``--set`` changes,
-    checked by name here."""
-    base = options_from_yaml(TrackerOptions, args.tracker_config) if args.tracker_config else None
-    return base, tracker_changes(args.tracker_set, "--set", base)
+    """``(None, changes)`` for ``Tracker(None, **changes)``: the fields of the ``--tracker-config``
+    file, then the ``--set`` changes on top, checked by name and value here. The options stay None
+    so that a model's validated ``tracker_defaults`` still apply to every field not changed."""
+    changes = tracker_config_changes(args.tracker_config) if args.tracker_config else {}
+    changes.update(tracker_changes(args.tracker_set, "--set", changes))
+    return None, changes
 
 
-def tracker_changes(items: list[str], flag: str, base: TrackerOptions | None = None) -> dict[str, Any]:
+def tracker_config_changes(path: Path) -> dict[str, Any]:
+    """The TrackerOptions fields set in the YAML file ``path`` (a mapping; unknown keys and bad values
+    are errors naming the file), as typed values."""
+    import yaml
+
+    where = f"--tracker-config {path}"
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{where}: file not found")
+    if Path(path).stat().st_size > _MAX_CONFIG_BYTES:
+        raise ValueError(f"{where}: {Path(path).stat().st_size:,} bytes; a tracker options file is a short mapping "
+                         f"(at most {_MAX_CONFIG_BYTES:,} bytes)")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        # PyYAML parses nesting by recursion (deep nesting costs seconds, then RecursionError); a flat
+        # mapping of scalars needs almost none of it
+        depth = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+        if text.count("[") + text.count("{") > 64 or depth > 64:
+            raise ValueError("nested far deeper than a mapping of TrackerOptions fields")
+        data = yaml.safe_load(text) or {}
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ValueError(f"{where}: not valid YAML ({type(exc).__name__}: {str(exc)[:300]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping of TrackerOptions fields, got {type(data).__name__}")
+    return _checked(data, where)
+
+
+def tracker_changes(items: list[str], flag: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """``["det_thresh=0.6", ...]`` -> ``{"det_thresh": 0.6}`` (values parsed as YAML), checked against
-    :class:`TrackerOptions` (names and values, on top of ``base``); errors name ``flag``."""
+    :class:`TrackerOptions` (names and values, on top of the changes ``base``); errors name ``flag``."""
     changes: dict[str, Any] = {}
     if not items:
         return changes
@@ -37,14 +68,30 @@ def tracker_changes(items: list[str], flag: str, base: TrackerOptions | None = N
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"{flag}: expected KEY=VALUE, got {item!r}")
-        changes[key.strip()] = yaml.safe_load(value)
+        try:
+            changes[key.strip()] = yaml.safe_load(value)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"{flag}: {item[:80]!r} has a value that is not valid YAML ({str(exc)[:200]})") from None
+    checked = _checked({**(base or {}), **changes}, flag)
+    return {k: checked[k] for k in changes}
+
+
+def _checked(changes: dict[str, Any], where: str) -> dict[str, Any]:
+    """``changes`` validated on top of ``TrackerOptions()`` (names and values; the combination too),
+    returned with their typed values (an integer YAML value for a float field becomes a float)."""
     known = TrackerOptions.__dataclass_fields__
-    unknown = sorted(set(changes) - set(known))
+    unknown = sorted(str(k)[:40] for k in set(changes) - set(known))
     if unknown:
-        raise ValueError(f"{flag}: unknown tracker option(s) {unknown}; known: {sorted(known)}")
-    merged = {f: getattr(base or TrackerOptions(), f) for f in known}
-    options_from_dict(TrackerOptions, {**merged, **changes}, where=flag)  # validates the values
-    return changes
+        raise ValueError(f"{where}: unknown tracker option(s) {unknown}; known: {sorted(known)}")
+    for key, value in changes.items():  # every field is a scalar (and a nested YAML alias bomb is never expanded)
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"{where}: {key}: expected a number, true/false or null, got a {type(value).__name__}")
+    merged = {f: getattr(TrackerOptions(), f) for f in known}
+    try:
+        options = options_from_dict(TrackerOptions, {**merged, **changes}, where=where)  # validates the values
+    except ValueError as exc:
+        raise ValueError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+    return {k: getattr(options, k) for k in changes}
 
 
 def tracker_options_from_args(args: argparse.Namespace) -> TrackerOptions:

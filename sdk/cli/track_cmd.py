@@ -1,13 +1,21 @@
 """`mottrack track SOURCE`: frames in (video, images, MOTChallenge sequence, camera, stream), tracks out.
 
-Writes ``OUT/<name>.txt`` (MOTChallenge results), optionally ``OUT/<name>.mp4`` (boxes, IDs and short
-trails; written atomically) and ``OUT/<name>.summary.json``; shows a progress bar with the live FPS of
-the pipeline and ends with a summary: frames, tracks, ms per stage.
+Writes ``OUT/<name>.txt`` (MOTChallenge results, appended as tracking goes and handed to the OS at
+least every ``--flush-seconds``), optionally ``OUT/<name>.mp4`` (boxes, IDs and short trails; written
+atomically) and, when the run ends, ``OUT/<name>.summary.json``; shows a progress bar with the live
+FPS of the pipeline and ends with a summary: frames, tracks, ms per stage, skipped frames.
+
+Every output path is checked before the model loads. SIGINT (Ctrl-C) and SIGTERM stop the run
+cleanly: the results so far, the summary and a playable video are written, no temporary file is left,
+and the exit code is 130 / 143 (a second signal stops at once, still removing temporary files).
+Unreadable frames follow ``--on-error`` (:mod:`mottrack_sdk.io.frame_sources`): ``skip`` (default)
+warns and counts them; ``stop`` ends the run there, files finished, with a one-line error (exit 2).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,18 @@ import numpy as np
 
 from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
 from mottrack_sdk.cli.model_args import add_model_options, backend_options_from_args, resolve_model
+from mottrack_sdk.io.frame_sources import ON_ERROR_MODES
+from mottrack_sdk.io.results_stream import DEFAULT_FLUSH_SECONDS
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--flush-seconds: expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--flush-seconds: expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-video", action="store_true", help="also write OUT/<name>.mp4 with boxes, IDs and trails")
     p.add_argument("--max-frames", type=positive_int("--max-frames"), default=None, metavar="N",
                    help="stop after N frames (cameras and streams run until interrupted otherwise)")
+    p.add_argument("--on-error", choices=ON_ERROR_MODES, default="skip",
+                   help="a corrupt image or undecodable video frame: skip it with a warning and count it in the "
+                        "summary (default), or stop the run there (files finished, exit 2)")
+    p.add_argument("--flush-seconds", type=_seconds, default=DEFAULT_FLUSH_SECONDS, metavar="S",
+                   help=f"hand new result rows to OUT/<name>.txt at least every S seconds ({DEFAULT_FLUSH_SECONDS:g})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_tracker_options(p)
     p.set_defaults(func=run)
@@ -37,89 +62,92 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.io.frame_sources import open_frame_source
+    from mottrack_sdk.io.output_paths import check_output_folder
     from mottrack_sdk.tracker import Tracker
 
+    check_output_folder(args.out, "--out")
     model = resolve_model(args.model)
     options, changes = tracker_request(args)
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out}: exists and is not a folder")
-    source = open_frame_source(args.source, args.max_frames)
+    source = open_frame_source(args.source, args.max_frames, on_error=args.on_error)
+    from mottrack_sdk.io.path_components import safe_path_component
+
+    # a name from the data (seqinfo name=, a URL) is made safe; one the user typed is refused below when unsafe
+    name = args.name or safe_path_component(source.name, f"the name taken from SOURCE {args.source}", replace="_")
+    video = args.out / f"{name}.mp4" if args.save_video else None
+    _check_outputs(args.out, name, video, "--name" if args.name else "the name taken from SOURCE (pass --name)")
     if source.fps:
         changes = {"frame_rate": float(source.fps), **changes}
     tracker = Tracker(options, **changes, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
-    print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors come first
-    name = args.name or source.name
-    track_source(tracker, source, args.out, name, args.out / f"{name}.mp4" if args.save_video else None, args.quiet)
-    return 0
+    try:
+        print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors come first
+        summary = track_source(tracker, source, args.out, name, video, args.quiet, flush_seconds=args.flush_seconds)
+    except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM, or one before tracking started
+        print("\nstopped", file=sys.stderr)
+        return 130
+    return summary["exit_code"]
+
+
+def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str) -> None:
+    from mottrack_sdk.io.output_paths import check_output_file
+
+    if not name or name in (".", "..") or Path(name).name != name:
+        raise ValueError(f"{name_flag} {name!r}: expected a plain file stem (no folders)")
+    for path in (out / f"{name}.txt", out / f"{name}.summary.json", video):
+        if path is not None:
+            check_output_file(path, "--out" if path is not video else "--save-video")
 
 
 def track_source(tracker: Any, source: Any, out: Path, name: str, video: Path | None = None, quiet: bool = False,
-                 rgb: bool = False) -> dict:
-    """Track every frame of ``source`` (a FrameReader); write ``out/<name>.txt``, ``out/<name>.summary.json``
-    and, if ``video`` is given, the annotated video there.
+                 rgb: bool = False, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> dict:
+    """Track every frame of ``source`` (a FrameReader); write ``out/<name>.txt`` as tracking goes, then
+    ``out/<name>.summary.json`` and, if ``video`` is given, the annotated video there.
 
-    Returns the summary (frames, tracks, ms per stage with p50/p90/p99/mean, FPS) and prints it. Ctrl-C stops
-    reading (a camera or stream) and still writes what was tracked.
+    Returns the summary (frames, tracks, ms per stage with p50/p90/p99/mean, FPS, skipped frames,
+    ``interrupted``: the signal's name or None, ``exit_code``: 0 or 128 + signal) and prints it. SIGINT /
+    SIGTERM end the loop and still finish every file. A FrameReadError (``on_error="stop"``) finishes the
+    files the same way and is raised afterwards.
     """
-    from mottrack_sdk.detector import StageTimings
-    from mottrack_sdk.io import write_json, write_results
+    from mottrack_sdk.cli.stop_signals import StopSignals
+    from mottrack_sdk.cli.track_stats import TrackRunStats, print_summary
+    from mottrack_sdk.io import write_json
+    from mottrack_sdk.io.frame_sources import FrameProblems, FrameReadError
+    from mottrack_sdk.io.results_stream import StreamingResultsWriter
     from mottrack_sdk.io.video import VideoWriter
     from mottrack_sdk.visualization import TrackAnnotator
 
-    rows: list[tuple[np.ndarray, ...]] = []
-    stage_ms: list[StageTimings] = []
-    live: list[int] = []
+    stats = TrackRunStats()
     annotator = TrackAnnotator(trail_length=30) if video is not None else None
+    results_path, summary_path = out / f"{name}.txt", out / f"{name}.summary.json"
+    stopped_by: FrameReadError | None = None
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:  # the video is renamed into place unless an error occurs
-        stack.enter_context(source)
-        bar = stack.enter_context(progress_bar(source.frame_count, "track", not quiet))
-        writer = stack.enter_context(VideoWriter(video, source.fps or 30.0)) if video is not None else None
-        try:
-            for frame_id, image in source:
-                ft = tracker.update_arrays(image, rgb=rgb)
-                stage_ms.append(tracker.last_timings)
-                live.append(len(ft.track_id))
-                if len(ft.track_id):
-                    rows.append((np.full(len(ft.track_id), frame_id), ft.track_id, ft.xyxy, ft.score))
-                if writer is not None and annotator is not None:
-                    canvas = np.ascontiguousarray(image[:, :, ::-1]) if rgb else image
-                    writer.write(annotator.draw(canvas, ft.track_id, ft.xyxy, f"frame {frame_id}"))
-                bar.update(1)
-                if frame_id % 10 == 0:
-                    recent = stage_ms[-10:]
-                    bar.set_postfix(fps=f"{1000.0 * len(recent) / sum(t.total for t in recent):.1f}")
-        except KeyboardInterrupt:  # a camera or stream: stop and keep what was tracked
-            print(f"\ninterrupted after {len(stage_ms)} frames")
-    wall = time.perf_counter() - started
-    frame, ids, xyxy, score = (np.concatenate(c) for c in zip(*rows)) if rows else (
-        np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
-    tlwh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    write_results(out / f"{name}.txt", frame, ids, tlwh, score)
-    summary = _summary(stage_ms, len(np.unique(ids)), wall, tracker.detector.describe())
-    summary["tracks_per_frame_mean"] = round(float(np.mean(live)), 2) if live else 0.0
-    write_json(out / f"{name}.summary.json", summary)
-    _print_summary(summary, out, name, video)
+    with StopSignals() as stop:
+        with contextlib.ExitStack() as stack:  # closed in reverse: video renamed into place, results fsync'ed
+            stack.enter_context(source)
+            results = stack.enter_context(StreamingResultsWriter(results_path, flush_seconds))
+            bar = stack.enter_context(progress_bar(source.frame_count, "track", not quiet))
+            writer = stack.enter_context(VideoWriter(video, source.fps or 30.0)) if video is not None else None
+            try:
+                for frame_id, image in source:
+                    ft = tracker.update_arrays(image, rgb=rgb)
+                    stats.add(tracker.last_timings, ft.track_id)
+                    results.add(frame_id, ft.track_id, ft.xyxy, ft.score)
+                    if writer is not None and annotator is not None:
+                        canvas = np.ascontiguousarray(image[:, :, ::-1]) if rgb else image
+                        writer.write(annotator.draw(canvas, ft.track_id, ft.xyxy, f"frame {frame_id}"))
+                    bar.update(1)
+                    if stats.frames % 10 == 0:
+                        bar.set_postfix(fps=f"{stats.recent_fps:.1f}")
+                    if stop.received:
+                        break
+            except FrameReadError as exc:
+                stopped_by = exc
+        summary = stats.summary(tracker.detector.describe(), time.perf_counter() - started)
+        problems = getattr(source, "problems", None) or FrameProblems()  # readers that predate it have none
+        summary.update(problems.as_dict())
+        summary.update(stopped_by_error=str(stopped_by) if stopped_by else None, interrupted=stop.name,
+                       exit_code=stop.exit_code)
+        write_json(summary_path, summary)
+    print_summary(summary, [results_path] + ([video] if video is not None and video.is_file() else []) + [summary_path])
+    if stopped_by is not None:
+        raise stopped_by
     return summary
-
-
-def _summary(stage_ms: list, tracks: int, wall_s: float, model: str) -> dict:
-    from mottrack_sdk.benchmark import percentiles
-    from mottrack_sdk.detector import StageTimings
-
-    frames = len(stage_ms)
-    ms = {s: percentiles([getattr(t, s) for t in stage_ms]) for s in StageTimings.STAGES}
-    ms["total"] = percentiles([t.total for t in stage_ms])
-    return {"model": model, "frames": frames, "tracks": tracks, "ms": ms,
-            "pipeline_fps": round(1000.0 / ms["total"]["mean"], 2) if frames and ms["total"]["mean"] else 0.0,
-            "wall_fps": round(frames / wall_s, 2) if wall_s > 0 else 0.0}
-
-
-def _print_summary(summary: dict, out: Path, name: str, video: Path | None) -> None:
-    ms = summary["ms"]
-    stages = "  ".join(f"{s} {ms[s]['mean']:.2f}" for s in ("preprocess", "inference", "postprocess", "association"))
-    print(f"done: {summary['frames']} frames, {summary['tracks']} tracks; mean ms/frame: {stages} "
-          f"(total {ms['total']['mean']:.2f}); {summary['pipeline_fps']:.1f} FPS pipeline, "
-          f"{summary['wall_fps']:.1f} FPS with decoding{' and video writing' if video else ''}")
-    print(f"wrote {out / (name + '.txt')}" + (f", {video}" if video else "")
-          + f", {out / (name + '.summary.json')}")

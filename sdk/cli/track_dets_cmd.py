@@ -12,7 +12,9 @@ from mottrack_sdk.cli.common import add_tracker_options, progress_bar, tracker_o
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track-dets", help="track MOTChallenge detections (det/det.txt) into result files",
                        description="Runs Tracker.update_detections over every sequence of --det that has "
-                                   "det/det.txt and writes OUT/<sequence>.txt in MOTChallenge format.")
+                                   "det/det.txt and writes OUT/<sequence>.txt in MOTChallenge format. Every "
+                                   "det.txt is checked first: a frame outside the sequence (seqLength of its "
+                                   "seqinfo.ini) is an error naming file:line.")
     p.add_argument("--det", type=Path, required=True, help="a sequence folder or a folder of sequences")
     p.add_argument("--out", type=Path, required=True, help="folder for <sequence>.txt result files")
     p.add_argument("--score-transform", choices=["none", "sigmoid"], default="none",
@@ -23,23 +25,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mottrack_sdk.io.motchallenge import find_sequences, read_mot_txt
+    from mottrack_sdk.io.motchallenge import check_rows, find_sequences, read_mot_txt, sequence_length
+    from mottrack_sdk.io.output_paths import check_output_folder
+    from mottrack_sdk.io.path_components import safe_path_component
     from mottrack_sdk.offline import track_mot_detections
 
     options = tracker_options_from_args(args)
     seqs = find_sequences(args.det, require="det/det.txt")
-    if args.out.exists() and not args.out.is_dir():
-        raise ValueError(f"--out {args.out}: exists and is not a folder")
-    total_frames = sum(int(read_mot_txt(s / "det" / "det.txt").frame.max(initial=0)) for s in seqs)
+    check_output_folder(args.out, "--out")
+    total_frames, names = 0, {}
+    for seq in seqs:  # every input checked before any work
+        det_path = seq / "det" / "det.txt"
+        dets = read_mot_txt(det_path)
+        length = sequence_length(seq, dets, det_path)
+        check_rows(dets, det_path, "det", length)
+        total_frames += length
+        names[seq] = safe_path_component(seq.name, f"sequence folder {seq}")
     times = []
     with progress_bar(total_frames, "track-dets", not args.quiet) as bar:
         for seq in seqs:
-            bar.set_postfix_str(seq.name)
+            bar.set_postfix_str(names[seq])
             run_ = track_mot_detections(seq, options, args.score_transform, progress=bar.update)
-            run_.write(args.out / f"{seq.name}.txt")
+            out = args.out / f"{names[seq]}.txt"
+            run_.write(out)
             times.append(run_.frame_ms)
-            print(f"{seq.name}: {len(run_.frame_ms)} frames, {len(np.unique(run_.track_id))} tracks, "
-                  f"{np.median(run_.frame_ms) * 1e3:.0f} µs/frame (median) -> {args.out / (seq.name + '.txt')}")
+            print(f"{names[seq]}: {len(run_.frame_ms)} frames, {len(np.unique(run_.track_id))} tracks, "
+                  f"{np.median(run_.frame_ms) * 1e3:.0f} µs/frame (median) -> {out}")
     all_ms = np.concatenate(times) if times else np.zeros(1)
     print(f"done: {len(seqs)} sequences, tracker {np.mean(all_ms) * 1e3:.0f} µs/frame (mean)")
     return 0

@@ -6,6 +6,16 @@ pedestrians are scored; tracker boxes matched to distractor classes 2, 7, 8, 12 
 metrics score it. Nothing here re-implements a metric.
 
 Layout: ``gt_root/<seq>/gt/gt.txt`` (+ ``seqinfo.ini``) and ``results_dir/<seq>.txt``.
+
+Benchmarks: ``MOT16`` / ``MOT17`` / ``MOT20`` score class 1 and ignore the distractor classes;
+``MOT15`` files have no class column (class -1 on every gt row): every row with conf 1 is a
+pedestrian. ``"auto"`` (the default) picks MOT15 when every gt row of every sequence has class -1,
+else MOT17.
+
+Before TrackEval sees them, both files are checked (:func:`mottrack_sdk.io.motchallenge.check_rows`:
+frames within the sequence, ids >= 0, positive sizes, one box per id and frame; errors name
+``file:line``), and ids are renumbered densely per sequence, so memory follows the number of ids
+and frames, never the largest id (TrackEval indexes arrays by id).
 """
 from __future__ import annotations
 
@@ -17,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mottrack_sdk.io.motchallenge import find_sequences, read_mot_txt, read_seqinfo
+from mottrack_sdk.io.motchallenge import MotRows, check_rows, find_sequences, read_mot_txt, sequence_length
 
 # Reported per sequence and for COMBINED, in percent (counts stay counts).
 # TrackEval field name -> reported name.
@@ -26,6 +36,8 @@ _PERCENT = {"HOTA": "HOTA", "DetA": "DetA", "AssA": "AssA", "LocA": "LocA", "Det
             "IDP": "IDP", "CLR_Re": "Recall", "CLR_Pr": "Precision"}
 _COUNTS = {"IDSW": "IDSW", "Frag": "Frag", "CLR_FP": "FP", "CLR_FN": "FN", "CLR_TP": "TP", "MT": "MT",
            "ML": "ML", "IDTP": "IDTP", "IDFP": "IDFP", "IDFN": "IDFN"}
+BENCHMARKS = ("auto", "MOT15", "MOT16", "MOT17", "MOT20")
+_CLASSES = range(1, 14)  # TrackEval's MOTChallenge gt classes (pedestrian .. crowd)
 
 
 @dataclass
@@ -62,14 +74,18 @@ def _require_trackeval() -> Any:
 
 
 def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[str] | None = None,
-                 benchmark: str = "MOT17") -> EvalResult:
+                 benchmark: str = "auto") -> EvalResult:
     """Score every sequence of ``gt_root`` (or the named ``sequences``) against ``results_dir``.
 
+    ``benchmark``: one of :data:`BENCHMARKS` (see the module docstring).
+
     Raises:
-        FileNotFoundError: a gt folder, gt file, seqinfo.ini or result file is missing (named).
-        ValueError: a result file is malformed (e.g. an id repeated within a frame), named.
+        FileNotFoundError: a gt folder, gt file or result file is missing (named).
+        ValueError: a malformed gt, seqinfo.ini or result file (``file:line`` and what was expected).
     """
     trackeval = _require_trackeval()
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"benchmark: expected one of {list(BENCHMARKS)}, got {benchmark!r}")
     gt_root, results_dir = Path(gt_root), Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"--results {results_dir}: folder not found")
@@ -81,13 +97,19 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
             raise FileNotFoundError(f"{gt_root}: no ground truth for sequence(s) {missing}")
         seq_dirs = [known[s] for s in sequences]
     seq_info: dict[str, int] = {}
+    gt_rows: dict[str, tuple[Path, MotRows]] = {}
     for seq in seq_dirs:
-        length = _sequence_length(seq)
+        gt_path = seq / "gt" / "gt.txt"
+        gt = read_mot_txt(gt_path)
+        length = sequence_length(seq, gt, gt_path)
+        check_rows(gt, gt_path, "gt", length)
         result_file = results_dir / f"{seq.name}.txt"
         if not result_file.is_file():
             raise FileNotFoundError(f"{result_file}: no results for sequence {seq.name}")
-        _check_results(result_file)
+        check_rows(read_mot_txt(result_file), result_file, "results", length)
         seq_info[seq.name] = length
+        gt_rows[seq.name] = (gt_path, gt)
+    benchmark = _choose_benchmark(benchmark, gt_rows)
 
     config = {
         "GT_FOLDER": str(seq_dirs[0].parent), "TRACKERS_FOLDER": str(results_dir.parent),
@@ -102,7 +124,7 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         raw_scores: dict[str, dict[str, Any]] = {}
         for seq in seq_info:
             try:
-                raw = dataset.get_raw_seq_data(results_dir.name, seq)
+                raw = _dense_ids(dataset.get_raw_seq_data(results_dir.name, seq))
                 data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
             except trackeval.utils.TrackEvalException as exc:
                 raise ValueError(f"{results_dir / (seq + '.txt')} or its ground truth: {exc}") from exc
@@ -114,22 +136,30 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
     return result
 
 
-def _sequence_length(seq: Path) -> int:
-    if (seq / "seqinfo.ini").is_file():
-        return read_seqinfo(seq).seq_length
-    gt = read_mot_txt(seq / "gt" / "gt.txt")
-    return int(gt.frame.max()) if len(gt) else 1
+def _choose_benchmark(benchmark: str, gt_rows: dict[str, tuple[Path, MotRows]]) -> str:
+    """``auto`` -> MOT15 when no gt row has a class (class -1 everywhere), else MOT17; a class-less
+    gt file under another benchmark's rules (which score class 1 only) is an error naming it."""
+    classless = {name: bool(len(gt)) and bool((gt.class_id == -1).all()) for name, (_, gt) in gt_rows.items()}
+    if benchmark == "auto":
+        return "MOT15" if classless and all(classless.values()) else "MOT17"
+    if benchmark != "MOT15":
+        for name, (path, gt) in gt_rows.items():
+            bad = np.nonzero(~np.isin(gt.class_id, _CLASSES))[0]
+            if len(bad):
+                hint = " (no class column: the MOT15 layout; use --benchmark MOT15)" if classless[name] else ""
+                raise ValueError(f"{path}:{gt.line[bad[0]]}: class {gt.class_id[bad[0]]} is not a {benchmark} class "
+                                 f"(1-13){hint}")
+    return benchmark
 
 
-def _check_results(path: Path) -> None:
-    rows = read_mot_txt(path)
-    if len(rows) == 0:
-        return
-    pairs = rows.frame * (int(rows.track_id.max()) + 1) + rows.track_id
-    if len(np.unique(pairs)) != len(pairs):
-        raise ValueError(f"{path}: a track id appears twice in one frame")
-    if (rows.tlwh[:, 2:] <= 0).any():
-        raise ValueError(f"{path}: expected positive box widths and heights")
+def _dense_ids(raw: dict[str, Any]) -> dict[str, Any]:
+    """Renumber the gt and tracker ids of TrackEval's raw sequence data 0..K-1 (TrackEval then maps
+    ids through arrays as long as the largest id)."""
+    for key in ("gt_ids", "tracker_ids"):
+        per_frame = raw[key]
+        every = np.unique(np.concatenate([np.asarray(ids, np.int64) for ids in per_frame])) if per_frame else []
+        raw[key] = [np.searchsorted(every, ids).astype(int) for ids in per_frame]
+    return raw
 
 
 def _flatten(metric_results: dict[str, dict[str, Any]]) -> dict[str, float]:

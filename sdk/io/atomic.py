@@ -15,21 +15,31 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+def temporary_path_beside(target: str | os.PathLike[str], suffix: str = "") -> Path:
+    """A new empty file ``.<name>.<random>.tmp<suffix>`` in ``target``'s folder (created if needed), with the
+    ordinary permissions of a new file (``0666 & ~umask``; ``mkstemp`` alone makes ``0600``).
+
+    ``suffix`` ends the name, for libraries that choose a format from it (``cv2.VideoWriter``).
+    The caller renames it over ``target`` (:func:`os.replace`) or removes it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it is renamed to ``target`` on success.
 
     Use this when another library insists on writing to a path itself (``torch.save``,
-    ``onnx.save``, ``cv2.VideoWriter``). ``suffix`` keeps an extension such libraries look at.
+    ``onnx.save``, ``cv2.VideoWriter``). ``suffix`` ends the temporary name (an extension such
+    libraries look at); see :func:`temporary_path_beside`.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+    tmp_path = temporary_path_beside(target, suffix)
     try:
         yield tmp_path
         os.replace(tmp_path, target)

@@ -5,32 +5,84 @@
     3                      camera index 3 (OpenCV VideoCapture)
     rtsp://host/stream     any URL (``scheme://...``): a network stream through OpenCV / FFmpeg
     MOT17-04-SDP/          a MOTChallenge sequence (has seqinfo.ini): img1/ frames, its frame rate
-    frames/                a folder of images (.jpg .png .bmp .tif .webp), in sorted name order
+    frames/                a folder of images (.jpg .png .bmp .tif .webp), see "Frame order" below
     clip.mp4               anything else that is a file: a video
 
 Every reader yields ``(frame_id, image)`` with 1-based frame ids and BGR uint8 images, and knows its
 ``name`` (for output files), ``fps`` and ``frame_count`` (None when unknown: cameras, streams).
 OpenCV is imported when a source is opened.
+
+Frame order of image folders: when every file name holds exactly one integer and no two share it
+(MOTChallenge ``img1/000001.jpg``, ``frame_17.png``), frames are ordered **and numbered** by that
+integer, gaps kept (frame ids are 1-based: when the smallest number is 0, e.g. KITTI ``000000.png``,
+every id is the number + 1); otherwise (no number, several numbers, duplicates, numbers above 9,999,999 such as
+timestamps) they are ordered naturally (``2.jpg`` before ``10.jpg``, case-insensitive) and numbered
+1, 2, 3, ...
+
+Unreadable frames (``on_error``): ``"skip"`` (default) skips a corrupt image, or an undecodable frame in
+the middle of a video, with a warning on stderr and counts it in :attr:`FrameReader.problems`;
+``"stop"`` raises :class:`FrameReadError` naming the file and frame instead. A video that ends before
+the frame count its header declares says so (a warning and ``problems.ended_early``) in both modes.
 """
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "FrameReader", "ImageFolderReader", "VideoFrameReader", "open_frame_source"]
+__all__ = ["IMAGE_EXTENSIONS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
+           "ImageFolderReader", "VideoFrameReader", "open_frame_source", "order_image_files"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ON_ERROR_MODES = ("skip", "stop")
+MAX_WARNINGS = 10                 # printed per source; every problem is counted
+MAX_CONSECUTIVE_FAILURES = 30     # failed video reads in a row before the video counts as ended
+MAX_FRAME_NUMBER = 9_999_999      # larger integers in file names are not frame numbers (timestamps)
+_DIGITS = re.compile(r"\d+")
+
+
+class FrameReadError(ValueError):
+    """A frame that cannot be read while ``on_error="stop"`` (the message names the file and frame)."""
+
+
+@dataclass
+class FrameProblems:
+    """What a reader could not read: skipped frames (count and the first messages) and an early end."""
+
+    skipped: int = 0
+    examples: list[str] = field(default_factory=list)
+    ended_early: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"skipped_frames": self.skipped, "skipped_examples": list(self.examples),
+                "ended_early": self.ended_early}
+
+
+def _print_warning(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class FrameReader:
-    """Iterate ``(frame_id, bgr_uint8)``; ``name``, ``fps`` (None if unknown), ``frame_count`` (None if unknown)."""
+    """Iterate ``(frame_id, bgr_uint8)``; ``name``, ``fps`` (None if unknown), ``frame_count`` (None if unknown).
+
+    ``problems`` collects what was skipped; ``warn`` prints the warnings (stderr by default)."""
 
     name: str = "frames"
     fps: float | None = None
     frame_count: int | None = None
     description: str = ""
+
+    def __init__(self, on_error: str = "skip", warn: Callable[[str], None] | None = None) -> None:
+        if on_error not in ON_ERROR_MODES:
+            raise ValueError(f"--on-error: expected one of {', '.join(ON_ERROR_MODES)}, got {on_error!r}")
+        self.on_error = on_error
+        self.warn: Callable[[str], None] = warn or _print_warning
+        self.problems = FrameProblems()
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         raise NotImplementedError
@@ -44,39 +96,87 @@ class FrameReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _skip(self, message: str) -> None:
+        """One unreadable frame: FrameReadError under ``stop``, else counted and (the first few) warned about."""
+        if self.on_error == "stop":
+            raise FrameReadError(f"{message} (--on-error skip would skip it)")
+        self.problems.skipped += 1
+        if len(self.problems.examples) < MAX_WARNINGS:
+            self.problems.examples.append(message)
+            self.warn(f"warning: {message}: skipped")
+        elif self.problems.skipped == MAX_WARNINGS + 1:
+            self.warn("warning: more unreadable frames: skipped without a warning, counted in the summary")
+
+    def _ended_early(self, message: str) -> None:
+        self.problems.ended_early = message
+        self.warn(f"warning: {message}")
+
+
+def order_image_files(paths: list[Path]) -> tuple[list[Path], list[int]]:
+    """``(paths in frame order, their 1-based frame ids)``: see "Frame order" in the module docstring."""
+    numbers = [_DIGITS.findall(p.stem) for p in paths]
+    if paths and all(len(n) == 1 for n in numbers):
+        values = [int(n[0]) for n in numbers]
+        if len(set(values)) == len(values) and max(values) <= MAX_FRAME_NUMBER:
+            offset = 1 if min(values) == 0 else 0
+            order = sorted(range(len(paths)), key=values.__getitem__)
+            return [paths[i] for i in order], [values[i] + offset for i in order]
+    ordered = sorted(paths, key=lambda p: (_natural_key(p.name), p.name))
+    return ordered, list(range(1, len(ordered) + 1))
+
+
+def _natural_key(name: str) -> list[Any]:
+    """``"img10b.png"`` -> ``["img", 10, "b.png"]``: re.split with a group alternates text and digits (text
+    first), so keys compare position by position with equal types."""
+    return [int(part) if i % 2 else part.lower() for i, part in enumerate(re.split(r"(\d+)", name))]
+
 
 class ImageFolderReader(FrameReader):
-    """Images of one folder (not recursive) in sorted name order; unreadable images raise ValueError naming them."""
+    """Images of one folder (not recursive), in frame order (module docstring); unreadable ones per ``on_error``."""
 
     def __init__(self, folder: str | Path, name: str | None = None, fps: float | None = None,
-                 limit: int | None = None) -> None:
+                 limit: int | None = None, on_error: str = "skip") -> None:
+        super().__init__(on_error)
         self.folder = Path(folder)
-        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-        if limit is not None:
-            self.paths = self.paths[:limit]
+        found = [p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+        self.paths, self.frame_ids = order_image_files(found)
         if not self.paths:
             raise FileNotFoundError(f"{self.folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
         self.name = name or self.folder.name
         self.fps = fps
-        self.frame_count = len(self.paths)
         self.description = f"image folder {self.folder} ({len(self.paths)} images)"
+        self.limit(limit)
+
+    def limit(self, count: int | None) -> None:
+        """Keep the first ``count`` images (all when None)."""
+        if count is not None and count < len(self.paths):
+            self.paths, self.frame_ids = self.paths[:count], self.frame_ids[:count]
+            self.description = f"{self.description.rsplit(' (', 1)[0]} (first {len(self.paths)} images)"
+        self.frame_count = len(self.paths)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         import cv2
 
-        for i, path in enumerate(self.paths, 1):
+        for frame_id, path in zip(self.frame_ids, self.paths):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
-                raise ValueError(f"{path}: cannot read this image (corrupt or unsupported format)")
-            yield i, image
+                self._skip(f"{path}: cannot read this image (corrupt, unsupported format or gone)")
+                continue
+            yield frame_id, image
 
 
 class VideoFrameReader(FrameReader):
-    """A video file, camera index or stream URL through ``cv2.VideoCapture``."""
+    """A video file, camera index or stream URL through ``cv2.VideoCapture``.
 
-    def __init__(self, source: str | int, name: str | None = None) -> None:
+    Frame ids count positions in the video, so a skipped frame leaves a gap. For files with a declared
+    frame count, a failed read before that count is a skipped frame when a good frame follows, and an
+    early end otherwise (after :data:`MAX_CONSECUTIVE_FAILURES` failures, or at the declared count).
+    For cameras and streams a failed read ends the source."""
+
+    def __init__(self, source: str | int, name: str | None = None, on_error: str = "skip") -> None:
         import cv2
 
+        super().__init__(on_error)
         self.source = source
         self._capture: Any = cv2.VideoCapture(source)
         if not self._capture.isOpened():
@@ -94,13 +194,23 @@ class VideoFrameReader(FrameReader):
             f" ({self.frame_count} frames" + (f", {self.fps:g} fps)" if self.fps else ")") if self.frame_count else "")
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        frame_id = 0
+        position = 0
+        failed: list[int] = []  # positions that failed, not yet followed by a good frame
         while self._capture is not None:
             ok, image = self._capture.read()
-            if not ok or image is None:
-                return
-            frame_id += 1
-            yield frame_id, image
+            position += 1
+            if ok and image is not None:
+                for bad in failed:
+                    self._skip(f"{self.source}: frame {bad} of {self.frame_count} cannot be decoded")
+                failed.clear()
+                yield position, image
+                continue
+            if self.frame_count is None or position > self.frame_count or len(failed) >= MAX_CONSECUTIVE_FAILURES:
+                break
+            failed.append(position)
+        if failed and self.frame_count is not None:
+            self._ended_early(f"{self.source}: the video ends after frame {failed[0] - 1}, before the "
+                              f"{self.frame_count} frames its header declares (truncated or damaged file)")
 
     def close(self) -> None:
         if self._capture is not None:
@@ -109,12 +219,21 @@ class VideoFrameReader(FrameReader):
 
 
 class _Limited(FrameReader):
-    """At most ``limit`` frames of another reader."""
+    """At most ``limit`` frames of another reader (its ``problems`` and ``warn`` are the inner reader's)."""
 
     def __init__(self, inner: FrameReader, limit: int) -> None:
         self.inner, self.limit = inner, limit
+        self.on_error, self.problems = inner.on_error, inner.problems
         self.name, self.fps, self.description = inner.name, inner.fps, inner.description
         self.frame_count = limit if inner.frame_count is None else min(limit, inner.frame_count)
+
+    @property  # type: ignore[override]
+    def warn(self) -> Callable[[str], None]:
+        return self.inner.warn
+
+    @warn.setter
+    def warn(self, value: Callable[[str], None]) -> None:
+        self.inner.warn = value
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         for frame_id, image in self.inner:
@@ -126,18 +245,21 @@ class _Limited(FrameReader):
         self.inner.close()
 
 
-def open_frame_source(source: str | int | Path, max_frames: int | None = None) -> FrameReader:
+def open_frame_source(source: str | int | Path, max_frames: int | None = None, on_error: str = "skip") -> FrameReader:
     """The reader for ``source`` (see the module docstring).
 
     Raises:
         FileNotFoundError: a path that does not exist, or a folder without images.
-        ValueError: a video / camera / stream OpenCV cannot open, or a malformed seqinfo.ini.
+        ValueError: a video / camera / stream OpenCV cannot open, a malformed seqinfo.ini, or an unknown
+            ``on_error``.
     """
+    if on_error not in ON_ERROR_MODES:
+        raise ValueError(f"--on-error: expected one of {', '.join(ON_ERROR_MODES)}, got {on_error!r}")
     text = str(source)
     if isinstance(source, int) or text.isdigit():
-        reader: FrameReader = VideoFrameReader(int(text))
+        reader: FrameReader = VideoFrameReader(int(text), on_error=on_error)
     elif "://" in text:
-        reader = VideoFrameReader(text)
+        reader = VideoFrameReader(text, on_error=on_error)
     else:
         path = Path(source)
         if not path.exists():
@@ -146,17 +268,16 @@ def open_frame_source(source: str | int | Path, max_frames: int | None = None) -
             from mottrack_sdk.io.motchallenge import read_seqinfo
 
             info = read_seqinfo(path)
-            reader = ImageFolderReader(path / info.im_dir, name=path.name, fps=info.frame_rate)
+            reader = ImageFolderReader(path / info.im_dir, name=path.resolve().name, fps=info.frame_rate,
+                                       on_error=on_error)
         elif path.is_dir():
             folder = path / "img1" if (path / "img1").is_dir() else path
-            reader = ImageFolderReader(folder, name=path.name)
+            reader = ImageFolderReader(folder, name=path.resolve().name or "frames", on_error=on_error)
         else:
-            reader = VideoFrameReader(str(path))
+            reader = VideoFrameReader(str(path), on_error=on_error)
     if max_frames is not None:
         if isinstance(reader, ImageFolderReader):
-            reader.paths = reader.paths[:max_frames]
-            reader.frame_count = len(reader.paths)
-            reader.description = f"{reader.description.rsplit(' (', 1)[0]} (first {len(reader.paths)} images)"
+            reader.limit(max_frames)
         else:
             reader = _Limited(reader, max_frames)
     return reader

@@ -2,19 +2,33 @@
 
 Rows (comma separated, 1-based frames, boxes as tlwh in pixels):
 - ground truth ``gt/gt.txt``: ``frame,id,left,top,width,height,conf,class,visibility``
-  (scored rows: conf = 1 and class = 1; classes 2, 7, 8, 12 are distractors);
+  (scored rows: conf = 1 and class = 1; classes 2, 7, 8, 12 are distractors). MOT15 files have no
+  class or visibility (``frame,id,l,t,w,h,1,-1,-1,-1``): class -1 is a pedestrian
+  (:data:`PEDESTRIAN_CLASSES`);
 - detections ``det/det.txt``: ``frame,-1,left,top,width,height,score,-1,-1,-1``;
 - results ``<seq>.txt``: ``frame,id,left,top,width,height,score,-1,-1,-1``.
+
+Reading checks the form (numbers, columns, whole frames / ids / classes, finite values);
+:func:`check_rows` checks what a kind of file must hold (frames inside the sequence, ids, sizes,
+one box per id and frame). Every error is a ``ValueError`` naming ``file:line``.
 """
 from __future__ import annotations
 
 import configparser
+import math
+import os
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from mottrack_sdk.io.atomic import atomic_write
+
+PEDESTRIAN_CLASSES = (1, -1)  # class 1, or -1: a file without a class column (MOT15)
+MAX_SEQUENCE_FRAMES = 1_000_000  # evaluators keep per-frame state: longer sequences are refused
+_MAX_WHOLE = 2.0**53  # frames, ids and classes must be whole numbers that float64 holds exactly
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class MotRows:
     conf: np.ndarray        # (N,) float64: gt 'consider' flag, detection/result score
     class_id: np.ndarray    # (N,) int64 (-1 where the file has none)
     visibility: np.ndarray  # (N,) float64 (-1 where the file has none)
+    line: np.ndarray | None = None  # (N,) int64 line of each row in its file (None: not read from one)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -49,7 +64,11 @@ class MotRows:
 
     def select(self, mask: np.ndarray) -> "MotRows":
         return MotRows(self.frame[mask], self.track_id[mask], self.tlwh[mask], self.conf[mask],
-                       self.class_id[mask], self.visibility[mask])
+                       self.class_id[mask], self.visibility[mask], None if self.line is None else self.line[mask])
+
+    def is_pedestrian(self) -> np.ndarray:
+        """(N,) bool: class 1, or -1 (no class column: MOT15)."""
+        return np.isin(self.class_id, PEDESTRIAN_CLASSES)
 
     @property
     def xyxy(self) -> np.ndarray:
@@ -57,23 +76,36 @@ class MotRows:
 
 
 def read_seqinfo(path: str | Path) -> SeqInfo:
-    """Read ``seqinfo.ini`` (``path`` may be the file or its sequence folder)."""
+    """Read ``seqinfo.ini`` (``path`` may be the file or its sequence folder).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: naming the file, for a missing ``[Sequence]`` section or key, a frame rate that is
+            not a finite number > 0, a ``seqLength`` outside 1..``MAX_SEQUENCE_FRAMES`` or image sizes < 1.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "seqinfo.ini"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: seqinfo.ini not found")
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path)
+        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
         sec = parser["Sequence"]
-        return SeqInfo(name=sec.get("name", path.parent.name), frame_rate=float(sec["frameRate"]),
+        info = SeqInfo(name=sec.get("name", path.parent.name), frame_rate=float(sec["frameRate"]),
                        seq_length=int(sec["seqLength"]), im_width=int(sec["imWidth"]),
                        im_height=int(sec["imHeight"]), im_dir=sec.get("imDir", "img1"),
                        im_ext=sec.get("imExt", ".jpg"))
-    except (KeyError, ValueError, configparser.Error) as exc:
+    except (KeyError, ValueError, configparser.Error) as exc:  # UnicodeDecodeError is a ValueError
         raise ValueError(f"{path}: expected a [Sequence] section with frameRate, seqLength, imWidth, "
-                         f"imHeight ({exc})") from exc
+                         f"imHeight ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not (math.isfinite(info.frame_rate) and info.frame_rate > 0):
+        raise ValueError(f"{path}: frameRate: expected a number > 0, got {info.frame_rate}")
+    if not 1 <= info.seq_length <= MAX_SEQUENCE_FRAMES:
+        raise ValueError(f"{path}: seqLength: expected 1 to {MAX_SEQUENCE_FRAMES:,} frames, got {info.seq_length}")
+    if info.im_width < 1 or info.im_height < 1:
+        raise ValueError(f"{path}: imWidth / imHeight: expected sizes >= 1, got {info.im_width} x {info.im_height}")
+    return info
 
 
 def write_seqinfo(path: str | Path, info: SeqInfo) -> None:
@@ -88,31 +120,103 @@ def write_seqinfo(path: str | Path, info: SeqInfo) -> None:
 
 
 def read_mot_txt(path: str | Path) -> MotRows:
-    """Read a gt / det / results file. Missing columns 8-9 read as -1. Empty file -> 0 rows."""
+    """Read a gt / det / results file: 6 to 10 comma-separated numbers per line; missing conf reads as 1,
+    missing class and visibility as -1; blank lines are skipped. Empty file -> 0 rows.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: naming ``file:line``, for text that is not numbers, too few columns, NaN or inf, or
+            a frame / id / class that is not a whole number (within ±2**53).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: MOTChallenge file not found")
-    rows: list[list[float]] = []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
+    values, lines = array("d"), array("q")  # 8 bytes per number: memory stays a few times the file's size
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text ({exc.reason}); expected a MOTChallenge "
+                                 "text file") from None
             if not line:
                 continue
             parts = line.replace(" ", "").split(",")
             try:
-                values = [float(p) for p in parts]
+                row = [float(p) for p in parts]
             except ValueError:
                 raise ValueError(f"{path}:{lineno}: expected comma-separated numbers, got {line[:80]!r}") from None
-            if len(values) < 6:
+            if len(row) < 6:
                 raise ValueError(f"{path}:{lineno}: expected at least 6 columns "
-                                 f"(frame,id,left,top,width,height), got {len(values)}")
-            rows.append((values + [1.0, -1.0, -1.0, -1.0])[:9] if len(values) < 9 else values[:9])
-    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 9)
-    if len(arr) and not np.isfinite(arr).all():
-        raise ValueError(f"{path}: contains NaN or inf values")
+                                 f"(frame,id,left,top,width,height), got {len(row)}")
+            values.extend(row[:9] if len(row) >= 9 else row + [1.0, -1.0, -1.0][len(row) - 6:])
+            lines.append(lineno)
+    arr = np.frombuffer(values, dtype=np.float64).reshape(-1, 9)
+    line_of = np.frombuffer(lines, dtype=np.int64)
+    bad = np.nonzero(~np.isfinite(arr).all(axis=1))[0]
+    if len(bad):
+        raise ValueError(f"{path}:{line_of[bad[0]]}: expected finite numbers, got NaN or inf")
+    whole = arr[:, [0, 1, 7]]
+    bad = np.nonzero(((whole != np.floor(whole)) | (np.abs(whole) > _MAX_WHOLE)).any(axis=1))[0]
+    if len(bad):
+        frame, track, cls = arr[bad[0], [0, 1, 7]]
+        raise ValueError(f"{path}:{line_of[bad[0]]}: expected whole numbers for frame, id and class "
+                         f"(up to 2**53), got {frame:g}, {track:g}, {cls:g}")
     return MotRows(frame=arr[:, 0].astype(np.int64), track_id=arr[:, 1].astype(np.int64),
                    tlwh=arr[:, 2:6].copy(), conf=arr[:, 6].copy(), class_id=arr[:, 7].astype(np.int64),
-                   visibility=arr[:, 8].copy())
+                   visibility=arr[:, 8].copy(), line=line_of.copy())
+
+
+def check_rows(rows: MotRows, path: str | Path, kind: Literal["gt", "det", "results"],
+               seq_length: int | None = None) -> None:
+    """What a ``kind`` of file must hold, beyond its form (see :func:`read_mot_txt`):
+
+    - every kind: frames from 1 to ``seq_length`` (when given);
+    - ``gt`` and ``results``: ids >= 0, widths and heights > 0, each id at most once per frame.
+
+    Raises:
+        ValueError: naming ``path:line`` of the first offending row.
+    """
+    if len(rows) == 0:
+        return
+    where = (lambda i: f"{path}:{rows.line[i]}") if rows.line is not None else (lambda i: f"{path} (row {i + 1})")
+    upper = seq_length if seq_length is not None else np.iinfo(np.int64).max
+    bad = np.nonzero((rows.frame < 1) | (rows.frame > upper))[0]
+    if len(bad):
+        limit = f"1..{seq_length} (the sequence's length)" if seq_length is not None else ">= 1"
+        raise ValueError(f"{where(bad[0])}: frame {rows.frame[bad[0]]} is outside the sequence's frames {limit}")
+    if kind == "det":
+        return
+    bad = np.nonzero(rows.track_id < 0)[0]
+    if len(bad):
+        raise ValueError(f"{where(bad[0])}: track id {rows.track_id[bad[0]]} is negative; expected ids >= 0 "
+                         f"({'ground truth' if kind == 'gt' else 'results'} name each object with one id)")
+    bad = np.nonzero((rows.tlwh[:, 2:] <= 0).any(axis=1))[0]
+    if len(bad):
+        raise ValueError(f"{where(bad[0])}: expected a positive width and height, got "
+                         f"{rows.tlwh[bad[0], 2]:g} x {rows.tlwh[bad[0], 3]:g}")
+    order = np.lexsort((rows.track_id, rows.frame))
+    same = np.nonzero((np.diff(rows.frame[order]) == 0) & (np.diff(rows.track_id[order]) == 0))[0]
+    if len(same):
+        first, again = order[same[0]], order[same[0] + 1]
+        raise ValueError(f"{where(max(first, again))}: track id {rows.track_id[again]} appears twice in frame "
+                         f"{rows.frame[again]} (also {where(min(first, again))})")
+
+
+def sequence_length(seq_dir: str | Path, rows: MotRows, path: str | Path) -> int:
+    """The sequence's number of frames: ``seqLength`` of its ``seqinfo.ini`` when it has one, else the
+    last frame in ``rows`` (read from ``path``; refused beyond ``MAX_SEQUENCE_FRAMES``)."""
+    seq_dir = Path(seq_dir)
+    if (seq_dir / "seqinfo.ini").is_file():
+        return read_seqinfo(seq_dir).seq_length
+    if len(rows) == 0:
+        return 1
+    last = int(np.argmax(rows.frame))
+    if rows.frame[last] > MAX_SEQUENCE_FRAMES:
+        line = f":{rows.line[last]}" if rows.line is not None else ""
+        raise ValueError(f"{path}{line}: frame {rows.frame[last]} is beyond {MAX_SEQUENCE_FRAMES:,}, the longest "
+                         f"sequence accepted (without a seqinfo.ini the last frame sets the length)")
+    return max(int(rows.frame[last]), 1)
 
 
 def write_results(path: str | Path, frame: np.ndarray, track_id: np.ndarray, tlwh: np.ndarray,
@@ -153,12 +257,15 @@ def _write_rows(path: str | Path, frame: np.ndarray, track_id: np.ndarray, tlwh:
 
 
 def find_sequences(root: str | Path, require: str = "gt/gt.txt") -> list[Path]:
-    """Sequence folders under ``root`` (or ``root`` itself) that contain ``require``, sorted by name."""
+    """Sequence folders under ``root`` (or ``root`` itself) that contain ``require``, sorted by name.
+
+    ``root`` itself is returned as an absolute path (without resolving links), so that its ``name`` is
+    the sequence's folder name even for ``.`` or ``..``."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: folder not found")
     if (root / require).is_file():
-        return [root]
+        return [Path(os.path.abspath(root))]
     seqs = sorted(p for p in root.iterdir() if (p / require).is_file())
     if not seqs:
         raise FileNotFoundError(f"{root}: no sequence folders with {require} found")

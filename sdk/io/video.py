@@ -2,28 +2,32 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["VideoWriter"]
+from mottrack_sdk.io.atomic import temporary_path_beside
+
+__all__ = ["VIDEO_SUFFIXES", "VideoWriter"]
 
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+VIDEO_SUFFIXES = tuple(sorted(_FOURCC))
 
 
 class VideoWriter:
     """``with VideoWriter(path, fps) as w: w.write(bgr)``; the file appears only when the block ends cleanly.
 
     The frame size is taken from the first frame; later frames of another size are resized to it.
-    Codec by suffix: ``.mp4`` / ``.mkv`` MPEG-4 part 2 (``mp4v``), ``.avi`` Motion-JPEG.
+    Codec by suffix: ``.mp4`` / ``.mkv`` MPEG-4 part 2 (``mp4v``), ``.avi`` Motion-JPEG. The file has
+    ordinary permissions (``0666 & ~umask``, like every file of :mod:`mottrack_sdk.io.atomic`); an error
+    inside the block, or no frame at all, leaves no file (and no temporary file) behind.
     """
 
     def __init__(self, path: str | Path, fps: float = 30.0) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in _FOURCC:
-            raise ValueError(f"{self.path}: video suffix must be one of {sorted(_FOURCC)}")
+            raise ValueError(f"{self.path}: video suffix must be one of {list(VIDEO_SUFFIXES)}")
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self._tmp: Path | None = None
         self._writer: Any = None
@@ -31,12 +35,8 @@ class VideoWriter:
         self.frames = 0
 
     def __enter__(self) -> "VideoWriter":
-        # like mottrack_sdk.io.atomic_path, but the temporary name must end in the real suffix: OpenCV
-        # chooses the container from it
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tmp" + self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        # the temporary name ends in the real suffix: OpenCV chooses the container from it
+        self._tmp = temporary_path_beside(self.path, self.path.suffix)
         return self
 
     def write(self, image: np.ndarray) -> None:
@@ -57,10 +57,14 @@ class VideoWriter:
         self.frames += 1
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._writer is not None:
-            self._writer.release()
-        assert self._tmp is not None
-        if exc_type is None and self.frames:
-            os.replace(self._tmp, self.path)
-        else:  # an error, or nothing written: leave no file behind
-            self._tmp.unlink(missing_ok=True)
+        tmp, self._tmp = self._tmp, None
+        try:
+            if self._writer is not None:
+                self._writer.release()  # writes the container's index: the file becomes playable
+                self._writer = None
+            if exc_type is None and self.frames and tmp is not None:
+                os.replace(tmp, self.path)
+                tmp = None
+        finally:
+            if tmp is not None:  # an error, or nothing written: leave no file behind
+                tmp.unlink(missing_ok=True)

@@ -34,6 +34,12 @@ of fixed overhead, far more than its arithmetic, so a frame is organised to make
 * the IoU stages after stage 1 usually see a handful of candidates, and are then run on Python
   lists (identical logic; numpy above ``_SMALL`` candidates).
 
+Hostile frames (thousands of mutually overlapping boxes) stay within bounded memory: the search
+window is capped at ``MAX_WINDOW_PAIRS`` pairs, oversized conflicts are assigned greedily and
+duplicate removal runs in chunks (see ``matching``). A frame that fails for any reason (an
+exception, ``MemoryError``, ``KeyboardInterrupt``) leaves the tracker exactly as it was: its
+tracks, IDs and ``frame_id`` (the frame is not counted).
+
 Stage 1 keeps exactly the pairs inside the gate (Mahalanobis² <= threshold); an IoU stage keeps
 pairs with 1 − IoU <= its limit, which for a limit below 1 already implies that the boxes overlap
 (explicitly required at a limit of 1). All floating-point expressions repeat the reference ones
@@ -48,7 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mottrack_sdk.tracking.kalman import KalmanBoxFilter, xyah_rows_to_xyxy
-from mottrack_sdk.tracking.matching import assign_admissible, iou_rows, over_threshold_pairs, window_pairs
+from mottrack_sdk.tracking.matching import (MAX_SOLVER_SIDE, MAX_WINDOW_PAIRS, assign_admissible, iou_rows,
+                                            over_threshold_chunks, window_pairs)
 from mottrack_sdk.tracking.options import TrackerOptions
 from mottrack_sdk.tracking.track_table import (CLASS_ID, FLOAT_WIDTH, HAS_TEMPLATE, HITS, INT_WIDTH,
                                                LAST_FRAME, SCORE, START_FRAME, STATE, TRACK_ID, UID,
@@ -75,10 +82,16 @@ class FrameTracks:
 
 
 class AssociationCore:
-    """Stateful per-stream association; see the module docstring for the cascade."""
+    """Stateful per-stream association; see the module docstring for the cascade.
 
-    def __init__(self, options: TrackerOptions):
+    ``max_window_pairs`` / ``max_solver_side``: the memory bounds of ``matching`` (tests lower them
+    to reach the capped paths with small frames; the native core takes the same two numbers).
+    """
+
+    def __init__(self, options: TrackerOptions, max_window_pairs: int = MAX_WINDOW_PAIRS,
+                 max_solver_side: int = MAX_SOLVER_SIDE):
         self.options = options
+        self.max_window_pairs, self.max_solver_side = int(max_window_pairs), int(max_solver_side)
         self.kf = KalmanBoxFilter(options.std_weight_position, options.std_weight_velocity)
         # IoU stages: (cost limit, track state, True: high-score / False: low-score detections)
         o = options
@@ -105,6 +118,21 @@ class AssociationCore:
     # ------------------------------------------------------------------ per frame
     def step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
              classes: np.ndarray | None) -> FrameTracks:
+        """One frame; on any exception the tracker is restored to its state before the call."""
+        tab = self.table
+        # The packed arrays are changed in place (Kalman predict / update, states, templates); the
+        # rest of the table is replaced, never changed. Templates change only with embeddings.
+        saved = (tab.f.copy(), tab.i.copy(), tab.template if embeddings is None or tab.template is None
+                 else tab.template.copy(), self.frame_id, self._next_uid, self._next_id, self._multi_class)
+        try:
+            return self._step(xyxy, scores, embeddings, classes)
+        except BaseException:
+            tab.f, tab.i, tab.template, self.frame_id, self._next_uid, self._next_id, self._multi_class = saved
+            self.table = tab
+            raise
+
+    def _step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
+              classes: np.ndarray | None) -> FrameTracks:
         o, tab = self.options, self.table
         self.frame_id += 1
         n_det, n_trk = len(scores), len(tab)
@@ -162,7 +190,7 @@ class AssociationCore:
             rad *= 1.0 + 1e-9
         else:  # stage 1 then considers every pair
             rad = np.full((2, f.shape[1]), np.inf)
-        ti, dj = window_pairs(f[0], f[1], rad[0], rad[1], det[4], det[5])
+        ti, dj = window_pairs(f[0], f[1], rad[0], rad[1], det[4], det[5], self.max_window_pairs)
         if len(ti) == 0:
             return
         a, b = trk.take(ti, 1), det.take(dj, 1)
@@ -246,11 +274,10 @@ class AssociationCore:
             else:
                 self._commit(np.array(rows), np.array(dets), np.array(costs), limit, match, taken)
 
-    @staticmethod
-    def _commit(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, limit: float,
+    def _commit(self, ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, limit: float,
                 match: np.ndarray, taken: np.ndarray) -> bool:
         """Assign admissible pairs (track row, detection); returns whether anything matched."""
-        mt, md = assign_admissible(ti, dj, cost, limit, len(match), len(taken))
+        mt, md = assign_admissible(ti, dj, cost, limit, len(match), len(taken), self.max_solver_side)
         match[mt] = md
         taken[md] = True
         return len(mt) > 0
@@ -355,16 +382,20 @@ class AssociationCore:
             return None
         lost, other = is_lost.nonzero()[0], (~is_lost).nonzero()[0]
         boxes = xyah_rows_to_xyxy(tab.f)
-        li, oj = over_threshold_pairs(boxes.take(lost, 1), boxes.take(other, 1), self.options.duplicate_iou)
-        q, p = lost.take(li), other.take(oj)
-        if self._multi_class and len(p):
-            same = tab.i[CLASS_ID].take(p) == tab.i[CLASS_ID].take(q)
-            q, p = q.compress(same), p.compress(same)
-        if len(p) == 0:
-            return boxes
         start = tab.i[START_FRAME]
-        keep = np.ones(len(tab), bool)
-        keep[np.where(start.take(p) < start.take(q), q, p)] = False  # the older has the earlier start
+        keep = None
+        # each pair's verdict depends on that pair alone, so the pairs can come in chunks
+        for li, oj in over_threshold_chunks(boxes.take(lost, 1), boxes.take(other, 1), self.options.duplicate_iou,
+                                            self.max_window_pairs):
+            q, p = lost.take(li), other.take(oj)
+            if self._multi_class and len(p):
+                same = tab.i[CLASS_ID].take(p) == tab.i[CLASS_ID].take(q)
+                q, p = q.compress(same), p.compress(same)
+            if len(p):
+                keep = np.ones(len(tab), bool) if keep is None else keep
+                keep[np.where(start.take(p) < start.take(q), q, p)] = False  # the older has the earlier start
+        if keep is None:
+            return boxes
         tab.keep(keep)
         return boxes.compress(keep, axis=1)
 

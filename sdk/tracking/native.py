@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mottrack_sdk.tracking.core import FrameTracks
+from mottrack_sdk.tracking.matching import MAX_SOLVER_SIDE, MAX_WINDOW_PAIRS
 from mottrack_sdk.tracking.options import TrackerOptions
 
 CORES = ("auto", "native", "python")
@@ -52,18 +53,20 @@ class NativeAssociationCore:
     (``Tracker``): boxes (N, 4) float64 xyxy with positive sizes, scores (N,) float64, unit-norm
     embeddings (N, D) float32 or None, classes (N,) int64 or None (one class). It returns
     :class:`FrameTracks`. There is no ``table``: the tracks live in C++ (``live_tracks`` counts them).
+    ``max_window_pairs`` / ``max_solver_side``: as ``AssociationCore``'s (tests only).
 
     Raises:
         RuntimeError: when the extension is not built.
         ValueError: for inputs the C++ side refuses (wrong shapes, NaN, D changing without reset).
     """
 
-    def __init__(self, options: TrackerOptions):
+    def __init__(self, options: TrackerOptions, max_window_pairs: int = MAX_WINDOW_PAIRS,
+                 max_solver_side: int = MAX_SOLVER_SIDE):
         module = _load()
         if module is None:
             raise RuntimeError(_not_built_message())
         self.options = options
-        self._impl = module.NativeCore(asdict(options))
+        self._impl = module.NativeCore(asdict(options), max_window_pairs, max_solver_side)
 
     @property
     def frame_id(self) -> int:

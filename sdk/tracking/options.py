@@ -5,8 +5,11 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 # chi-square 0.95 quantile with 4 degrees of freedom: the Kalman gate on (cx, cy, aspect, h).
 CHI2_95_4DOF = 9.4877
+_INT64_MAX = 2**63 - 1  # track_buffer is an int64 in the native core and the C API
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class TrackerOptions:
     std_weight_velocity: float = 1.0 / 160
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # numpy scalars (np.float32(0.4), np.int64(30), np.bool_) as Python numbers
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                object.__setattr__(self, f.name, value.item())
         unit = ("embedding_thresh", "motion_thresh", "iou_thresh", "low_score_iou_thresh",
                 "tentative_iou_thresh", "fusion_weight", "template_momentum", "duplicate_iou")
         for name in unit:
@@ -59,8 +66,10 @@ class TrackerOptions:
         _check("std_weight_velocity", self.std_weight_velocity, 0.0, math.inf, open_low=True)
         if self.max_aspect_ratio is not None:
             _check("max_aspect_ratio", self.max_aspect_ratio, 0.0, math.inf, open_low=True)
-        if isinstance(self.track_buffer, bool) or not isinstance(self.track_buffer, int) or self.track_buffer < 0:
-            raise ValueError(f"TrackerOptions.track_buffer: expected an integer >= 0, got {self.track_buffer!r}")
+        if isinstance(self.track_buffer, bool) or not isinstance(self.track_buffer, int) \
+                or not 0 <= self.track_buffer <= _INT64_MAX:
+            raise ValueError(f"TrackerOptions.track_buffer: expected an integer in [0, 2**63 - 1], "
+                             f"got {self.track_buffer!r}")
         if not isinstance(self.gating, bool):
             raise ValueError(f"TrackerOptions.gating: expected True/False, got {self.gating!r}")
 

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+# Box coordinates must fit float32 (what detectors produce): the Kalman filter squares heights and
+# sums squared distances in float64, which then cannot overflow. The C API checks the same bound.
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
@@ -29,15 +32,18 @@ def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
 
 
 def check_boxes(boxes_xyxy: Any) -> np.ndarray:
-    """(N, 4) finite xyxy with x2 > x1 and y2 > y1 -> float64 array. An empty input gives (0, 4)."""
+    """(N, 4) finite xyxy within ±F32_MAX with x2 > x1 and y2 > y1 -> float64 array. An empty input
+    gives (0, 4)."""
     if type(boxes_xyxy) is np.ndarray and boxes_xyxy.dtype is _F64 and boxes_xyxy.ndim == 2 \
             and boxes_xyxy.shape[1] == 4 and len(boxes_xyxy):
         # widths/heights all > 0 (NaN fails) with a finite sum: then every coordinate is finite too
-        # (an infinite coordinate makes its width or height inf or NaN). Transposed, so each
-        # operation loops over N rather than N times over 2.
+        # (an infinite coordinate makes its width or height inf or NaN); x1 < x2 and y1 < y2, so the
+        # smallest x1/y1 and the largest x2/y2 bound all of them. Transposed, so each operation loops
+        # over N rather than N times over 2.
         t = boxes_xyxy.T
         wh = t[2:] - t[:2]
-        if np.minimum.reduce(wh, axis=None) > 0 and math.isfinite(np.add.reduce(wh, axis=None)):
+        if np.minimum.reduce(wh, axis=None) > 0 and math.isfinite(np.add.reduce(wh, axis=None)) \
+                and np.minimum.reduce(t[:2], axis=None) >= -F32_MAX and np.maximum.reduce(t[2:], axis=None) <= F32_MAX:
             return boxes_xyxy
     arr = _as_real_array(boxes_xyxy, "boxes_xyxy", "an (N, 4) array of [x1, y1, x2, y2]")
     if arr.size == 0:
@@ -48,6 +54,11 @@ def check_boxes(boxes_xyxy: Any) -> np.ndarray:
     if not np.isfinite(arr).all():
         bad = int(np.nonzero(~np.isfinite(arr).all(axis=1))[0][0])
         raise ValueError(f"boxes_xyxy: expected finite values, row {bad} is {arr[bad].tolist()}")
+    huge = np.nonzero((np.abs(arr) > F32_MAX).any(axis=1))[0]
+    if len(huge):
+        b = int(huge[0])
+        raise ValueError(f"boxes_xyxy: expected coordinates within ±{F32_MAX:.7g} (the float32 range; larger ones "
+                         f"overflow the tracker's arithmetic), row {b} is {arr[b].tolist()}")
     bad_rows = np.nonzero((arr[:, 2] <= arr[:, 0]) | (arr[:, 3] <= arr[:, 1]))[0]
     if len(bad_rows):
         b = int(bad_rows[0])
@@ -91,10 +102,28 @@ def check_embeddings(value: Any, n: int, dim: int | None) -> np.ndarray:
         raise ValueError(f"embeddings: expected shape ({n}, D) (one row per box), got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim and n > 0:
         raise ValueError(f"embeddings: expected dimension D={dim} (as in earlier frames), got {arr.shape[1]}")
-    arr = arr.astype(np.float32, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError("embeddings: expected finite values, got NaN or inf")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if n and (norms <= 0).any():
-        raise ValueError(f"embeddings: expected non-zero rows, row {int(np.nonzero(norms[:, 0] <= 0)[0][0])} is all zeros")
+    if arr.dtype != _F32 and arr.size and np.abs(arr).max() > F32_MAX:
+        row = int(np.nonzero((np.abs(arr) > F32_MAX).any(axis=1))[0][0])
+        raise ValueError(f"embeddings: expected values within ±{F32_MAX:.7g} (float32), row {row} has "
+                         f"{float(np.abs(arr[row]).max()):.7g}")
+    arr = arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore", under="ignore"):  # named below instead
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    bad = np.nonzero(~((norms[:, 0] > 0) & np.isfinite(norms[:, 0])))[0] if n else []
+    if len(bad):
+        raise ValueError(embedding_row_problem(int(bad[0]), arr[bad[0]], float(norms[bad[0], 0])))
     return arr / norms if n else arr
+
+
+def embedding_row_problem(row: int, values: np.ndarray, norm: float) -> str:
+    """Why embedding row ``row`` cannot be normalised in float32 (its norm is 0 or inf); the C API
+    (``frame_input.cpp``) words it the same way."""
+    if norm > 0:
+        return (f"embeddings: row {row} overflows float32 (the sum of its squares exceeds 3.4e38); "
+                "scale the embeddings down")
+    if np.count_nonzero(values):
+        return (f"embeddings: row {row} underflows float32 (its squares round to 0 although it has non-zero "
+                "values); scale the embeddings up")
+    return f"embeddings: expected non-zero rows, row {row} is all zeros"

@@ -7,6 +7,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,68 @@ def test_c_api_gives_the_python_cores_tracks(c_build):
         assert b"boxes_xyxy" in lib.mottrack_last_error()
     finally:
         lib.mottrack_destroy(handle)
+
+
+_C_API_OOM = """
+import ctypes, resource, sys
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+lib.mottrack_last_error.restype = ctypes.c_char_p
+def options():
+    buf = (ctypes.c_uint8 * 1024)()
+    assert lib.mottrack_options_init(buf) == 0
+    return buf
+def ptr(a, ctype):
+    return a.ctypes.data_as(ctypes.POINTER(ctype))
+def update(handle, xyxy, scores):
+    classes = np.zeros(len(scores), np.int64)
+    return lib.mottrack_update(handle, ptr(xyxy, ctypes.c_double), ptr(scores, ctypes.c_double),
+                               ctypes.c_int64(len(scores)), None, ctypes.c_int64(0), ptr(classes, ctypes.c_int64), None)
+def tracks(handle):
+    buf, count = (ctypes.c_double * 9 * 4096)(), ctypes.c_int64()
+    assert lib.mottrack_get_tracks(handle, buf, ctypes.c_int64(4096), ctypes.byref(count)) == 0
+    return [tuple(buf[i]) for i in range(count.value)]
+def frame_id(handle):
+    out = ctypes.c_int64()
+    assert lib.mottrack_frame_id(handle, ctypes.byref(out)) == 0
+    return out.value
+rng = np.random.default_rng(3)
+frames = []
+for k in range(30):
+    xy = np.array([[40.0 * i + k, 50.0 + k] for i in range(20)])
+    frames.append((np.ascontiguousarray(np.concatenate([xy, xy + [30.0, 80.0]], axis=1)), np.full(20, 0.9)))
+control, tested = ctypes.c_void_p(), ctypes.c_void_p()
+assert lib.mottrack_create(options(), ctypes.byref(control)) == 0
+assert lib.mottrack_create(options(), ctypes.byref(tested)) == 0
+for xyxy, scores in frames[:15]:
+    assert update(control, xyxy, scores) == 0 and update(tested, xyxy, scores) == 0
+before = tracks(tested)
+n = 3_000_000
+xy = rng.uniform(0, 1000, (n, 2))
+big = (np.ascontiguousarray(np.concatenate([xy, xy + 50.0], axis=1)), np.full(n, 0.9))
+classes = np.zeros(n, np.int64)
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (vm + 64 * 2**20, hard))
+status = lib.mottrack_update(tested, ptr(big[0], ctypes.c_double), ptr(big[1], ctypes.c_double), ctypes.c_int64(n),
+                             None, ctypes.c_int64(0), ptr(classes, ctypes.c_int64), None)
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+assert status == 6, (status, lib.mottrack_last_error())  # MOTTRACK_ERROR_OUT_OF_MEMORY
+assert b"out of memory" in lib.mottrack_last_error()
+assert frame_id(tested) == frame_id(control) == 15 and tracks(tested) == before
+for xyxy, scores in frames[15:]:
+    assert update(control, xyxy, scores) == 0 and update(tested, xyxy, scores) == 0
+    assert tracks(tested) == tracks(control)
+print("unchanged")
+"""
+
+
+def test_an_out_of_memory_frame_is_not_counted_by_the_c_api(c_build):
+    """The header's promise: on error nothing changes. Out of memory in the middle of a frame (a 3M
+    detection frame under an address-space limit) leaves tracks, IDs and frame_id as they were."""
+    lib = next(c_build.glob("libmottrack.so*"))
+    run = subprocess.run([sys.executable, "-c", _C_API_OOM, str(lib)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "unchanged", run.stdout[-2000:] + run.stderr[-3000:]
 
 
 # -- sanitizers ---------------------------------------------------------------------------------

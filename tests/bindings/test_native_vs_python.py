@@ -28,9 +28,9 @@ FIELDS = ("score", "class_id", "hits", "age")
 class Differ:
     """Feeds the same frames to both cores and records how far apart they are."""
 
-    def __init__(self, options: TrackerOptions):
-        self.python = AssociationCore(options)
-        self.native = NativeAssociationCore(options)
+    def __init__(self, options: TrackerOptions, **limits: int):
+        self.python = AssociationCore(options, **limits)
+        self.native = NativeAssociationCore(options, **limits)
         self.frames = 0
         self.max_box_diff = 0.0
 
@@ -146,6 +146,44 @@ def test_random_streams_same_tracks(stream):
     d = Differ(options)
     for xyxy, scores, emb, cls in frames:
         d.step(xyxy, scores, emb, cls)
+
+
+# -- the memory bounds (capped windows, greedy conflicts): the same rules in both cores -----------
+def test_both_cores_share_the_memory_bounds():
+    from mottrack_sdk import _native
+    from mottrack_sdk.tracking import matching
+
+    assert (_native.MAX_WINDOW_PAIRS, _native.MAX_SOLVER_SIDE) == (matching.MAX_WINDOW_PAIRS, matching.MAX_SOLVER_SIDE)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams(), st.sampled_from([1, 3, 8, 20]), st.sampled_from([2, 3, 5, 8]))
+def test_random_streams_same_tracks_with_tiny_memory_bounds(stream, max_window_pairs, max_solver_side):
+    """Bounds low enough that windows are cut and conflicts assigned greedily in most frames."""
+    options, frames = stream
+    d = Differ(options, max_window_pairs=max_window_pairs, max_solver_side=max_solver_side)
+    for xyxy, scores, emb, cls in frames:
+        d.step(xyxy, scores, emb, cls)
+
+
+@pytest.mark.parametrize("embeddings", [False, True], ids=["motion", "embeddings"])
+def test_crowded_scene_same_tracks_with_cut_windows_and_greedy_conflicts(embeddings):
+    scene = DetectionScene(DetectionSceneOptions(num_objects=120, num_frames=60, seed=8, width=640, height=360,
+                                                 embedding_dim=32 if embeddings else 0))
+    d = Differ(TrackerOptions(), max_window_pairs=400, max_solver_side=4)
+    for f in scene:
+        emb = check_embeddings(f.det_embeddings, len(f.det_scores), None) if embeddings else None
+        d.step(f.det_xyxy, f.det_scores, emb)
+    assert d.frames == 60
+
+
+def test_thousands_of_identical_boxes_same_tracks():
+    """Every centre equal: one bucket of the sorted centres, every window cut, every conflict greedy."""
+    d = Differ(TrackerOptions(), max_window_pairs=5000, max_solver_side=64)
+    box = np.tile([[100.0, 100.0, 150.0, 220.0]], (2000, 1))
+    scores = np.linspace(0.55, 0.95, 2000)
+    for shift in (0.0, 0.0, 1.0, 2.0):
+        d.step(box + shift, scores)
 
 
 # -- the JV solver against lap.lapjv -----------------------------------------------------------

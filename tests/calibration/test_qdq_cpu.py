@@ -16,10 +16,13 @@ from mottrack_sdk.backends.qdq_cpu import (_encode_varint, _varint, adapt_int8_f
 SPEC = PreprocessingSpec("images", (64, 32), "letterbox", 127.5)
 
 
-@pytest.fixture()
-def s8s8_model(tiny_model, image_folder, tmp_path):
+@pytest.fixture(params=[False, True], ids=["int8_weights", "float_weights"])
+def s8s8_model(request, tiny_model, image_folder, tmp_path):
+    """The TensorRT-conformant INT8 file in both weight layouts: int8 initializers -> DequantizeLinear (what
+    quantize_int8 writes) and float weights behind a Q/DQ pair (older files, still loaded)."""
     reader = FrameCalibrationReader(open_frame_source(image_folder), SPEC, 8)
-    return quantize_int8(tiny_model, tmp_path / "q.onnx", reader, QuantizationOptions(method="minmax")).path
+    options = QuantizationOptions(method="minmax", float_weights=request.param)
+    return quantize_int8(tiny_model, tmp_path / "q.onnx", reader, options).path
 
 
 def _inits(model):
@@ -46,8 +49,12 @@ def test_activations_become_uint8_and_weights_7_bit_with_the_graph_otherwise_unc
     assert [n.SerializeToString() for n in before.graph.node] == [n.SerializeToString() for n in after.graph.node]
     assert before.metadata_props == after.metadata_props and check_tensorrt_qdq(before) == []
     old, cur = _inits(before), _inits(after)
-    weights = {n.input[0] for n in before.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in old}
-    weight_scales = {n.input[1] for n in before.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in weights}
+    # weights: float initializers read by a QuantizeLinear, or int8 initializers read by a DequantizeLinear
+    float_weights = {n.input[0] for n in before.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in old}
+    int8_weights = {n.input[0] for n in before.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in old}
+    assert bool(float_weights) != bool(int8_weights) and report.int8_weights == len(int8_weights)
+    weight_nodes = [n for n in before.graph.node if n.input[0] in float_weights | int8_weights]
+    weight_scales = {n.input[1] for n in weight_nodes}
     act_zps = {n.input[2] for n in before.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
                and n.input[1] not in weight_scales}
     for name, value in old.items():
@@ -56,11 +63,14 @@ def test_activations_become_uint8_and_weights_7_bit_with_the_graph_otherwise_unc
             assert np.array_equal(cur[name].astype(int), value.astype(int) + 128)
         elif name in weight_scales:
             np.testing.assert_array_equal(cur[name], value * 2)
+        elif name in int8_weights:  # requantized to 7 bits: round half to even of q / 2, +-127 -> +-64
+            assert cur[name].dtype == np.int8 and np.abs(cur[name].astype(int)).max() <= 64
+            np.testing.assert_array_equal(cur[name], np.round(value / 2).astype(np.int8))
         else:
             assert cur[name].dtype == value.dtype and np.array_equal(cur[name], value), name
     # every weight now quantizes into 7 bits, so u8 x s8 pairs cannot saturate 16-bit lanes
-    for node in before.graph.node:
-        if node.op_type == "QuantizeLinear" and node.input[0] in weights:
+    for node in weight_nodes:
+        if node.input[0] in float_weights:
             w, s = cur[node.input[0]], cur[node.input[1]].reshape(-1, *([1] * (cur[node.input[0]].ndim - 1)))
             assert np.abs(np.round(w / s)).max() <= 64
     # idempotent: nothing left to change, already-7-bit weights are not reduced again

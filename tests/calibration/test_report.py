@@ -80,3 +80,29 @@ def test_calibrate_refuses_bad_inputs(tmp_path, capsys):
     bad.write_bytes(b"junk")
     assert main(["calibrate", "--model", str(bad), "--data", str(tmp_path), "--report", str(tmp_path / "r")]) == 2
     assert "not a loadable ONNX model" in capsys.readouterr().err
+
+
+def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_models(tiny_export, synthetic_root,
+                                                                                   tmp_path, capsys):
+    common = ["calibrate", "--model", str(tiny_export), "--data", str(synthetic_root), "--frames", "4",
+              "--latency-runs", "1", "--warmup", "0", "--threads", "1"]
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("not a folder")
+    assert main([*common, "--report", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"--report {a_file}: exists and is not a folder" in err and "Traceback" not in err
+    assert main([*common, "--report", str(a_file / "sub")]) == 2
+    assert "is a file, so no folder can be created below it" in capsys.readouterr().err
+    (tmp_path / "r2" / "report.json").mkdir(parents=True)
+    assert main([*common, "--report", str(tmp_path / "r2")]) == 2
+    assert "report.json: is a folder" in capsys.readouterr().err
+    assert main([*common, "--report", str(tmp_path / "r3"), "--cache", str(tmp_path)]) == 2
+    assert f"--cache {tmp_path}: is a folder" in capsys.readouterr().err
+
+    no_gt = tmp_path / "frames_only"
+    (no_gt / "img1").mkdir(parents=True)
+    report_dir = tmp_path / "report"
+    assert main([*common, "--report", str(report_dir), "--eval", str(no_gt)]) == 2
+    err = capsys.readouterr().err
+    assert f"--eval {no_gt}: no MOTChallenge sequence with ground truth" in err
+    assert not list(report_dir.glob("*.onnx"))  # found before quantizing: no model written

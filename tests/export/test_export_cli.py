@@ -93,3 +93,20 @@ def test_every_export_and_calibration_module_imports_without_tensorrt():
                                                 "'mottrack_training' in sys.modules)"], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("out, extra, message", [
+    ("{tmp}", [], "--out {tmp}: is a folder (expected a file name ending in .onnx)"),
+    ("{tmp}/m.txt", [], "--out {tmp}/m.txt: expected a file name ending in .onnx"),
+    ("{tmp}/afile/m.onnx", [], "is a file, so no folder can be created below it"),
+    ("{tmp}/m.onnx", ["--format", "engine"], "--out {tmp}/m.onnx: expected a file name ending in .engine or .plan"),
+    ("{tmp}/m.engine", ["--format", "engine", "--onnx-out", "{tmp}/b.txt"], "--onnx-out {tmp}/b.txt: expected"),
+    ("{tmp}/m.onnx", ["--calib-cache", "{tmp}"], "--calib-cache {tmp}: is a folder"),
+])
+def test_output_paths_are_checked_before_the_export(capsys, tmp_path, out, extra, message):
+    (tmp_path / "afile").write_text("x")
+    argv = ["--random-weights", "--set", "width_multiple=0.0625", "--set", "embedding_dim=16", "--size", "64x64",
+            *[a.format(tmp=tmp_path) for a in extra], "--out", out.format(tmp=tmp_path)]
+    code, text = _run(capsys, *argv)
+    assert code == 2 and message.format(tmp=tmp_path) in text and "Traceback" not in text
+    assert not list(tmp_path.rglob("*.onnx")) and not list(tmp_path.rglob(".*"))

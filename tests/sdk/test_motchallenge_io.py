@@ -47,11 +47,15 @@ def test_real_mot17_files(mot17_root):
 @pytest.mark.parametrize("content, match", [
     ("1,2,3\n", r":1: expected at least 6 columns"),
     ("1,2,3,4,5,6\n1,a,3,4,5,6\n", r":2: expected comma-separated numbers"),
-    ("1,2,3,4,5,nan\n", "contains NaN"),
+    ("1,2,3,4,5,6\n1,2,3,4,5,nan\n", r":2: expected finite numbers, got NaN or inf"),
+    ("1.5,2,3,4,5,6\n", r":1: expected whole numbers for frame, id and class"),
+    ("1,1e300,3,4,5,6\n", r":1: expected whole numbers for frame, id and class"),
+    ("1,2,3,4,5,6,1,2.5,1\n", r":1: expected whole numbers"),
+    (b"1,2,3,4,5,6\n\xff\xfe,1\n", r":2: not UTF-8 text"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, content, match):
     path = tmp_path / "bad.txt"
-    path.write_text(content)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(ValueError, match=match) as info:
         read_mot_txt(path)
     assert "bad.txt" in str(info.value)

@@ -50,7 +50,7 @@ def test_frame_sources(sequence, video, tmp_path):
         open_frame_source(tmp_path)
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="bad.png: cannot read"):
-        list(open_frame_source(tmp_path))
+        list(open_frame_source(tmp_path, on_error="stop"))
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     with pytest.raises(ValueError, match="cannot open video"):
         open_frame_source(tmp_path / "bad.mp4")

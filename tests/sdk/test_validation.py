@@ -81,8 +81,9 @@ def test_a_rejected_frame_leaves_the_tracker_untouched():
     ("det_thresh", float("nan"), "det_thresh: expected a finite number"),
     ("iou_thresh", 1.5, r"iou_thresh: expected a value in \[0.0, 1.0\]"),
     ("frame_rate", 0, r"frame_rate: expected a value in \(0.0"),
-    ("track_buffer", -1, "track_buffer: expected an integer >= 0"),
-    ("track_buffer", 2.5, "track_buffer: expected an integer >= 0"),
+    ("track_buffer", -1, r"track_buffer: expected an integer in \[0, 2\*\*63 - 1\]"),
+    ("track_buffer", 2.5, r"track_buffer: expected an integer in \[0, 2\*\*63 - 1\]"),
+    ("track_buffer", 2**63, r"track_buffer: expected an integer in \[0, 2\*\*63 - 1\]"),
     ("low_score_thresh", 0.9, "low_score_thresh: expected <= det_thresh"),
     ("gating", "yes", "gating: expected True/False"),
 ])

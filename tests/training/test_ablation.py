@@ -6,6 +6,7 @@ import json
 import pytest
 
 from mottrack_training.engine.ablation import ARMS, run_ablation
+from mottrack_training.engine.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.torch
 
@@ -23,7 +24,7 @@ def test_arms_differ_only_in_architecture_and_id_loss(tiny_config, tmp_path, one
     assert [r["arm"] for r in saved["rows"]] == ["jde", "ren_saan_ihoim"] and saved["held_out"]["seed"] == 5
     table = (tmp_path / "abl" / "ablation.md").read_text().splitlines()
     assert table[0].startswith("| arm |") and table[2].startswith("| jde |") and len(table) == 4
-    ckpt = __import__("torch").load(tmp_path / "abl" / "jde" / "last.pt", weights_only=False)
+    ckpt = load_checkpoint(tmp_path / "abl" / "jde" / "last.pt")  # weights_only=True
     assert ckpt["options"]["model"]["overrides"] == {**base["model"]["overrides"], "ren": False, "saan": False}
     assert ckpt["options"]["loss"]["id_loss"] == "ce"
 

@@ -1,0 +1,72 @@
+"""Checking output paths before any work starts: the right kind (file or folder), the right suffix, writable.
+
+Commands that run for minutes (``track``, ``bench``, ``calibrate``, ``export``) call these on every
+``--out`` / ``--json`` / ``--report`` / ``--plot`` argument first, so a typo or a read-only folder is
+one clear ``ValueError`` naming the argument, never a traceback after the slow part::
+
+    check_output_folder(args.out, "--out")                       # may exist as a folder, or not yet
+    check_output_file(args.json, "--json", suffixes=(".json",))  # may exist as a file, or not yet
+
+Writability is probed where the output will be created: the nearest folder that already exists
+gets a temporary file (removed at once), which also catches read-only mounts and, unlike
+``os.access``, gives the real answer when running as root. Nothing else is created.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["check_output_file", "check_output_folder"]
+
+
+def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
+    """``path`` is an existing folder or can be created as one, and files can be written in it.
+
+    Raises:
+        ValueError: naming ``flag``, when ``path`` is an existing file, sits below a file, or its
+            nearest existing folder is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path}: exists and is not a folder (expected an output folder)")
+    _check_writable(path, flag)
+    return path
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` is an existing file or can be created as one (its folder may not exist yet), and its
+    name ends in one of ``suffixes`` (any suffix when empty, compared case-insensitively).
+
+    Raises:
+        ValueError: naming ``flag``, when ``path`` is an existing folder, has another suffix, sits
+            below a file, or its nearest existing folder is not writable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder (expected a file name"
+                         + (f" ending in {' or '.join(suffixes)})" if suffixes else ")"))
+    if suffixes and path.suffix.lower() not in tuple(s.lower() for s in suffixes):
+        raise ValueError(f"{flag} {path}: expected a file name ending in {' or '.join(suffixes)}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} {path}: exists and is not writable")
+    _check_writable(path.parent, flag, path)
+    return path
+
+
+def _check_writable(folder: Path, flag: str, named: Path | None = None) -> None:
+    """The nearest existing ancestor of ``folder`` (itself included) is a folder that takes new files."""
+    shown = named if named is not None else folder
+    existing = folder.absolute()
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {shown}: {existing} is a file, so no folder can be created below it")
+    try:
+        with tempfile.TemporaryFile(prefix=".mottrack-write-check.", dir=existing):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"{flag} {shown}: cannot write in {existing} ({reason})") from None

@@ -1,0 +1,82 @@
+"""One validation of tracker options: ``TrackerOptions`` (Python) and the native core's
+``validate_options`` (what the C API's ``mottrack_create`` runs) accept and refuse the same values,
+naming the same field. The C side is also tested in C (``bindings/tests/test_c_api.c``)."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, fields
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mottrack_sdk.tracking.native import native_available
+from mottrack_sdk.tracking.options import TrackerOptions
+
+pytestmark = pytest.mark.skipif(not native_available(), reason="mottrack_sdk._native is not built")
+
+FLOAT_FIELDS = [f.name for f in fields(TrackerOptions) if f.name not in ("gating", "track_buffer")]
+SPECIAL = [math.inf, -math.inf, math.nan, -1.0, -0.0, 0.0, 1e-300, 0.05, 0.5, 1.0, 1.0 + 1e-12, 9.4877, 1e308]
+
+
+def _python_verdict(changes: dict) -> str | None:
+    try:
+        TrackerOptions(**changes)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _native_verdict(changes: dict) -> str | None:
+    from mottrack_sdk import _native
+
+    try:
+        _native.NativeCore({**asdict(TrackerOptions()), **changes})
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _same_verdict(changes: dict) -> None:
+    py, native = _python_verdict(changes), _native_verdict(changes)
+    assert (py is None) == (native is None), f"{changes}: Python says {py!r}, native says {native!r}"
+    if py is not None:  # the same field, the same kind of complaint
+        assert py.split(":")[0] == native.split(":")[0], (py, native)
+        assert ("finite" in py) == ("finite" in native), (py, native)
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", SPECIAL, ids=repr)
+def test_every_float_option_is_judged_the_same(name, value):
+    _same_verdict({name: value})
+
+
+@pytest.mark.parametrize("name", ["gating_threshold", "min_box_area", "max_aspect_ratio", "std_weight_position",
+                                  "std_weight_velocity", "frame_rate", "det_thresh"])
+def test_infinity_is_refused_by_both(name):
+    """The C API used to accept +inf for these (std_weight_position=inf silently lost every track)."""
+    assert "expected a finite number" in _python_verdict({name: math.inf})
+    assert "expected a finite number" in _native_verdict({name: math.inf})
+
+
+@pytest.mark.parametrize("value", [-1, 0, 30, 2**62, 2**63 - 1])
+def test_track_buffer_is_judged_the_same(value):
+    _same_verdict({"track_buffer": value})
+
+
+def test_numpy_scalars_are_plain_numbers_to_both():
+    options = TrackerOptions(det_thresh=np.float32(0.4), track_buffer=np.int64(12), gating=np.bool_(False))
+    assert type(options.det_thresh) is float and options.det_thresh == pytest.approx(0.4)
+    assert type(options.track_buffer) is int and options.gating is False
+    assert _native_verdict(asdict(options)) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(FLOAT_FIELDS), st.floats(allow_nan=True, allow_infinity=True),
+       st.sampled_from([None, 0.2, 0.7]))
+def test_random_values_are_judged_the_same(name, value, det_thresh):
+    changes = {name: value}
+    if det_thresh is not None and name != "det_thresh":
+        changes["det_thresh"] = det_thresh
+    _same_verdict(changes)
