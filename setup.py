@@ -114,6 +114,8 @@ setup(
         "export": [p for p in dev_pins if p.split("==")[0] in {"torch", "onnx", "matplotlib"}],
         # trackeval also declares opencv-python; see README "Dependencies" for the clean install.
         "eval": ["trackeval==1.3.0", *_read_pins("eval.txt")],
+        # teacher pseudo-labelling (mottrack_training.distill): OpenVINO teachers + onnx for YOLOX's graph
+        "distill": [*_read_pins("distill.txt"), *(p for p in dev_pins if p.split("==")[0] == "onnx")],
         "trt": ["tensorrt>=8.5", "cuda-python>=11.8"],
         "dev": dev_pins,
     },

@@ -4,9 +4,13 @@
 >>> quantize_int8("cstrack_s.onnx", "cstrack_s_int8.onnx", reader, QuantizationOptions(method="entropy"))
 
 Settings (deployment facts, "INT8"): ``QuantFormat.QDQ``, int8 activations and weights, per-channel
-weights (Conv axis 0), symmetric activations (zero point 0), Q/DQ pairs on weights, float bias, shared
-Q/DQ pairs; ``quant_pre_process`` first. The file runs on ONNX Runtime CPU and builds a TensorRT INT8
-engine (8.x/10.x with the INT8 flag; 11.x as is).
+weights (Conv axis 0), symmetric activations (zero point 0), float bias, shared Q/DQ pairs;
+``quant_pre_process`` first. Weights are stored quantized: int8 initializers feeding a
+``DequantizeLinear`` (per-channel scales on axis 0 for Conv), which TensorRT (8.5-11) and ONNX Runtime
+both take, so the file is about a quarter of FP32's size. ``QuantizationOptions(float_weights=True)``
+writes the older layout instead: float weights behind a ``QuantizeLinear`` / ``DequantizeLinear`` pair
+(``AddQDQPairToWeight``), as large as FP32 and computing exactly the same function. The file runs on
+ONNX Runtime CPU and builds a TensorRT INT8 engine (8.x/10.x with the INT8 flag; 11.x as is).
 
 By default the detect-head output convs, the decode/NMS tail and the embedding head's last conv stay
 float (:mod:`.graph`). Ranges are collected in chunks (bounded memory for 500 frames at 1088x608)
@@ -56,6 +60,14 @@ class QuantizationOptions:
             precision lost), but needed by ONNX Runtime on x86 CPUs without VNNI: there its int8 kernels
             multiply u8 x s8 pairs with 16-bit saturation (``vpmaddubsw``), and full-range weights
             saturate (measured here: 30x larger output error). See :func:`cpu_has_vnni`.
+        float_weights: store weights as float behind a Q/DQ pair (the layout of files before int8 weight
+            storage; ~4x larger, same function) instead of int8 initializers feeding a DequantizeLinear.
+        depthwise_float: ``auto`` (on when the graph has a grouped convolution), ``on`` or ``off``. On: the
+            depthwise (grouped) convolutions and the first convolution stay float and only Conv / MatMul are
+            quantized, so the activations feeding those layers stay float too. Depthwise-separable
+            networks with folded BatchNorm (YOLOX-nano) amplify per-tensor activation error through
+            large per-channel depthwise gains: quantizing them lost every detection of CSTrack-nano here,
+            while they hold under 10% of its multiply-adds.
     """
 
     method: str = "entropy"
@@ -67,8 +79,12 @@ class QuantizationOptions:
     op_types: tuple[str, ...] | None = None
     reduce_range: bool = False
     dedicated_qdq_pair: bool = False
+    float_weights: bool = False
+    depthwise_float: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.depthwise_float not in ("auto", "on", "off"):
+            raise ValueError(f"depthwise_float must be auto, on or off, got {self.depthwise_float!r}")
         if self.method not in CALIBRATION_METHODS:
             raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {self.method!r}")
         if not 90.0 <= self.percentile < 100.0:
@@ -82,10 +98,17 @@ class QuantizationOptions:
 
     def ort_extra_options(self) -> dict[str, Any]:
         symmetric = self.activation_type == "int8"
-        return {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "AddQDQPairToWeight": True,
+        return {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "AddQDQPairToWeight": self.float_weights,
                 "QuantizeBias": False, "DedicatedQDQPair": self.dedicated_qdq_pair,
                 "QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1},
                 "CalibTensorRangeSymmetric": symmetric, "CalibPercentile": self.percentile}
+
+
+def depthwise_and_first_convs(model: Any) -> list[str]:
+    """Names of the grouped (depthwise) Conv nodes of an ``onnx.ModelProto``, preceded by its first Conv."""
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    grouped = [n.name for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    return ([convs[0].name] if convs and grouped else []) + [n for n in grouped if n != convs[0].name]
 
 
 @dataclass(frozen=True)
@@ -202,7 +225,13 @@ def quantize_int8(model_path: str | Path, out_path: str | Path, reader: Any | No
         regions = find_float_regions(pre, len(metadata.anchors[0]) * (5 + metadata.num_classes),
                                      metadata.embedding_dim) if options.keep_heads_float else None
         matmuls = constant_matmuls(pre) if options.keep_constant_matmul_float else []
-        excluded = tuple(dict.fromkeys((regions.all() if regions else []) + matmuls + list(options.exclude_nodes)))
+        float_convs = depthwise_and_first_convs(pre) if options.depthwise_float != "off" else []
+        if options.depthwise_float == "auto" and len(float_convs) <= 1:  # no grouped convolution
+            float_convs = []
+        if float_convs and not options.op_types:
+            op_types = ["Conv", "MatMul"]
+        excluded = tuple(dict.fromkeys((regions.all() if regions else []) + matmuls + float_convs
+                                       + list(options.exclude_nodes)))
         tensors_data, frames, hit = None, 0, False
         if cache is not None:
             stored = cache.load()
@@ -230,7 +259,8 @@ def quantize_int8(model_path: str | Path, out_path: str | Path, reader: Any | No
         quantized = onnx.load(str(q_path))
         extra = {"quantization.method": options.method, "quantization.activation_type": options.activation_type,
                  "quantization.frames": str(frames), "quantization.float_nodes": str(len(excluded)),
-                 "quantization.tensorrt_conformant": str(options.tensorrt_conformant).lower()}
+                 "quantization.tensorrt_conformant": str(options.tensorrt_conformant).lower(),
+                 "quantization.weights": "float_qdq" if options.float_weights else "int8"}
         save_with_metadata(quantized, out_path, metadata.with_precision("int8"), extra)
     if options.tensorrt_conformant:
         problems = check_tensorrt_qdq(onnx.load(str(out_path)))

@@ -10,7 +10,8 @@ engine     a TensorRT engine + ``<out>.json`` sidecar, built from the ONNX the v
 =========  ==============================================================================
 
 Every precondition (TensorRT present for engines, calibration data for INT8, a readable ONNX, a valid
-size) is checked before the slow steps, with a message that says what to do.
+size, output paths of the right kind and suffix in writable folders) is checked before the slow
+steps, with a message that says what to do.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from typing import Any
 from mottrack_export.options import ExportOptions
 from mottrack_export.tensorrt_builder import EngineBuildOptions
 
-__all__ = ["ExportRequest", "export_model"]
+__all__ = ["ENGINE_SUFFIXES", "ExportRequest", "export_model"]
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")  # the runtime picks TensorRT by these (mottrack_sdk.backends.registry)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,31 @@ class ExportRequest:
         if self.calib is not None and not Path(self.calib).exists():
             raise FileNotFoundError(f"--calib {self.calib}: not found")
 
+    @property
+    def engine_onnx(self) -> Path:
+        """Where an engine build keeps the ONNX it was built from (``onnx_out``, default ``<out>.onnx``)."""
+        return self.onnx_out or self.out.with_suffix(".onnx")
+
+    def check_outputs(self) -> None:
+        """Every file this request writes (or reads and updates) can be written, with the right suffix;
+        ValueError naming the argument otherwise. No file is created."""
+        from mottrack_sdk.engine_sidecar import sidecar_path
+        from mottrack_sdk.io.output_paths import check_output_file
+
+        if self.format == "onnx":
+            check_output_file(self.out, "--out", (".onnx",))
+        else:
+            check_output_file(self.out, "--out", ENGINE_SUFFIXES)
+            check_output_file(sidecar_path(self.out), "--out (its sidecar)")
+            check_output_file(self.engine_onnx, "--onnx-out", (".onnx",))
+            if self.engine is not None:
+                for path, flag in ((self.engine.timing_cache, "--timing-cache"),
+                                   (self.engine.calibration_cache, "--trt-calib-cache")):
+                    if path is not None:
+                        check_output_file(path, flag)
+        if self.calib_cache is not None:
+            check_output_file(self.calib_cache, "--calib-cache")
+
 
 def export_model(source: Path | Callable[[], Any], request: ExportRequest) -> dict[str, Any]:
     """Run the request. ``source`` is an FP32 mottrack ONNX path or a loader returning a ``LoadedModel``.
@@ -63,6 +91,7 @@ def export_model(source: Path | Callable[[], Any], request: ExportRequest) -> di
     """
     from mottrack_sdk.model_metadata import read_model_metadata
 
+    request.check_outputs()
     features = None
     if request.format == "engine":
         from mottrack_export.tensorrt_version import import_tensorrt, tensorrt_features
@@ -90,7 +119,7 @@ def export_model(source: Path | Callable[[], Any], request: ExportRequest) -> di
 
         assert features is not None and request.engine is not None
         engine_options = request.engine
-        onnx_out = request.onnx_out or request.out.with_suffix(".onnx")
+        onnx_out = request.engine_onnx
         if request.precision == "fp16" and features.always_strongly_typed:
             onnx_for_engine = _convert(fp32, onnx_out, "fp16", request)
         elif request.precision == "int8" and engine_options.int8_mode == "qdq":
@@ -145,6 +174,7 @@ def _convert(fp32: Path, out: Path, precision: str, request: ExportRequest) -> P
         key = {"model_sha256": file_sha256(fp32), "method": request.calib_method,
                "percentile": options.percentile if request.calib_method == "percentile" else None,
                "activation_type": options.activation_type, "reduce_range": options.reduce_range,
+               "depthwise_float": options.depthwise_float,
                "preprocessing": spec.key()}
         cache = CalibrationRangeCache(request.calib_cache, key)
     return quantize_int8(fp32, out, reader, options, cache).path

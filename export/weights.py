@@ -1,6 +1,8 @@
 """Loaders of the PyTorch network to export: deferred callables ``TorchModelFrom<Input>`` (Polygraphy style).
 
-Accepted weight files (``torch.load``-able, CPU):
+Accepted weight files (read with ``torch.load(weights_only=True)`` through
+``mottrack_training.engine.safe_load``: a file holding anything but tensors and plain data is refused
+before any of it is built, so a crafted file cannot run code):
 
 0. a packaged release ``weights.pt`` of ``mottrack train``'s ``package-weights``
    (``format: mottrack-weights``: full model config + FP16 state dict), loaded with
@@ -67,17 +69,11 @@ class TorchModelFromWeights:
     use_ema: bool = True
 
     def __call__(self) -> LoadedModel:
-        import torch
-
         from mottrack_sdk.engine_sidecar import file_sha256
+        from mottrack_training.engine.safe_load import load_weights_file
 
         path = Path(self.path)
-        if not path.is_file():
-            raise FileNotFoundError(f"--weights {path}: file not found")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # truncated / foreign file
-            raise ValueError(f"--weights {path}: not a PyTorch weights file ({exc})") from exc
+        payload = load_weights_file(path, what="--weights")
         if isinstance(payload, dict) and payload.get("format") == PACKAGED_FORMAT:
             from mottrack_training.engine.release import load_packaged_model
 
@@ -110,11 +106,10 @@ class TorchModelFromWeights:
             return state, source.get("config", self.config), dict(source.get("overrides") or {})
         if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
             source = payload.get("config", self.config)
-            if isinstance(source, dict) and "backbone" in source:  # a full ModelConfig as a dict
-                from mottrack_sdk.config import options_from_dict
-                from mottrack_training.model.config import ModelConfig
+            if isinstance(source, dict) and ("backbone" in source or source.get("family") == "yolox"):
+                from mottrack_training.model.config import config_from_dict  # a full model config as a dict
 
-                return payload["model"], options_from_dict(ModelConfig, source, where=f"{path} [config]"), {}
+                return payload["model"], config_from_dict(source, source=f"{path} [config]"), {}
             if isinstance(source, dict):
                 return payload["model"], source.get("config", self.config), dict(source.get("overrides") or {})
             return payload["model"], str(source), dict(self.overrides)

@@ -5,8 +5,10 @@
 and INT8 calibration use, with the resize mode, size and pad value from the model's metadata) ->
 ``backend.infer`` -> :class:`~mottrack_sdk.postprocessing.DetectionDecoder`, timing each stage.
 
-The default model (``model=None``) is the CSTrack-S demo model shipped inside the package,
-``mottrack_sdk/assets/models/cstrack_s_demo_int8.onnx`` (INT8 QDQ, ONNX Runtime).
+The default model (``model=None``) is the CSTrack-nano model shipped inside the package,
+``mottrack_sdk/assets/models/cstrack_nano_int8.onnx`` (INT8 QDQ, ONNX Runtime): YOLOX-nano's COCO
+backbone with CSTrack's REN and SAAN, trained for real pedestrians (see its metrics card in
+``training/weights/cstrack_nano_real``).
 """
 from __future__ import annotations
 
@@ -24,15 +26,15 @@ from mottrack_sdk.types import Detections
 __all__ = ["DEFAULT_MODEL_NAME", "DefaultModelMissingError", "FrameDetector", "StageTimings", "check_frame",
            "default_model_path"]
 
-DEFAULT_MODEL_NAME = "cstrack_s_demo_int8.onnx"
+DEFAULT_MODEL_NAME = "cstrack_nano_int8.onnx"
 
 
 class DefaultModelMissingError(FileNotFoundError):
-    """``model=None`` was asked for, but this build ships no demo model."""
+    """``model=None`` was asked for, but this build ships no default model."""
 
 
 def default_model_path(must_exist: bool = False) -> Path:
-    """Where the shipped demo model lives in the installed package.
+    """Where the shipped default model lives in the installed package.
 
     Raises:
         DefaultModelMissingError: with ``must_exist``, when the file is not there, saying how to pass a model.
@@ -40,7 +42,7 @@ def default_model_path(must_exist: bool = False) -> Path:
     path = Path(__file__).resolve().parent / "assets" / "models" / DEFAULT_MODEL_NAME
     if must_exist and not path.is_file():
         raise DefaultModelMissingError(
-            f"the default CSTrack-S demo model is not shipped in this build yet ({path} is missing). "
+            f"the default CSTrack-nano model is not shipped in this build yet ({path} is missing). "
             "Pass a model explicitly: Tracker(model='cstrack_s.onnx') (an ONNX from `mottrack export`), "
             "model='cstrack_s.engine' (TensorRT) or a TorchScript file / torch.nn.Module; on the command line "
             "use --model PATH. Detection-only tracking (update_detections) needs no model.")
@@ -128,7 +130,7 @@ class FrameDetector:
     @classmethod
     def from_model(cls, model: Any = None, backend: str = "auto", backend_options: Any = None,
                    postprocess: PostprocessOptions | None = None) -> "FrameDetector":
-        """Open ``model`` (None: the shipped demo model) on ``backend`` and load it."""
+        """Open ``model`` (None: the shipped default model) on ``backend`` and load it."""
         from mottrack_sdk.backends.registry import open_backend
 
         if model is None:

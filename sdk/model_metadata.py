@@ -17,7 +17,10 @@ Keys (all prefixed ``mottrack.``; lists and numbers are JSON):
 ``resize_mode``        ``letterbox`` | ``stretch`` (see ``mottrack_sdk.preprocessing``)
 ``pad_value``          letterbox padding in 0..255 pixel units (127.5 -> 128 on uint8 frames)
 ``strides``            ``[8, 16, 32]``
-``anchors``            ``[[[w, h] x A] x L]`` input pixels
+``anchors``            ``[[[w, h] x A] x L]`` input pixels (for ``box_coding: yolox`` only the training
+                       loss's assignment sizes, one per level: decoding is anchor-free)
+``box_coding``         optional: ``yolov5`` (default; anchor boxes) or ``yolox`` (anchor-free head); the
+                       outputs are decoded in the graph either way, so the runtime needs it only to report
 ``num_classes``        ``1``
 ``embedding_dim``      ``E`` (embeddings are L2-normalised by the in-graph tail)
 ``embedding_stride``   ``8``
@@ -37,6 +40,7 @@ Keys (all prefixed ``mottrack.``; lists and numbers are JSON):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,9 +60,13 @@ _ENCODING = {
     "anchors": "json", "num_classes": "int", "embedding_dim": "int", "embedding_stride": "int",
     "output_layout": "str", "outputs": "json", "opset": "int", "weights_sha256": "str",
     "score_threshold": "float", "iou_threshold": "float", "top_k": "int", "max_det": "int",
-    "tracker_defaults": "json",
+    "tracker_defaults": "json", "box_coding": "str",
 }
-_OPTIONAL = {"score_threshold", "iou_threshold", "top_k", "max_det", "tracker_defaults"}
+_OPTIONAL = {"score_threshold", "iou_threshold", "top_k", "max_det", "tracker_defaults", "box_coding"}
+BOX_CODINGS = ("yolov5", "yolox")
+MAX_INPUT_SIDE = 16384   # pixels; also the largest stride
+MAX_EMBEDDING_DIM = 1 << 16
+MAX_DETECTIONS = 100_000  # top_k / max_det of the in-graph tail
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,12 @@ class ModelMetadata:
     top_k: int | None = None
     max_det: int | None = None
     tracker_defaults: Mapping[str, Any] | None = None
+    box_coding: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_numbers()
+        if self.box_coding is not None and self.box_coding not in BOX_CODINGS:
+            raise ValueError(f"model metadata: box_coding must be one of {BOX_CODINGS}, got {self.box_coding!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"model metadata: precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.output_layout not in OUTPUT_LAYOUTS:
@@ -107,6 +119,33 @@ class ModelMetadata:
                 isinstance(k, str) and (v is None or isinstance(v, (int, float))) for k, v in defaults.items())):
             raise ValueError("model metadata: tracker_defaults must map TrackerOptions field names to numbers, "
                              f"got {defaults!r}")
+
+    def _check_numbers(self) -> None:
+        """Every number in a range a model can have (metadata is read from files users hand over:
+        nothing downstream may size memory by an absurd value)."""
+        width, height = self.input_size
+        checks = [
+            ("input_size", 0 < width <= MAX_INPUT_SIDE and 0 < height <= MAX_INPUT_SIDE,
+             f"sides in 1..{MAX_INPUT_SIDE}"),
+            ("pad_value", math.isfinite(self.pad_value) and 0 <= self.pad_value <= 255, "a number in 0..255"),
+            ("strides", len(self.strides) > 0 and all(0 < s <= MAX_INPUT_SIDE for s in self.strides),
+             "one or more strides in 1..16384"),
+            ("anchors", all(math.isfinite(v) and 0 < v <= 1e6 for level in self.anchors for pair in level for v in pair),
+             "widths and heights > 0"),
+            ("num_classes", 0 < self.num_classes <= 10_000, "1..10000"),
+            ("embedding_dim", 0 < self.embedding_dim <= MAX_EMBEDDING_DIM, f"1..{MAX_EMBEDDING_DIM}"),
+            ("embedding_stride", 0 < self.embedding_stride <= MAX_INPUT_SIDE, "1..16384"),
+            ("opset", 0 <= self.opset <= 1000, "0..1000 (0: not an ONNX model)"),
+        ]
+        for name in ("score_threshold", "iou_threshold"):
+            value = getattr(self, name)
+            checks.append((name, value is None or (math.isfinite(value) and 0 <= value <= 1), "a number in 0..1"))
+        for name in ("top_k", "max_det"):
+            value = getattr(self, name)
+            checks.append((name, value is None or 0 < value <= MAX_DETECTIONS, f"1..{MAX_DETECTIONS}"))
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"model metadata: {name} must be {expected}, got {getattr(self, name)!r}")
 
     def to_props(self) -> dict[str, str]:
         """``{"mottrack.key": "value"}`` strings, ready for ONNX ``metadata_props`` (None fields omitted)."""
@@ -142,7 +181,7 @@ def metadata_from_props(props: Mapping[str, str], where: str = "model") -> Model
     version = props.get(METADATA_PREFIX + "format_version")
     if version is None:
         raise ValueError(f"{where}: no mottrack metadata (not exported by mottrack export, or stripped)")
-    if not version.isdigit() or int(version) > METADATA_FORMAT_VERSION:
+    if not (version.isascii() and version.isdigit()) or int(version) > METADATA_FORMAT_VERSION:
         raise ValueError(f"{where}: metadata format version {version!r} is newer than this runtime reads "
                          f"({METADATA_FORMAT_VERSION}); update mottrack-sdk")
     values: dict[str, Any] = {}
@@ -154,15 +193,16 @@ def metadata_from_props(props: Mapping[str, str], where: str = "model") -> Model
                 missing.append(METADATA_PREFIX + name)
             continue
         try:
-            values[name] = _decode(kind, text)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{where}: metadata {METADATA_PREFIX}{name}={text!r} is malformed ({exc})") from None
+            values[name] = _shape(name, _decode(kind, text))
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise ValueError(f"{where}: metadata {METADATA_PREFIX}{name}={text[:200]!r} is malformed "
+                             f"({str(exc)[:200]})") from None
     if missing:
         raise ValueError(f"{where}: metadata keys missing: {', '.join(missing)}")
-    values["strides"] = tuple(int(s) for s in values["strides"])
-    values["anchors"] = tuple(tuple((float(w), float(h)) for w, h in level) for level in values["anchors"])
-    values["outputs"] = tuple(str(o) for o in values["outputs"])
-    return ModelMetadata(**values)
+    try:
+        return ModelMetadata(**values)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def read_model_metadata(source: str | Path | Any) -> ModelMetadata:
@@ -186,6 +226,40 @@ def read_model_metadata(source: str | Path | Any) -> ModelMetadata:
     except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf types
         raise ValueError(f"{path}: not a loadable ONNX model ({' '.join(str(exc).split())[:300]})") from exc
     return metadata_from_props(session.get_modelmeta().custom_metadata_map, where=str(path))
+
+
+def _shape(name: str, value: Any) -> Any:
+    """The JSON fields as the typed tuples of :class:`ModelMetadata` (TypeError / ValueError otherwise)."""
+    if name == "strides":
+        return tuple(_whole(s) for s in _list(value, "a list of whole numbers"))
+    if name == "anchors":
+        return tuple(tuple(_pair(p) for p in _list(level, "a list of [w, h] pairs per level"))
+                     for level in _list(value, "a list of levels"))
+    if name == "outputs":
+        names = _list(value, "a list of output names")
+        if not all(isinstance(o, str) for o in names):
+            raise ValueError("expected a list of output names")
+        return tuple(names)
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) > 1000:
+        raise ValueError(f"expected {what}")
+    return value
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected whole numbers, got {value!r}")
+    return value
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"expected [w, h] pairs of numbers, got {value!r}"[:120])
+    return float(value[0]), float(value[1])
 
 
 def _decode(kind: str, text: str) -> Any:

@@ -15,6 +15,9 @@
   + REN + SAAN, CE vs iHOIM) with the same budget per arm, measured on held-out synthetic sequences
   (``mottrack_training.engine.ablation``).
 
+- ``pseudo-label SOURCE... --out DATASET [--teachers ...]``: label footage with teacher detectors into
+  MOTChallenge sequences (``mottrack_training.distill``; arguments in ``distill/cli_args.py``).
+
 This module imports neither torch nor the model at import time: the main
 CLI loads every plugin's ``register`` on start-up, and ``mottrack --help`` must stay fast.
 Bad input raises ``ValueError``, which the main CLI prints as one line (exit code 2).
@@ -75,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--tracker-set", action="append", default=[], metavar="KEY=VALUE",
                       help="TrackerOptions change over the run's validation tracker, e.g. det_thresh=0.65 "
                            "(choose it on the validation seed; stored with the weights; repeatable)")
+    pack.add_argument("--source", action="append", default=[], metavar="NAME=LICENCE",
+                      help="a training source and its licence, listed in the metrics card beside the ones "
+                           "read from the run (pseudo-label licences, init_onnx); repeatable")
     pack.set_defaults(func=run_package_weights)
 
     abl = subparsers.add_parser(
@@ -92,6 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     abl.add_argument("--test-seed", type=int, default=2, help="seed of the held-out sequences (default 2)")
     abl.add_argument("--test-sequences", type=int, default=2, help="how many held-out sequences (default 2)")
     abl.set_defaults(func=run_ablate)
+
+    from mottrack_training.distill.cli_args import add_pseudo_label_parser  # argparse only
+
+    add_pseudo_label_parser(subparsers)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -185,7 +195,16 @@ def run_package_weights(args: argparse.Namespace) -> int:
     if args.test_sequences < 1:
         raise ValueError(f"--test-sequences must be >= 1, got {args.test_sequences}")
     tracker = tracker_changes(args.tracker_set, "--tracker-set")
-    card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker)
+    notes = {}
+    for item in args.source:
+        name, sep, licence = item.partition("=")
+        if not sep or not name.strip() or not licence.strip():
+            raise ValueError(f"--source {item!r}: expected NAME=LICENCE")
+        notes[name.strip()] = licence.strip()
+    card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker,
+                           source_notes=notes)
     print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "
           f"({card['measured_on']['what']}); {card['weights_bytes'] / 2**20:.1f} MiB -> {args.out}")
+    for name, metrics in card.get("real", {}).items():
+        print(f"  real [{name}]: " + "  ".join(f"{k.upper()} {metrics[k]:.1f}" for k in ("ap50", "hota", "mota", "idf1")))
     return 0

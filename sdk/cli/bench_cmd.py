@@ -3,7 +3,7 @@
 Models have a static input size, so each size needs its own model: ``--model`` takes files or folders
 (repeatable; every ``.onnx`` / ``.engine`` / ``.plan`` / ``.torchscript`` inside), each benchmarked at
 its own size; ``--sizes`` keeps the sizes listed (and says which have no model). Without ``--model``
-the shipped demo model(s) are used. A TorchScript model of the same size gives the ``ratio_to_torch_fp32``
+the shipped default model(s) are used. A TorchScript model of the same size gives the ``ratio_to_torch_fp32``
 column. Prints a table, writes ``--json`` (a list of records: backend, precision, size, fps, ms:
 stage -> {p50, p90, p99, mean}, ...) and a ``--plot`` PNG.
 """
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="end-to-end FPS and per-stage latency of the frame pipeline",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     p.add_argument("--model", type=Path, action="append", default=[], metavar="PATH",
-                   help="model file or folder of models (repeatable); default: the shipped demo model(s)")
+                   help="model file or folder of models (repeatable); default: the shipped model(s)")
     p.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     p.add_argument("--sizes", default=None, metavar="WxH,...", help="keep these sizes, e.g. 1088x608,864x480,576x320")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads per backend (default 2)")
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'scene': replace the network's outputs with the scene's ground truth (the network still "
                         "runs and is timed), for random-weight models; auto: scene for random-init models")
     p.add_argument("--frame-size", default="1920x1080", metavar="WxH", help="synthetic frame size (1920x1080)")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the records as JSON")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the records as JSON (checked first)")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="write a PNG chart")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_tracker_options(p)
@@ -77,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.tracker import Tracker
 
     from mottrack_sdk.cli.model_args import backend_options_from_args
+    from mottrack_sdk.io.output_paths import check_output_file
 
+    if args.json is not None:  # before any model loads or frame renders
+        check_output_file(args.json, "--json")
+    if args.plot is not None:
+        check_output_file(args.plot, "--plot", suffixes=(".png",))
     models = find_models(args.model) if args.model else _default_models()
     wanted = [_size(s, "--sizes") for s in args.sizes.split(",")] if args.sizes else None
     frame_size = _size(args.frame_size, "--frame-size")

@@ -1,6 +1,6 @@
 """`mottrack demo`: the embedded default job, end to end on data the project generates itself.
 
-With a detection model (the shipped CSTrack-S demo model, or ``--model``): renders the default
+With a detection model (the shipped CSTrack-nano default model, or ``--model``): renders the default
 synthetic image scene (people walking, 1920x1080) as a MOTChallenge sequence, tracks it frame by frame
 with ``Tracker.update``, writes the annotated video and the MOT results, prints TrackEval's HOTA / MOTA /
 IDF1 against the scene's ground truth and the per-stage FPS table.
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detection-level", action="store_true",
                    help="run the detection-level demo (no model, no images) even when a model is available")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_model_options(p, "detection model for the video demo (default: the shipped CSTrack-S demo model)")
+    add_model_options(p, "detection model for the video demo (default: the shipped CSTrack-nano model)")
     add_tracker_options(p)
     p.set_defaults(func=run)
 

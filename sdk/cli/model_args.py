@@ -12,7 +12,8 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
     g = parser.add_argument_group("model")
     g.add_argument("--model", type=Path, default=None, metavar="PATH",
                    help=model_help or "detection model: .onnx (ONNX Runtime), .engine/.plan (TensorRT + sidecar) or "
-                                      "a TorchScript file (PyTorch); default: the shipped CSTrack-S demo model")
+                                      "a TorchScript file (PyTorch; TorchScript is code: only files you trust); default: the shipped "
+                                      "CSTrack-nano default model")
     g.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads of the backend (ONNX Runtime intra-op threads, default 2; torch threads)")
@@ -45,7 +46,7 @@ def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:
 
 
 def resolve_model(path: Path | None) -> Path:
-    """``--model`` or the shipped demo model (DefaultModelMissingError, a FileNotFoundError, when absent)."""
+    """``--model`` or the shipped default model (DefaultModelMissingError, a FileNotFoundError, when absent)."""
     from mottrack_sdk.detector import default_model_path
 
     if path is None:

@@ -87,3 +87,35 @@ def test_corrupt_cache_files(tmp_path):
     path.write_text(json.dumps({"format": "x"}))
     with pytest.raises(ValueError, match="not a mottrack calibration cache"):
         CalibrationRangeCache(path, {}).load()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_depthwise_convolutions_stay_float_in_depthwise_networks(image_folder, tmp_path, mode):
+    """CSTrack-nano (YOLOX, depthwise): auto keeps grouped convs and the first conv float, with float inputs."""
+    pytest.importorskip("torch")
+    from mottrack_calibration.quantize import depthwise_and_first_convs
+    from mottrack_export.onnx_export import export_onnx
+    from mottrack_export.options import ExportOptions
+    from mottrack_export.weights import LoadedModel
+    from mottrack_training.model import build_model
+
+    fp32 = export_onnx(LoadedModel(build_model("cstrack_nano").eval(), "cstrack_nano", "random-init"),
+                       tmp_path / "nano.onnx", ExportOptions(size=(64, 32))).path
+    float_convs = depthwise_and_first_convs(onnx.load(str(fp32)))
+    assert len(float_convs) == 1 + 30  # the stem + YOLOX-nano's 30 depthwise convolutions
+    result = quantize_int8(fp32, tmp_path / "q.onnx", _reader(image_folder, 4),
+                           QuantizationOptions(method="minmax", depthwise_float=mode))
+    model = onnx.load(str(result.path))
+    assert check_tensorrt_qdq(model) == []
+    inputs = _consumers_of_dq(model)
+    for name in float_convs:
+        assert (inputs[name][0] == "DequantizeLinear") == (mode == "off"), name
+    assert (set(float_convs) <= set(result.excluded_nodes)) == (mode == "auto")
+    pointwise = next(n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in float_convs)
+    assert inputs[pointwise][:2] == ["DequantizeLinear", "DequantizeLinear"]  # the rest is int8
+
+
+def test_depthwise_float_is_validated():
+    with pytest.raises(ValueError, match="depthwise_float"):
+        QuantizationOptions(depthwise_float="sometimes")

@@ -90,6 +90,18 @@ def test_mot_loader_filters_by_visibility(mot_root):
     assert n_every == len(gt) and n_strict == int((gt.visibility >= 0.9).sum()) < n_every
 
 
+def test_ignore_regions_keep_the_dropped_rows_as_class_minus_one(mot_root):
+    """With ignore_regions, rows a plain loader drops (here: too hidden) come back as class -1, id -1."""
+    options = DataOptions(img_size=NET, augment=False, min_visibility=0.9, ignore_regions=True)
+    with_ignore = MotSequenceDataset(mot_root / "SEQ-2", options)
+    gt = read_mot_txt(mot_root / "SEQ-2" / "gt" / "gt.txt")
+    targets = np.concatenate([with_ignore[i].targets.numpy() for i in range(len(with_ignore))])
+    ignored = targets[:, 0] == -1
+    assert len(targets) == len(gt) and int(ignored.sum()) == int((gt.visibility < 0.9).sum()) > 0
+    assert (targets[ignored, 1] == -1).all() and (targets[~ignored, 1] >= 0).all()
+    assert with_ignore.num_identities == len(np.unique(gt.track_id[gt.visibility >= 0.9]))
+
+
 def test_jde_loader_matches_the_mot_loader_on_the_same_frames(mot_root, jde_root):
     jde = JdeDataset([JdeSource(jde_root / "synth.train")], PLAIN)
     mot = MotSequenceDataset([mot_root / "SEQ-1", mot_root / "SEQ-2"], PLAIN)

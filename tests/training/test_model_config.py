@@ -74,7 +74,7 @@ def test_wrong_wiring_gives_a_clear_error(tmp_path: Path, neck_line: str, messag
 
 
 def test_unknown_config_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ConfigError, match="cstrack, cstrack_s"):
+    with pytest.raises(ConfigError, match="cstrack, cstrack_nano, cstrack_s"):
         load_model_config("cstrack_xl")
     with pytest.raises(FileNotFoundError):
         load_model_config("/nonexistent/model.yaml")

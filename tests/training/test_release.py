@@ -8,6 +8,7 @@ import torch
 
 from mottrack_training.engine import Trainer, train_options_from_dict
 from mottrack_training.engine.release import load_packaged_model, package_weights
+from mottrack_training.engine.safe_load import load_weights_file
 
 pytestmark = pytest.mark.torch
 
@@ -28,11 +29,11 @@ def test_package_writes_fp16_weights_config_and_a_held_out_metrics_card(tiny_run
     for key in ("ap50", "hota", "mota", "idf1"):
         assert isinstance(card[key], float)
     assert "seed 5" in card["measured_on"]["what"] and card["measured_on"]["frames"] > 0
-    blob = torch.load(tmp_path / "pkg" / "weights.pt", weights_only=False)
+    blob = load_weights_file(tmp_path / "pkg" / "weights.pt")
     assert blob["tracker"] == {} and "TrackerOptions()" in card["measured_on"]["pipeline"]
     assert all(v.dtype == torch.float16 for v in blob["model"].values() if v.is_floating_point())
     # the packaged model is the run's EMA model up to FP16 rounding
-    state = torch.load(ckpt, weights_only=False)
+    state = load_weights_file(ckpt)
     model = load_packaged_model(tmp_path / "pkg" / "weights.pt")
     for name, value in model.state_dict().items():
         ref = state["ema"]["model"][name]
@@ -53,7 +54,7 @@ def test_tracker_settings_chosen_after_training_are_measured_and_stored(tiny_run
     card = package_weights(ckpt, tmp_path / "pkg", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
                            tracker={"det_thresh": 0.7})
     assert "TrackerOptions(det_thresh=0.7)" in card["measured_on"]["pipeline"]
-    assert torch.load(tmp_path / "pkg" / "weights.pt", weights_only=False)["tracker"] == {"det_thresh": 0.7}
+    assert load_weights_file(tmp_path / "pkg" / "weights.pt")["tracker"] == {"det_thresh": 0.7}
     with pytest.raises(ValueError, match="unknown option"):
         package_weights(ckpt, tmp_path / "pkg2", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
                         tracker={"det_threshold": 0.7})
@@ -71,3 +72,32 @@ def test_a_foreign_file_is_not_a_packaged_model(tmp_path):
     torch.save({"a": torch.zeros(1)}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a packaged mottrack weights file"):
         load_packaged_model(tmp_path / "x.pt")
+
+
+def test_the_card_lists_every_training_source_with_its_licence(tmp_path, tiny_config):
+    """Synthetic scenes, pseudo-labelled folders (licence from pseudo_label.json), init weights, a previous
+    stage's own sources and --source notes all reach the card's training_sources."""
+    import json
+
+    from mottrack_training.engine.options import train_options_from_dict
+    from mottrack_training.engine.release import training_sources
+
+    seq = tmp_path / "pseudo" / "clip"
+    (seq / "img1").mkdir(parents=True)
+    (seq / "gt").mkdir()
+    (seq / "gt" / "gt.txt").write_text("1,1,1,1,10,20,1,1,1\n")
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=clip\nimDir=img1\nframeRate=25\nseqLength=1\n"
+                                     "imWidth=64\nimHeight=48\nimExt=.jpg\n")
+    (seq / "pseudo_label.json").write_text(json.dumps({"licence": "CC BY 4.0, someone",
+                                                       "settings": {"source": "/data/clip.mp4"}}))
+    previous = tmp_path / "stage1"
+    previous.mkdir()
+    (previous / "metrics.json").write_text(json.dumps({"training_sources": [{"name": "old data", "licence": "MIT"}]}))
+    raw = tiny_config(model={"weights": str(previous / "weights.pt"), "init_onnx": "teachers/yolox_nano.onnx"})
+    raw["data"]["train"].append({"mot": str(tmp_path / "pseudo")})
+    sources = training_sources(train_options_from_dict(raw), {"COCO": "CC BY 4.0"})
+    by_name = {s["name"]: s["licence"] for s in sources}
+    assert any(name.startswith("synthetic scenes") for name in by_name)
+    assert by_name["clip (clip.mp4)"] == "CC BY 4.0, someone"
+    assert by_name["initial weights yolox_nano.onnx"] == "see notes"
+    assert by_name["old data"] == "MIT" and by_name["COCO"] == "CC BY 4.0"

@@ -132,6 +132,33 @@ def test_the_jde_ablation_trains_and_validates_with_per_level_embeddings(tiny_co
     assert np.isfinite(summary.steps[-1]["id"]) and 0.0 <= summary.epochs[0]["ap50"] <= 100.0
 
 
+def test_a_yolox_run_freezes_validates_extra_sets_and_picks_the_best_by_their_mean(tiny_config, tmp_path,
+                                                                                   one_thread):
+    raw = tiny_config(optim={"epochs": 1},
+                      model={"config": "cstrack_nano", "overrides": {"embedding_dim": 16, "saan_channels": 32},
+                             "freeze": ["backbone.stem.*", "*.detection_gate"]},
+                      data={"ignore_regions": True, "img_size": [96, 64], "resize_mode": "letterbox"},
+                      val={"best_metric": "mean"})
+    cache = raw["data"]["val"]["synthetic"]["root"]
+    raw["data"]["val_extra"] = [{"name": "real-like", "mot": cache, "select": ["ap50", "idf1"]}]
+    trainer = Trainer(train_options_from_dict(raw), out_dir=tmp_path)
+    stem = trainer.model.backbone.stem.conv.conv.weight.detach().clone()
+    summary = trainer.fit()
+    row = summary.epochs[0]
+    assert {"real-like.ap50", "real-like.hota", "real-like.mota", "real-like.idf1"} <= set(row)
+    expected = (row["hota"] + row["real-like.ap50"] + row["real-like.idf1"]) / 3
+    assert summary.best["metric"] == "mean" and summary.best["value"] == pytest.approx(expected)
+    assert torch.equal(trainer.model.backbone.stem.conv.conv.weight, stem)  # frozen
+    assert (tmp_path / "val" / "epoch_001_real-like").is_dir()
+
+
+def test_best_metric_names_must_exist(tiny_config):
+    with pytest.raises(ValueError, match="no data.val_extra set named 'tud'"):
+        train_options_from_dict(tiny_config(val={"best_metric": "tud.idf1"}))
+    with pytest.raises(ValueError, match="best_metric"):
+        train_options_from_dict(tiny_config(val={"best_metric": "speed"}))
+
+
 # ----------------------------------------------------------------------------------- validation pieces
 def test_nms_keeps_the_best_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 10.5]], float)

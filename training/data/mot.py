@@ -9,6 +9,9 @@ class,visibility``):
   style, read as -1) count as pedestrians;
 - ``visibility >= DataOptions.min_visibility`` (a missing column, read as -1, counts as visible).
 
+With ``DataOptions.ignore_regions`` every other row becomes an ignore region (class -1, identity -1,
+see :class:`~mottrack_training.data.options.DataOptions`) instead of being dropped.
+
 Frames are the image files present in ``imDir`` (``<frame>.<imExt>``, frame = the 1-based number
 in the name) up to ``seqLength``; gt rows of frames without an image are ignored, so cut-down copies
 such as MOT17-mini work, and frames without rows are valid empty samples. Boxes that extend past
@@ -96,10 +99,17 @@ def _index_sequence(seq_dir: Path, options: DataOptions, identities: IdentityMap
         raise DataFileError(gt_path, f"corrupt gt.txt ({exc})") from None
     keep = (gt.conf == 1) & ((gt.class_id == PEDESTRIAN) | (gt.class_id == -1)) \
         & ((gt.visibility >= options.min_visibility) | (gt.visibility == -1))
-    if (gt.tlwh[keep, 2:] < 0).any():
+    if (gt.tlwh[slice(None) if options.ignore_regions else keep, 2:] < 0).any():
         raise DataFileError(gt_path, "negative box width or height")
-    rows = gt.select(keep)
-    global_ids = identities.map(str(seq_dir.resolve()), rows.track_id)
+    if options.ignore_regions:
+        rows = gt
+        global_ids = np.full(len(gt.frame), -1, np.int64)
+        global_ids[keep] = identities.map(str(seq_dir.resolve()), gt.track_id[keep])
+        classes = np.where(keep, 0.0, -1.0).astype(np.float32)
+    else:
+        rows = gt.select(keep)
+        global_ids = identities.map(str(seq_dir.resolve()), rows.track_id)
+        classes = np.zeros(len(rows.frame), np.float32)
     frames = _frame_images(seq_dir / info.im_dir, info.im_ext, info.seq_length)
     w, h = info.im_width, info.im_height
     order = np.argsort(rows.frame, kind="stable")
@@ -110,6 +120,7 @@ def _index_sequence(seq_dir: Path, options: DataOptions, identities: IdentityMap
         sel = order[lo:hi]
         tlwh = rows.tlwh[sel]
         labels = np.zeros((len(sel), 6), np.float32)
+        labels[:, 0] = classes[sel]
         labels[:, 1] = global_ids[sel]
         labels[:, 2] = (tlwh[:, 0] + tlwh[:, 2] / 2) / w
         labels[:, 3] = (tlwh[:, 1] + tlwh[:, 3] / 2) / h

@@ -30,6 +30,9 @@ class DataOptions:
             frame, are dropped.
         skip_bad: ``False``: a missing or corrupt image / label file raises :class:`DataFileError`
             naming it. ``True``: skip it, count it in ``dataset.skipped`` and warn.
+        ignore_regions: MOTChallenge rows that are not trained as pedestrians (conf 0: ignored
+            regions, e.g. a pseudo-label of uncertain score; non-pedestrian classes; too hidden) become
+            ignore regions (class -1): neither positives nor objectness negatives. ``False`` drops them.
     """
 
     img_size: tuple[int, int] = (1088, 608)
@@ -42,6 +45,7 @@ class DataOptions:
     min_visibility: float = 0.1
     min_box_px: float = 2.0
     skip_bad: bool = False
+    ignore_regions: bool = False
 
     def __post_init__(self) -> None:
         size = tuple(self.img_size)

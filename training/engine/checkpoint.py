@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from mottrack_sdk.io import atomic_path
+from mottrack_training.engine.safe_load import load_weights_file
 
 __all__ = ["CHECKPOINT_FORMAT", "capture_rng_state", "load_checkpoint", "load_model_weights", "restore_rng_state",
            "save_checkpoint"]
@@ -65,14 +66,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a training checkpoint; ``ValueError`` naming the file when it is not one."""
+    """Read a training checkpoint; ``ValueError`` naming the file when it is not one
+    (:class:`~mottrack_training.engine.safe_load.UnsafeWeightsError` when it holds anything but
+    tensors and plain data: nothing of it is run)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # truncated / foreign file: name it
-        raise ValueError(f"{path}: cannot read checkpoint ({exc})") from exc
+    state = load_weights_file(path, map_location, what="checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a mottrack training checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
@@ -82,13 +80,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def load_model_weights(path: str | Path, use_ema: bool = True) -> dict[str, torch.Tensor]:
-    """A CSTrack state dict from a training checkpoint (its EMA weights when present and ``use_ema``)
-    or from a file holding a bare state dict."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    """A CSTrack state dict from a training checkpoint (its EMA weights when present and ``use_ema``),
+    from packaged weights (``mottrack package-weights``; FP16 turned back to FP32) or from a file
+    holding a bare state dict."""
+    state = load_weights_file(path, what="weights")
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         if use_ema and state.get("ema"):
             return state["ema"]["model"]
         return state["model"]
+    if isinstance(state, dict) and state.get("format") == "mottrack-weights" and isinstance(state.get("model"), dict):
+        return {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
     if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
         return state
     raise ValueError(f"{path}: neither a training checkpoint nor a state dict")

@@ -40,7 +40,10 @@ __all__ = ["DataConfig", "JdeListSource", "LogOptions", "ModelOptions", "OptimOp
            "train_options_from_dict"]
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
-BestMetric = Literal["hota", "mota", "idf1", "ap50", "loss"]
+METRICS = ("hota", "mota", "idf1", "ap50")
+# "hota" | "mota" | "idf1" | "ap50" | "loss" (data.val), or "<name>.<metric>" of a data.val_extra set,
+# or "mean" (the mean over every validation set of its `select` metrics).
+BestMetric = str
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,36 @@ class SourceOptions:
 
 
 @dataclass(frozen=True)
+class ExtraValSet:
+    """One more validation set (e.g. real labelled frames): MOTChallenge sequences under ``mot``.
+
+    ``select``: the metrics of this set that count towards ``val.best_metric: mean``.
+    """
+
+    name: str
+    mot: str
+    select: tuple[str, ...] = ("hota",)
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"data.val_extra name must be letters, digits, _ or -, got {self.name!r}")
+        if not self.select or any(m not in METRICS for m in self.select):
+            raise ValueError(f"data.val_extra[{self.name}].select must be some of {METRICS}, got {self.select!r}")
+
+
+@dataclass(frozen=True)
 class ModelOptions:
     """``config``: shipped model config name or YAML path; ``overrides``: its top-level keys to replace
-    (e.g. ``{saan: false}``); ``weights``: optional state dict / checkpoint to start from."""
+    (e.g. ``{saan: false}``); ``weights``: optional state dict / checkpoint to start from;
+    ``init_onnx``: a YOLOX ONNX file whose backbone / neck / head weights initialise a ``family: yolox``
+    network (before ``weights``); ``freeze``: parameter-name patterns (``fnmatch``, e.g. ``backbone.*``,
+    ``*.detection_gate``) that are not trained."""
 
     config: str = "cstrack_s"
     overrides: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
+    init_onnx: str | None = None
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.overrides, dict):
@@ -115,6 +141,7 @@ class DataConfig(DataOptions):
 
     train: tuple[SourceOptions, ...] = ()
     val: SourceOptions | None = None
+    val_extra: tuple[ExtraValSet, ...] = ()
     batch_size: int = 8
     num_workers: int = 2
 
@@ -200,6 +227,10 @@ class ValOptions:
             raise ValueError("val: every_epochs must be >= 0; batch_size, max_det, max_candidates >= 1")
         if not (0 <= self.score_thresh <= 1 and 0 < self.nms_iou <= 1 and 0 <= self.track_min_score <= 1):
             raise ValueError("val: score_thresh and track_min_score must be in [0, 1], nms_iou in (0, 1]")
+        metric = self.best_metric.rsplit(".", 1)[-1]
+        if metric not in METRICS + ("loss", "mean") or (metric in ("loss", "mean") and "." in self.best_metric):
+            raise ValueError(f"val.best_metric must be one of {METRICS + ('loss', 'mean')} or <val_extra name>.<metric>"
+                             f", got {self.best_metric!r}")
 
 
 @dataclass(frozen=True)
@@ -228,6 +259,12 @@ class TrainOptions:
     optim: OptimOptions = field(default_factory=OptimOptions)
     val: ValOptions = field(default_factory=ValOptions)
     log: LogOptions = field(default_factory=LogOptions)
+
+    def __post_init__(self) -> None:
+        if "." in self.val.best_metric:
+            name = self.val.best_metric.rsplit(".", 1)[0]
+            if name not in {v.name for v in self.data.val_extra}:
+                raise ValueError(f"val.best_metric {self.val.best_metric!r}: no data.val_extra set named {name!r}")
 
     @property
     def out_dir(self) -> Path:

@@ -36,6 +36,7 @@ from mottrack_training.engine.distributed import (DistContext, ShardedBatchSampl
 from mottrack_training.engine.optimization import ModelEma, WarmupStepSchedule, build_optimizer
 from mottrack_training.engine.options import TrainOptions
 from mottrack_training.engine.run_log import RunLog
+from mottrack_sdk.io import find_sequences
 from mottrack_training.engine.sources import build_train_dataset, prepare_sources, sequence_dirs
 from mottrack_training.engine.validation import ValidationResult, validate_sequences
 from mottrack_training.losses import CSTrackCriterion, ModelWithLoss
@@ -62,12 +63,33 @@ def init_class_prior(model: torch.nn.Module) -> None:
 
     The decoded score is σ(obj)·σ(cls) and with one class the class logit gets no loss, so without
     this prior (the model's default bias init gives σ(cls) ≈ 0.5) no score could pass 0.5.
+    Anchor-free (YOLOX) heads keep their own initialisation.
     """
     head = model.detect
+    if not hasattr(head, "convs"):
+        return
     with torch.no_grad():
         for conv in head.convs:
             bias = conv.bias.view(head.num_anchors, head.num_outputs)
             bias[:, 5:] = math.log(0.6 / (head.num_classes - 0.99))
+
+
+def freeze_parameters(model: torch.nn.Module, patterns: tuple[str, ...]) -> int:
+    """Stop training the parameters whose names match one of ``patterns`` (fnmatch); returns how many.
+
+    A pattern that matches nothing is an error (a typo would silently train everything).
+    """
+    import fnmatch
+
+    count = 0
+    for pattern in patterns:
+        matched = [p for name, p in model.named_parameters() if fnmatch.fnmatchcase(name, pattern)]
+        if not matched:
+            raise ValueError(f"model.freeze: pattern {pattern!r} matches no parameter of {model.config.name}")
+        for param in matched:
+            count += int(param.requires_grad)
+            param.requires_grad_(False)
+    return count
 
 
 def seed_everything(seed: int) -> None:
@@ -98,12 +120,21 @@ class Trainer:
         prepare_sources([*options.data.train, options.data.val], self.ctx.is_main, self._print)
         self.dataset = build_train_dataset(options.data, options.seed)
         self.val_sequences = sequence_dirs(options.data.val) if options.data.val and options.val.every_epochs else []
+        self.extra_val = [(extra, find_sequences(extra.mot)) for extra in options.data.val_extra] \
+            if options.val.every_epochs else []
 
         seed_everything(options.seed)  # identical model init on every rank
         self.model = build_model(options.model.config, **options.model.overrides)
         init_class_prior(self.model)
+        if options.model.init_onnx:
+            from mottrack_training.model.yolox_onnx import load_yolox_onnx
+
+            load_yolox_onnx(self.model, options.model.init_onnx)
         if options.model.weights:
             self.model.load_state_dict(load_model_weights(options.model.weights))
+        frozen = freeze_parameters(self.model, options.model.freeze)
+        if frozen:
+            self._print(f"frozen (model.freeze): {frozen} parameter tensors")
         self.model.to(self.device)
         self.criterion = CSTrackCriterion.for_model(self.model, self.dataset.num_identities, options.loss)
         self.criterion.to(self.device)
@@ -235,6 +266,7 @@ class Trainer:
         self.epoch_loss = [0.0, 0]  # before the checkpoint: a resumed run starts the next epoch afresh
         row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "loss": loss, "epoch_seconds": seconds}
         result = None
+        self._save(last=True)  # the epoch's weights are safe before validation runs (it may fail or be killed)
         if self.ctx.is_main and self.val_sequences and (self.epoch % every == 0 or
                                                         self.epoch == self.options.optim.epochs):
             result = self.validate(self.out_dir / "val" / f"epoch_{self.epoch:03d}")
@@ -242,6 +274,13 @@ class Trainer:
             row["val_seconds"] = result.seconds
             self._print(f"epoch {self.epoch}: loss {loss:.4f}  AP50 {result.ap50:.1f}  HOTA {result.hota:.1f}  "
                         f"MOTA {result.mota:.1f}  IDF1 {result.idf1:.1f}  ({result.seconds:.0f} s)")
+        if self.ctx.is_main and self.extra_val and (self.epoch % every == 0 or self.epoch == self.options.optim.epochs):
+            for extra, sequences in self.extra_val:
+                extra_result = self.validate(self.out_dir / "val" / f"epoch_{self.epoch:03d}_{extra.name}", sequences)
+                row.update({f"{extra.name}.{k}": v for k, v in extra_result.metrics().items()})
+                self._print(f"epoch {self.epoch} [{extra.name}]: AP50 {extra_result.ap50:.1f}  HOTA "
+                            f"{extra_result.hota:.1f}  MOTA {extra_result.mota:.1f}  IDF1 {extra_result.idf1:.1f}  "
+                            f"({extra_result.seconds:.0f} s)")
         improved = self._update_best(row, result)
         self.log.epoch(row)
         self._save(last=True, best=improved)
@@ -253,24 +292,31 @@ class Trainer:
 
     def _update_best(self, row: dict[str, Any], result: ValidationResult | None) -> bool:
         metric = self.best["metric"]
-        if metric == "loss" or not self.val_sequences:
+        validated = bool(self.val_sequences or self.extra_val)
+        if metric == "loss" or not validated:
             value, higher = row["loss"], False
+        elif metric == "mean" or "." in metric:
+            keys = [metric] if "." in metric else \
+                (["hota"] if self.val_sequences else []) + [f"{e.name}.{m}" for e, _ in self.extra_val for m in e.select]
+            if any(k not in row for k in keys):
+                return False
+            value, higher = sum(float(row[k]) for k in keys) / len(keys), True
         elif result is None:
             return False
         else:
             value, higher = result.metrics()[metric], True
         old = self.best["value"]
         if old is None or (value > old if higher else value < old):
-            self.best.update(value=value, epoch=self.epoch, metric=metric if self.val_sequences else "loss")
+            self.best.update(value=value, epoch=self.epoch, metric=metric if validated else "loss")
             return True
         return False
 
-    def validate(self, results_dir: Path) -> ValidationResult:
-        """Validate the EMA weights (or the model without EMA) on ``data.val``."""
+    def validate(self, results_dir: Path, sequences: list[Path] | None = None) -> ValidationResult:
+        """Validate the EMA weights (or the model without EMA) on ``data.val`` (or on ``sequences``)."""
         model = self.ema.module if self.ema is not None else self.model
         data = self.options.data
-        return validate_sequences(model, self.val_sequences, self.options.val, tuple(data.img_size), data.pad_value,
-                                  results_dir, self.device, self.amp)
+        return validate_sequences(model, self.val_sequences if sequences is None else sequences, self.options.val,
+                                  tuple(data.img_size), data.pad_value, results_dir, self.device, self.amp)
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self, last: bool = False, best: bool = False, extra: Path | None = None) -> None:

@@ -83,10 +83,12 @@ def validate_sequences(model: torch.nn.Module, sequences: Sequence[Path], option
     start = time.perf_counter()
     ap = DetectionAP()
     total_frames = 0
+    mot15_style = True  # every gt row without a class (-1): TrackEval's MOT15 rules (no class preprocessing)
     results_dir.mkdir(parents=True, exist_ok=True)
     try:
         for seq_dir in sequences:
             gt = read_mot_txt(seq_dir / "gt" / "gt.txt")
+            mot15_style = mot15_style and bool(np.all(gt.class_id == -1))
             frames, frame_rate = _frames(seq_dir)
             per_frame = []
             for first in range(0, len(frames), options.batch_size):
@@ -115,7 +117,8 @@ def validate_sequences(model: torch.nn.Module, sequences: Sequence[Path], option
             run_frames(tracker, per_frame).write(results_dir / f"{seq_dir.name}.txt")
     finally:
         model.train(was_training)
-    evaluation = evaluate_mot(next(iter(parents)), results_dir, sequences=[s.name for s in sequences])
+    evaluation = evaluate_mot(next(iter(parents)), results_dir, sequences=[s.name for s in sequences],
+                              benchmark="MOT15" if mot15_style else "MOT17")
     combined = evaluation.combined
     return ValidationResult(ap50=100.0 * ap.ap50(), hota=float(combined["HOTA"]), mota=float(combined["MOTA"]),
                             idf1=float(combined["IDF1"]), frames=total_frames,

@@ -21,7 +21,7 @@ from mottrack_training.losses.identity import JdeIdentityLoss, target_embeddings
 from mottrack_training.losses.ihoim import IHoimLoss
 from mottrack_training.losses.options import LossOptions
 
-__all__ = ["CSTrackCriterion", "LossOutput", "ModelWithLoss", "sample_background"]
+__all__ = ["CSTrackCriterion", "LossOutput", "ModelWithLoss", "ignore_cells", "sample_background"]
 
 TERMS = ("box", "obj", "cls", "id")
 
@@ -63,6 +63,22 @@ def sample_background(embedding_map: torch.Tensor, targets: torch.Tensor, per_im
     return embedding_map[image, :, cell // width, cell % width].float()
 
 
+def ignore_cells(raw_levels: Sequence[torch.Tensor], regions: torch.Tensor) -> list[torch.Tensor]:
+    """Per level [B, A, H_l, W_l] bool: cells whose centre lies inside one of ``regions`` (R, 7) of its image."""
+    masks = []
+    for raw in raw_levels:
+        batch, anchors, height, width = raw.shape[:4]
+        mask = torch.zeros(batch, height, width, dtype=torch.bool, device=raw.device)
+        ys = (torch.arange(height, device=raw.device) + 0.5) / height
+        xs = (torch.arange(width, device=raw.device) + 0.5) / width
+        for image, _, _, cx, cy, w, h in regions.tolist():
+            inside_y = (ys >= cy - h / 2) & (ys <= cy + h / 2)
+            inside_x = (xs >= cx - w / 2) & (xs <= cx + w / 2)
+            mask[int(image)] |= inside_y[:, None] & inside_x[None, :]
+        masks.append(mask[:, None].expand(batch, anchors, height, width))
+    return masks
+
+
 class CSTrackCriterion(nn.Module):
     """Detection + identity loss for a CSTrack model.
 
@@ -73,9 +89,10 @@ class CSTrackCriterion(nn.Module):
     """
 
     def __init__(self, anchors: torch.Tensor, strides: Sequence[int], embedding_dim: int, num_identities: int,
-                 options: LossOptions | None = None) -> None:
+                 options: LossOptions | None = None, box_coding: str = "yolov5") -> None:
         super().__init__()
         self.options = options or LossOptions()
+        self.box_coding = box_coding
         self.strides = tuple(int(s) for s in strides)
         if len(self.options.level_weights) != len(self.strides):
             raise ValueError(f"LossOptions.level_weights has {len(self.options.level_weights)} entries, the model "
@@ -93,7 +110,8 @@ class CSTrackCriterion(nn.Module):
     @classmethod
     def for_model(cls, model: nn.Module, num_identities: int, options: LossOptions | None = None) -> "CSTrackCriterion":
         """A criterion matching ``model``'s anchors, strides and embedding size."""
-        return cls(model.anchors, model.strides, model.embedding_dim, num_identities, options)
+        return cls(model.anchors, model.strides, model.embedding_dim, num_identities, options,
+                   getattr(model.detect, "box_coding", "yolov5"))
 
     def assign(self, raw_levels: Sequence[torch.Tensor], targets: torch.Tensor) -> list[LevelTargets]:
         """Positives of every level for ``targets`` (T, 7) on the grids of ``raw_levels``."""
@@ -102,12 +120,19 @@ class CSTrackCriterion(nn.Module):
 
     def forward(self, raw_levels: Sequence[torch.Tensor], embeddings: torch.Tensor | Sequence[torch.Tensor],
                 targets: torch.Tensor) -> LossOutput:
-        """Raw head outputs (train mode), embeddings and targets (T, 7) -> :class:`LossOutput`."""
+        """Raw head outputs (train mode), embeddings and targets (T, 7) -> :class:`LossOutput`.
+
+        Target rows with class < 0 are ignore regions: no positive, no ID, and the cells whose centre
+        lies inside one are left out of the objectness loss.
+        """
         opt = self.options
         targets = targets.to(raw_levels[0].device).float()
+        ignored = targets[:, 1] < 0
+        ignore_masks = ignore_cells(raw_levels, targets[ignored]) if bool(ignored.any()) else None
+        targets = targets[~ignored]
         positives = self.assign(raw_levels, targets)
         terms = detection_loss(raw_levels, positives, targets[:, 1].long(), opt.level_weights, opt.box_weight,
-                               opt.obj_weight, opt.cls_weight)
+                               opt.obj_weight, opt.cls_weight, self.box_coding, ignore_masks)
         terms["id"] = self._identity_loss(embeddings, targets, positives)
         total = terms["box"] + terms["obj"] + terms["cls"] + opt.id_weight * terms["id"]
         return LossOutput(total, {k: terms[k].detach() for k in TERMS})

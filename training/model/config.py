@@ -36,6 +36,12 @@ class ConfigError(ValueError):
     """A model config that cannot be built; the message names the file and the offending key."""
 
 
+def scaled_channels(unscaled: int, width_multiple: float, divisor: int) -> int:
+    """``unscaled · width_multiple`` rounded *up* to a multiple of ``divisor`` (at least ``divisor``)."""
+    # The epsilon keeps e.g. 640 * 0.3 = 192.00000000000003 at 192 instead of rounding up to 200.
+    return max(math.ceil(unscaled * width_multiple / divisor - 1e-6), 1) * divisor
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """One layer of the backbone or the neck.
@@ -85,13 +91,49 @@ class ModelConfig:
 
     def channels(self, unscaled: int) -> int:
         """Channel count after ``width_multiple``, rounded *up* to a multiple of ``channel_divisor``."""
-        # The epsilon keeps e.g. 640 * 0.3 = 192.00000000000003 at 192 instead of rounding up to 200.
-        units = math.ceil(unscaled * self.width_multiple / self.channel_divisor - 1e-6)
-        return max(units, 1) * self.channel_divisor
+        return scaled_channels(unscaled, self.width_multiple, self.channel_divisor)
 
     def repeats(self, unscaled: int) -> int:
         """Repeat count after ``depth_multiple`` (rounded, at least 1), as in YOLOv5."""
         return max(round(unscaled * self.depth_multiple), 1) if unscaled > 1 else unscaled
+
+
+@dataclass(frozen=True)
+class YoloxModelConfig:
+    """A CSTrack network on a YOLOX backbone (CSPDarknet + PAFPN + decoupled head), e.g. ``cstrack_nano``.
+
+    ``width_multiple`` / ``depth_multiple`` / ``depthwise`` follow YOLOX (nano: 0.25 / 0.33 / true),
+    so the backbone, neck and head can load YOLOX's COCO weights (:mod:`.yolox_onnx`). REN and SAAN
+    sit on the three PAFPN levels as in :class:`ModelConfig`; SAAN widths are scaled by
+    ``width_multiple``. ``ren_detection_gate``: REN's relation term on the detection branch is
+    multiplied by a learned per-level gate that starts at 0, so a pretrained head first sees its own
+    features. ``assign_anchors``: one (w, h) per level (input pixels) for the training loss's
+    positive assignment only (the head is anchor-free).
+    """
+
+    name: str
+    family: str = "yolox"
+    width_multiple: float = 0.25
+    depth_multiple: float = 0.33
+    depthwise: bool = True
+    channel_divisor: int = 8
+    num_classes: int = 1
+    embedding_dim: int = 128
+    ren: bool = True
+    saan: bool = True
+    ren_pool_size: tuple[int, int] = (6, 10)
+    ren_detection_gate: bool = True
+    saan_channels: int = 128
+    saan_attention_channels: int = 64
+    assign_anchors: tuple[tuple[float, float], ...] = ((12.0, 30.0), (30.0, 75.0), (75.0, 190.0))
+    source: str = field(default="<memory>", compare=False)
+
+    def channels(self, unscaled: int) -> int:
+        """Channel count after ``width_multiple``, rounded up to a multiple of ``channel_divisor``."""
+        return scaled_channels(unscaled, self.width_multiple, self.channel_divisor)
+
+
+AnyModelConfig = ModelConfig | YoloxModelConfig
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
@@ -108,12 +150,60 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     return shipped
 
 
-def load_model_config(name_or_path: str | Path, **overrides: Any) -> ModelConfig:
+def load_model_config(name_or_path: str | Path, **overrides: Any) -> AnyModelConfig:
     """Load and validate a config; ``overrides`` replace top-level keys (e.g. ``ren=False``)."""
     path = resolve_config_path(name_or_path)
     raw = _load_with_parents(path, seen=())
     raw.update(overrides)
-    return parse_model_config(raw, source=str(path))
+    if _family(raw, str(path)) == "yolox":
+        return parse_yolox_config(raw, source=str(path))
+    return parse_model_config({k: v for k, v in raw.items() if k != "family"}, source=str(path))
+
+
+def config_from_dict(stored: dict[str, Any], source: str = "<memory>") -> AnyModelConfig:
+    """A config stored as ``dataclasses.asdict`` (packaged weights, checkpoints) -> the config object:
+    a :class:`YoloxModelConfig` when ``family: yolox``, else a :class:`ModelConfig` (both validated)."""
+    from mottrack_sdk.config import options_from_dict
+
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{source}: a model config must be a mapping, got {type(stored).__name__}")
+    values = {k: v for k, v in stored.items() if k not in ("source", "family")}  # provenance, not settings
+    if _family(stored, source) == "yolox":
+        return parse_yolox_config(values, source)
+    try:
+        return dataclasses.replace(options_from_dict(ModelConfig, values, where=source), source=source)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _family(raw: dict[str, Any], source: str) -> str:
+    family = raw.get("family", "yolov5")
+    if family not in ("yolov5", "yolox"):
+        raise ConfigError(f"{source}: family must be yolov5 or yolox, got {family!r}")
+    return family
+
+
+def parse_yolox_config(raw: dict[str, Any], source: str = "<memory>") -> YoloxModelConfig:
+    """Validate a ``family: yolox`` mapping and turn it into a :class:`YoloxModelConfig`."""
+    from mottrack_sdk.config import options_from_dict
+
+    values = {k: v for k, v in raw.items() if k not in ("source", "family")}
+    if "name" not in values:
+        raise ConfigError(f"{source}: missing required key 'name'")
+    try:
+        config = options_from_dict(YoloxModelConfig, values, where=source)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    for key in ("width_multiple", "depth_multiple"):
+        value = getattr(config, key)
+        if not 0.0 < float(value) <= 4.0:
+            raise ConfigError(f"{source}: {key} must be a number in (0, 4], got {value!r}")
+    for key in ("channel_divisor", "num_classes", "embedding_dim", "saan_channels", "saan_attention_channels"):
+        _positive_int(getattr(config, key), f"{source}: {key}")
+    if len(config.assign_anchors) != 3 or any(len(a) != 2 or min(a) <= 0 for a in config.assign_anchors):
+        raise ConfigError(f"{source}: assign_anchors must be three [w, h] > 0 (P3, P4, P5), "
+                          f"got {config.assign_anchors!r}")
+    return dataclasses.replace(config, source=source)
 
 
 def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

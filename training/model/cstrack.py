@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from mottrack_training.model.common import fuse_batch_norms
-from mottrack_training.model.config import PREVIOUS, ConfigError, ModelConfig, load_model_config
+from mottrack_training.model.config import PREVIOUS, ConfigError, ModelConfig, YoloxModelConfig, load_model_config
 from mottrack_training.model.feature_graph import FeatureGraph, FeatureInfo
 from mottrack_training.model.heads import DetectionHead
 from mottrack_training.model.ren import PerLevelReciprocalNetworks
@@ -53,8 +53,67 @@ Predictions = list[torch.Tensor] | torch.Tensor
 Embeddings = torch.Tensor | list[torch.Tensor]
 
 
-class CSTrack(nn.Module):
-    """The CSTrack network family; see the module docstring for the forward contract."""
+class OneShotNetwork(nn.Module):
+    """What every CSTrack-family network shares: the forward contract of the module docstring.
+
+    Subclasses build ``backbone`` (``[images] -> maps``), ``neck`` (maps -> L level maps), ``ren``
+    (or None), ``detect`` (``forward`` -> raw levels, ``decode``, ``anchors``), ``saan`` or
+    ``embedding_heads`` and set ``strides``, ``max_stride``, ``num_classes``, ``num_anchors``,
+    ``embedding_dim``, ``embedding_strides``, ``level_channels`` and ``config``.
+    """
+
+    ren: nn.Module | None
+    saan: nn.Module | None
+    embedding_heads: nn.Module | None
+
+    @property
+    def anchors(self) -> torch.Tensor:
+        """[L, A, 2] anchor (w, h) in input pixels, per level of ``strides``."""
+        return self.detect.anchors
+
+    def forward(self, images: torch.Tensor, decode: bool | None = None) -> tuple[Predictions, Embeddings]:
+        """images [B, 3, H, W] -> (raw levels or decoded [B, N, 4 + nc], embeddings); see module docstring."""
+        height, width = images.shape[-2:]
+        if not torch.jit.is_tracing() and (height % self.max_stride or width % self.max_stride):
+            raise ValueError(f"{type(self).__name__} input size {width}x{height} (WxH) must be a multiple of "
+                             f"{self.max_stride}")
+        features = self.neck(self.backbone([images]))
+        if self.ren is not None:
+            detection_features, reid_features = self.ren(features)
+        else:  # JDE-style ablation: both tasks share the neck features
+            detection_features, reid_features = features, features
+        raw = self.detect(detection_features)
+        embeddings: Embeddings
+        if self.saan is not None:
+            embeddings = self.saan(reid_features)
+        else:
+            assert self.embedding_heads is not None
+            embeddings = self.embedding_heads(reid_features)
+        if decode is None:
+            decode = not self.training
+        return (self.detect.decode(raw) if decode else raw), embeddings
+
+    def fuse(self) -> "OneShotNetwork":
+        """Fold all BatchNorms into their convolutions, switch to eval mode; returns ``self``."""
+        self.eval()
+        fuse_batch_norms(self)
+        return self
+
+    def block_modules(self) -> dict[str, nn.Module]:
+        """The top-level blocks by report name: backbone, neck, ren, saan | embedding_heads, detect."""
+        blocks: dict[str, nn.Module] = {"backbone": self.backbone, "neck": self.neck}
+        if self.ren is not None:
+            blocks["ren"] = self.ren
+        if self.saan is not None:
+            blocks["saan"] = self.saan
+        if self.embedding_heads is not None:
+            blocks["embedding_heads"] = self.embedding_heads
+        blocks["detect"] = self.detect
+        return blocks
+
+
+class CSTrack(OneShotNetwork):
+    """The CSTrack network family (YOLOv5 backbone + PAN neck); see the module docstring."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -88,60 +147,23 @@ class CSTrack(nn.Module):
             if isinstance(module, nn.BatchNorm2d):
                 module.eps, module.momentum = BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
 
-    @property
-    def anchors(self) -> torch.Tensor:
-        """[L, A, 2] anchor (w, h) in input pixels, per level of ``strides``."""
-        return self.detect.anchors
+def build_model(config: str | Path | ModelConfig | YoloxModelConfig, **overrides: Any) -> OneShotNetwork:
+    """A freshly initialised network from a shipped config name, a YAML path or a config object.
 
-    def forward(self, images: torch.Tensor, decode: bool | None = None) -> tuple[Predictions, Embeddings]:
-        """images [B, 3, H, W] -> (raw levels or decoded [B, N, 4 + nc], embeddings); see module docstring."""
-        height, width = images.shape[-2:]
-        if not torch.jit.is_tracing() and (height % self.max_stride or width % self.max_stride):
-            raise ValueError(f"CSTrack input size {width}x{height} (WxH) must be a multiple of {self.max_stride}")
-        features = self.neck(self.backbone([images]))
-        if self.ren is not None:
-            detection_features, reid_features = self.ren(features)
-        else:  # JDE-style ablation: both tasks share the neck features
-            detection_features, reid_features = features, features
-        raw = self.detect(detection_features)
-        embeddings: Embeddings
-        if self.saan is not None:
-            embeddings = self.saan(reid_features)
-        else:
-            assert self.embedding_heads is not None
-            embeddings = self.embedding_heads(reid_features)
-        if decode is None:
-            decode = not self.training
-        return (self.detect.decode(raw) if decode else raw), embeddings
+    ``family: yolox`` configs give a :class:`~mottrack_training.model.yolox_cstrack.YoloxCSTrack`,
+    all others a :class:`CSTrack`.
+    """
+    if not isinstance(config, (ModelConfig, YoloxModelConfig)):
+        config = load_model_config(config, **overrides)
+    elif overrides:
+        import dataclasses
 
-    def fuse(self) -> CSTrack:
-        """Fold all BatchNorms into their convolutions, switch to eval mode; returns ``self``."""
-        self.eval()
-        fuse_batch_norms(self)
-        return self
+        config = dataclasses.replace(config, **overrides)
+    if isinstance(config, YoloxModelConfig):
+        from mottrack_training.model.yolox_cstrack import YoloxCSTrack
 
-    def block_modules(self) -> dict[str, nn.Module]:
-        """The top-level blocks by report name: backbone, neck, ren, saan | embedding_heads, detect."""
-        blocks: dict[str, nn.Module] = {"backbone": self.backbone, "neck": self.neck}
-        if self.ren is not None:
-            blocks["ren"] = self.ren
-        if self.saan is not None:
-            blocks["saan"] = self.saan
-        if self.embedding_heads is not None:
-            blocks["embedding_heads"] = self.embedding_heads
-        blocks["detect"] = self.detect
-        return blocks
-
-
-def build_model(config: str | Path | ModelConfig, **overrides: Any) -> CSTrack:
-    """A freshly initialised :class:`CSTrack` from a shipped config name, a YAML path or a config."""
-    if isinstance(config, ModelConfig):
-        if overrides:
-            import dataclasses
-
-            config = dataclasses.replace(config, **overrides)
-        return CSTrack(config)
-    return CSTrack(load_model_config(config, **overrides))
+        return YoloxCSTrack(config)
+    return CSTrack(config)
 
 
 def _backbone_exports(config: ModelConfig) -> list[str]:

@@ -11,6 +11,10 @@ detection feature and a ReID feature, both [B, C, H, W]:
 4. Wk = λk·W_Tk + (1 − λk)·W_Sk, λk learnable, 0.5 at init  (paper eq. 4)
 5. Fk = reshape(Wk @ flatten(F)) + F                       [B, C, H, W]  (residual)
 
+With ``detection_gate`` (networks whose detection head is pretrained, e.g. on YOLOX's COCO weights)
+the detection branch is F1 = g·reshape(W1 @ flatten(F)) + F with a learned per-level g that starts
+at 0: the pretrained head first sees exactly the features it was trained on.
+
 The relation maps are computed on the pooled map, so their cost does not grow with the input size;
 the two [C, C] x [C, H*W] products do (linearly). Works for any H, W (the pool repeats cells when a
 map is smaller than the pool size).
@@ -74,8 +78,9 @@ class ReciprocalNetwork(nn.Module):
     weight maps; both are trained (the paper reports they converge to about 0.12 and 0.32).
     """
 
-    def __init__(self, channels: int, pool_size: tuple[int, int] = (6, 10)) -> None:
+    def __init__(self, channels: int, pool_size: tuple[int, int] = (6, 10), detection_gate: bool = False) -> None:
         super().__init__()
+        self.detection_gate = nn.Parameter(torch.zeros(1)) if detection_gate else None
         self.pool = BinAveragePool2d(pool_size)
         self.detection_projection = TaskProjection(channels)
         self.reid_projection = TaskProjection(channels)
@@ -93,7 +98,10 @@ class ReciprocalNetwork(nn.Module):
         weights_det = lambda_det * self_det + (1.0 - lambda_det) * cross_det
         weights_reid = lambda_reid * self_reid + (1.0 - lambda_reid) * cross_reid
         flat = features.flatten(2)  # [B, C, H*W]
-        detection = (weights_det @ flat).view_as(features) + features
+        relation_det = (weights_det @ flat).view_as(features)
+        if self.detection_gate is not None:
+            relation_det = relation_det * self.detection_gate
+        detection = relation_det + features
         reid = (weights_reid @ flat).view_as(features) + features
         return detection, reid
 
@@ -101,9 +109,10 @@ class ReciprocalNetwork(nn.Module):
 class PerLevelReciprocalNetworks(nn.Module):
     """One :class:`ReciprocalNetwork` per level: list of L maps -> (L detection maps, L ReID maps)."""
 
-    def __init__(self, channels: tuple[int, ...], pool_size: tuple[int, int] = (6, 10)) -> None:
+    def __init__(self, channels: tuple[int, ...], pool_size: tuple[int, int] = (6, 10),
+                 detection_gate: bool = False) -> None:
         super().__init__()
-        self.levels = nn.ModuleList(ReciprocalNetwork(c, pool_size) for c in channels)
+        self.levels = nn.ModuleList(ReciprocalNetwork(c, pool_size, detection_gate) for c in channels)
 
     def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         detection: list[torch.Tensor] = []

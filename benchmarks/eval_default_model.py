@@ -1,0 +1,114 @@
+"""The shipped (or any exported) model end to end through the runtime, on real and synthetic ground truth.
+
+    .venv/bin/python benchmarks/eval_default_model.py [--model sdk/assets/models/cstrack_nano_int8.onnx] \
+        --json benchmarks/results/default_model_eval.json
+
+What a user gets from ``Tracker(model=...).update(frame)``: frames are read from disk, preprocessed,
+run through ONNX Runtime (the CPU INT8 adaptation included), decoded by the in-graph tail and tracked
+with the model's own ``tracker_defaults``. Measured on
+
+- ``../shared/data/MOT15/train/TUD-Campus`` (71 real frames, 8 people; MOT15 rules: class -1 rows
+  are pedestrians): HOTA / MOTA / IDF1 by TrackEval;
+- ``../shared/data/MOT17-mini/train`` (39 real frames of 7 sequences): detection AP50 of the boxes the
+  model returns (score >= its in-graph floor), gt rows conf 1, class 1, visibility >= 0.25, others
+  ignored;
+- held-out synthetic sequences (seed 2, ``.cache/synthetic/test-seed2``, written by
+  ``mottrack package-weights``) when present: HOTA / MOTA / IDF1 and AP50.
+
+MOT17-mini and TUD-Campus are validation data of this project, never trained on.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def _frames(seq: Path) -> list[tuple[int, Path]]:
+    from mottrack_sdk.io import read_seqinfo
+
+    info = read_seqinfo(seq)
+    files = sorted((seq / info.im_dir).glob(f"*{info.im_ext}"))
+    return [(int(p.stem), p) for p in files if p.stem.isdigit() and int(p.stem) <= info.seq_length]
+
+
+def _ap50(model: str, sequences: list[Path], min_visibility: float) -> float:
+    from mottrack_sdk.detector import FrameDetector
+    from mottrack_sdk.io import read_mot_txt
+    from mottrack_training.engine.metrics import DetectionAP
+
+    detector = FrameDetector.from_model(model)
+    ap = DetectionAP()
+    for seq in sequences:
+        gt = read_mot_txt(seq / "gt" / "gt.txt")
+        for frame, path in _frames(seq):
+            dets = detector.detect(cv2.imread(str(path)))
+            rows = gt.at_frame(frame)
+            scored = (rows.conf == 1) & np.isin(rows.class_id, (1, -1)) & \
+                ((rows.visibility >= min_visibility) | (rows.visibility == -1))
+            ap.add(dets.xyxy, dets.scores, rows.xyxy[scored], rows.xyxy[~scored])
+    detector.close()
+    return 100.0 * ap.ap50()
+
+
+def _tracking(model: str, sequences: list[Path], benchmark: str) -> dict[str, float]:
+    from mottrack_sdk import Tracker
+    from mottrack_sdk.eval import evaluate_mot
+    from mottrack_sdk.io import read_seqinfo, write_results
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for seq in sequences:
+            tracker = Tracker(model=model, frame_rate=float(read_seqinfo(seq).frame_rate))
+            rows = []
+            for frame, path in _frames(seq):
+                for t in tracker.update(cv2.imread(str(path))):
+                    rows.append((frame, t.track_id, *t.tlwh, t.score))
+            arr = np.array(rows, np.float64).reshape(-1, 7)
+            write_results(Path(tmp) / f"{seq.name}.txt", arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
+                          arr[:, 2:6], arr[:, 6])
+        combined = evaluate_mot(sequences[0].parent, Path(tmp), sequences=[s.name for s in sequences],
+                                benchmark=benchmark).combined
+    return {k: round(float(combined[k]), 2) for k in ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    from mottrack_sdk.detector import default_model_path
+    from mottrack_sdk.io import find_sequences, write_json
+
+    model = str(args.model or default_model_path(must_exist=True))
+    start = time.perf_counter()
+    out: dict = {"model": model, "date": time.strftime("%Y-%m-%d")}
+    tud = SHARED / "MOT15" / "train" / "TUD-Campus"
+    if tud.is_dir():
+        out["tud_campus"] = _tracking(model, [tud], "MOT15")
+        out["tud_campus"]["AP50"] = round(_ap50(model, [tud], 0.0), 2)
+    mini = SHARED / "MOT17-mini" / "train"
+    if mini.is_dir():
+        out["mot17_mini"] = {"AP50": round(_ap50(model, find_sequences(mini), 0.25), 2)}
+    synthetic = REPO / ".cache" / "synthetic" / "test-seed2"
+    if synthetic.is_dir():
+        seqs = find_sequences(synthetic)
+        out["synthetic_seed2"] = _tracking(model, seqs, "MOT17")
+        out["synthetic_seed2"]["AP50"] = round(_ap50(model, seqs, 0.0), 2)
+    out["seconds"] = round(time.perf_counter() - start, 1)
+    for name, metrics in out.items():
+        if isinstance(metrics, dict):
+            print(f"{name}: " + "  ".join(f"{k} {v}" for k, v in metrics.items()))
+    if args.json:
+        write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
