@@ -31,29 +31,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def _frames(seq: Path) -> list[tuple[int, Path]]:
-    from mottrack_sdk.io import read_seqinfo
-
-    info = read_seqinfo(seq)
-    files = sorted((seq / info.im_dir).glob(f"*{info.im_ext}"))
-    return [(int(p.stem), p) for p in files if p.stem.isdigit() and int(p.stem) <= info.seq_length]
-
-
 def _ap50(model: str, sequences: list[Path], min_visibility: float) -> float:
     from mottrack_sdk.detector import FrameDetector
     from mottrack_sdk.io import read_mot_txt
     from mottrack_training.engine.metrics import DetectionAP
+    from mottrack_training.engine.validation import gt_split, sequence_frames
 
     detector = FrameDetector.from_model(model)
     ap = DetectionAP()
     for seq in sequences:
         gt = read_mot_txt(seq / "gt" / "gt.txt")
-        for frame, path in _frames(seq):
+        for frame, path in sequence_frames(seq)[0]:
             dets = detector.detect(cv2.imread(str(path)))
-            rows = gt.at_frame(frame)
-            scored = (rows.conf == 1) & np.isin(rows.class_id, (1, -1)) & \
-                ((rows.visibility >= min_visibility) | (rows.visibility == -1))
-            ap.add(dets.xyxy, dets.scores, rows.xyxy[scored], rows.xyxy[~scored])
+            ap.add(dets.xyxy, dets.scores, *gt_split(gt, frame, min_visibility))
     detector.close()
     return 100.0 * ap.ap50()
 
@@ -61,13 +51,15 @@ def _ap50(model: str, sequences: list[Path], min_visibility: float) -> float:
 def _tracking(model: str, sequences: list[Path], benchmark: str) -> dict[str, float]:
     from mottrack_sdk import Tracker
     from mottrack_sdk.eval import evaluate_mot
-    from mottrack_sdk.io import read_seqinfo, write_results
+    from mottrack_sdk.io import write_results
+    from mottrack_training.engine.validation import sequence_frames
 
     with tempfile.TemporaryDirectory() as tmp:
         for seq in sequences:
-            tracker = Tracker(model=model, frame_rate=float(read_seqinfo(seq).frame_rate))
+            frames, frame_rate = sequence_frames(seq)
+            tracker = Tracker(model=model, frame_rate=frame_rate)
             rows = []
-            for frame, path in _frames(seq):
+            for frame, path in frames:
                 for t in tracker.update(cv2.imread(str(path))):
                     rows.append((frame, t.track_id, *t.tlwh, t.score))
             arr = np.array(rows, np.float64).reshape(-1, 7)

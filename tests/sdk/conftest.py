@@ -59,3 +59,12 @@ def scene_frames() -> list[Any]:
     from mottrack_sdk.scenes import SceneGenerator, SceneOptions
 
     return list(SceneGenerator(SceneOptions(width=640, height=360, num_frames=8, seed=3, density=12)))
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory):
+    """A 10-frame 640x360 MOTChallenge sequence (img1/, gt/, seqinfo.ini at 25 fps)."""
+    from mottrack_sdk.scenes import SceneOptions, write_sequence
+
+    root = tmp_path_factory.mktemp("seqs")
+    return write_sequence(root, SceneOptions(width=640, height=360, num_frames=10, fps=25, seed=4, density=8), "SEQ-1")

@@ -19,7 +19,7 @@ def test_tracker_without_frames_loads_no_model_or_runtime():
     assert out.stdout.split() == []
 
 
-@pytest.mark.skipif(default_model_path().is_file(), reason="the demo model is shipped in this build")
+@pytest.mark.skipif(default_model_path().is_file(), reason="the default model is shipped in this build")
 def test_default_model_missing_says_how_to_pass_one():
     tracker = Tracker()  # constructing is fine: detection-only use needs no model
     with pytest.raises(DefaultModelMissingError, match=r"not shipped.*Tracker\(model="):
@@ -27,7 +27,7 @@ def test_default_model_missing_says_how_to_pass_one():
     assert isinstance(DefaultModelMissingError("x"), FileNotFoundError)
 
 
-@pytest.mark.skipif(not default_model_path().is_file(), reason="no demo model shipped in this build")
+@pytest.mark.skipif(not default_model_path().is_file(), reason="no default model shipped in this build")
 def test_the_shipped_demo_model_tracks_synthetic_people():
     from mottrack_sdk.scenes import SceneGenerator, SceneOptions
 

@@ -11,16 +11,7 @@ from mottrack_sdk.detector import default_model_path
 from mottrack_sdk.io import read_mot_txt
 from mottrack_sdk.io.frame_sources import ImageFolderReader, VideoFrameReader, open_frame_source
 
-NO_SHIPPED_MODEL = pytest.mark.skipif(default_model_path().is_file(), reason="the demo model is shipped in this build")
-
-
-@pytest.fixture(scope="module")
-def sequence(tmp_path_factory):
-    """A 10-frame 640x360 MOTChallenge sequence (img1/, gt/, seqinfo.ini at 25 fps)."""
-    from mottrack_sdk.scenes import SceneOptions, write_sequence
-
-    root = tmp_path_factory.mktemp("seqs")
-    return write_sequence(root, SceneOptions(width=640, height=360, num_frames=10, fps=25, seed=4, density=8), "SEQ-1")
+NO_SHIPPED_MODEL = pytest.mark.skipif(default_model_path().is_file(), reason="the default model is shipped in this build")
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,6 @@ cv2 = pytest.importorskip("cv2")
 
 
 @pytest.fixture(scope="module")
-def sequence(tmp_path_factory):
-    from mottrack_sdk.scenes import SceneOptions, write_sequence
-
-    root = tmp_path_factory.mktemp("seqs")
-    return write_sequence(root, SceneOptions(width=640, height=360, num_frames=10, fps=25, seed=4, density=8), "SEQ-1")
-
-
-@pytest.fixture(scope="module")
 def long_video(sequence, tmp_path_factory):
     """600 frames (the sequence's 10, repeated): long enough to signal a run in the middle."""
     path = tmp_path_factory.mktemp("long") / "long.avi"

@@ -266,21 +266,23 @@ class Trainer:
         self.epoch_loss = [0.0, 0]  # before the checkpoint: a resumed run starts the next epoch afresh
         row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "loss": loss, "epoch_seconds": seconds}
         result = None
-        self._save(last=True)  # the epoch's weights are safe before validation runs (it may fail or be killed)
-        if self.ctx.is_main and self.val_sequences and (self.epoch % every == 0 or
-                                                        self.epoch == self.options.optim.epochs):
+        # every rank sees the same sequences, so every rank takes part in the (collective) early save
+        due = bool(self.val_sequences or self.extra_val) and (self.epoch % every == 0 or
+                                                              self.epoch == self.options.optim.epochs)
+        if due:
+            self._save(last=True)  # the epoch's weights are safe before validation runs (it may fail or be killed)
+        if self.ctx.is_main and due and self.val_sequences:
             result = self.validate(self.out_dir / "val" / f"epoch_{self.epoch:03d}")
             row.update(result.metrics())
             row["val_seconds"] = result.seconds
             self._print(f"epoch {self.epoch}: loss {loss:.4f}  AP50 {result.ap50:.1f}  HOTA {result.hota:.1f}  "
                         f"MOTA {result.mota:.1f}  IDF1 {result.idf1:.1f}  ({result.seconds:.0f} s)")
-        if self.ctx.is_main and self.extra_val and (self.epoch % every == 0 or self.epoch == self.options.optim.epochs):
-            for extra, sequences in self.extra_val:
-                extra_result = self.validate(self.out_dir / "val" / f"epoch_{self.epoch:03d}_{extra.name}", sequences)
-                row.update({f"{extra.name}.{k}": v for k, v in extra_result.metrics().items()})
-                self._print(f"epoch {self.epoch} [{extra.name}]: AP50 {extra_result.ap50:.1f}  HOTA "
-                            f"{extra_result.hota:.1f}  MOTA {extra_result.mota:.1f}  IDF1 {extra_result.idf1:.1f}  "
-                            f"({extra_result.seconds:.0f} s)")
+        for extra, sequences in self.extra_val if self.ctx.is_main and due else ():
+            extra_result = self.validate(self.out_dir / "val" / f"epoch_{self.epoch:03d}_{extra.name}", sequences)
+            row.update({f"{extra.name}.{k}": v for k, v in extra_result.metrics().items()})
+            self._print(f"epoch {self.epoch} [{extra.name}]: AP50 {extra_result.ap50:.1f}  HOTA "
+                        f"{extra_result.hota:.1f}  MOTA {extra_result.mota:.1f}  IDF1 {extra_result.idf1:.1f}  "
+                        f"({extra_result.seconds:.0f} s)")
         improved = self._update_best(row, result)
         self.log.epoch(row)
         self._save(last=True, best=improved)

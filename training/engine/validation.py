@@ -31,7 +31,7 @@ from mottrack_training.engine.inference import detect
 from mottrack_training.engine.metrics import DetectionAP
 from mottrack_training.engine.options import ValOptions
 
-__all__ = ["ValidationResult", "validate_sequences"]
+__all__ = ["ValidationResult", "gt_split", "sequence_frames", "validate_sequences"]
 
 PEDESTRIAN_CLASSES = (1, -1)  # -1: files without a class column
 
@@ -52,14 +52,16 @@ class ValidationResult:
         return {"ap50": self.ap50, "hota": self.hota, "mota": self.mota, "idf1": self.idf1}
 
 
-def _gt_split(gt, frame: int, min_visibility: float) -> tuple[np.ndarray, np.ndarray]:
+def gt_split(gt, frame: int, min_visibility: float) -> tuple[np.ndarray, np.ndarray]:
+    """(scored pedestrian boxes, ignore boxes) of one frame, ``xyxy``: conf 1, class 1 or -1, visible enough."""
     rows = gt.at_frame(frame)
     scored = (rows.conf == 1) & np.isin(rows.class_id, PEDESTRIAN_CLASSES) \
         & ((rows.visibility >= min_visibility) | (rows.visibility == -1))
     return rows.xyxy[scored], rows.xyxy[~scored]
 
 
-def _frames(seq_dir: Path) -> tuple[list[tuple[int, Path]], float]:
+def sequence_frames(seq_dir: Path) -> tuple[list[tuple[int, Path]], float]:
+    """``[(frame number, image path)]`` of a MOTChallenge sequence up to seqLength, and its frame rate."""
     info = read_seqinfo(seq_dir)
     files = sorted((seq_dir / info.im_dir).glob(f"*{info.im_ext}"))
     frames = [(int(p.stem), p) for p in files if p.stem.isdigit() and 1 <= int(p.stem) <= info.seq_length]
@@ -89,7 +91,7 @@ def validate_sequences(model: torch.nn.Module, sequences: Sequence[Path], option
         for seq_dir in sequences:
             gt = read_mot_txt(seq_dir / "gt" / "gt.txt")
             mot15_style = mot15_style and bool(np.all(gt.class_id == -1))
-            frames, frame_rate = _frames(seq_dir)
+            frames, frame_rate = sequence_frames(seq_dir)
             per_frame = []
             for first in range(0, len(frames), options.batch_size):
                 chunk = frames[first:first + options.batch_size]
@@ -108,7 +110,7 @@ def validate_sequences(model: torch.nn.Module, sequences: Sequence[Path], option
                     xyxy = transform.network_to_frame_xyxy(det.xyxy, clip=True)
                     valid = (xyxy[:, 2] - xyxy[:, 0] >= 1.0) & (xyxy[:, 3] - xyxy[:, 1] >= 1.0)
                     xyxy, scores, emb = xyxy[valid], det.scores[valid], det.embeddings[valid]
-                    gt_xyxy, ignore_xyxy = _gt_split(gt, frame, options.ap_min_visibility)
+                    gt_xyxy, ignore_xyxy = gt_split(gt, frame, options.ap_min_visibility)
                     ap.add(xyxy, scores, gt_xyxy, ignore_xyxy)
                     track = scores >= options.track_min_score
                     per_frame.append((frame, xyxy[track], scores[track], emb[track]))
