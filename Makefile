@@ -38,7 +38,8 @@ bench: $(STAMP)
 native: $(STAMP)
 
 compare: $(STAMP)
-	$(BIN)/python benchmarks/compare_trackers.py --json benchmarks/results/compare_trackers.json
+	$(BIN)/python benchmarks/compare_trackers.py --cmc --json benchmarks/results/compare_trackers.json
+	$(BIN)/python benchmarks/ablate_tracker.py --json benchmarks/results/tracker_ablation.json
 
 # Reproduce the shipped demo weights (about 2.5 hours on a 2-core CPU): stage 1 at 512x288, stage 2
 # fine-tunes it at the runtime's 576x320 on twice the frames, then the EMA weights are packaged as

@@ -243,7 +243,7 @@ def plot_records(records: list[BenchRecord], path: Any) -> None:
     ax_fps.set_ylabel("end-to-end FPS (frame in -> tracks out)")
     ax_fps.legend()
     bottom = np.zeros(len(records))
-    for stage, colour in zip(StageTimings.STAGES, ("#55A868", "#4C72B0", "#DD8452", "#8172B3")):
+    for stage, colour in zip(StageTimings.STAGES, ("#55A868", "#4C72B0", "#DD8452", "#937860", "#8172B3")):
         values = np.array([r.ms[stage]["p50"] for r in records])
         ax_ms.bar(x, values, bottom=bottom, label=stage, color=colour)
         bottom += values

@@ -55,24 +55,26 @@ class StageTimings:
 
     ``preprocess``: frame check, letterbox, normalisation; ``inference``: ``backend.infer`` (host <->
     device copies included); ``postprocess``: decoding, host NMS (raw-heads models), mapping boxes
-    back to the frame, embedding normalisation; ``association``: the tracking core and the track list.
+    back to the frame, embedding normalisation; ``association``: the tracking core and the track list;
+    ``camera_motion``: estimating the camera's motion from the frame (0 with ``cmc="off"``).
     """
 
     preprocess: float = 0.0
     inference: float = 0.0
     postprocess: float = 0.0
     association: float = 0.0
+    camera_motion: float = 0.0
 
-    STAGES = ("preprocess", "inference", "postprocess", "association")
+    STAGES = ("preprocess", "inference", "postprocess", "camera_motion", "association")
 
     @property
     def total(self) -> float:
-        return self.preprocess + self.inference + self.postprocess + self.association
+        return self.preprocess + self.inference + self.postprocess + self.camera_motion + self.association
 
     @property
     def outside_network(self) -> float:
         """Everything but ``inference``, milliseconds."""
-        return self.preprocess + self.postprocess + self.association
+        return self.preprocess + self.postprocess + self.camera_motion + self.association
 
     def as_dict(self) -> dict[str, float]:
         return {**asdict(self), "total": self.total}

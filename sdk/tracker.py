@@ -27,6 +27,20 @@ from mottrack_sdk.types import Detections, Track, TrackState
 if TYPE_CHECKING:
     from mottrack_sdk.detector import FrameDetector, StageTimings
     from mottrack_sdk.postprocessing import PostprocessOptions
+    from mottrack_sdk.tracking.cmc import CameraMotionEstimator, CmcOptions
+
+CMC_CHOICES = ("auto", "off", "sparse_flow", "ecc")
+
+
+def _cmc_options(cmc: Any) -> CmcOptions | None:
+    """``Tracker(cmc=...)`` -> the estimator's options, or None for off."""
+    from mottrack_sdk.tracking.cmc import CmcOptions
+
+    if isinstance(cmc, CmcOptions):
+        return cmc
+    if not isinstance(cmc, str) or cmc not in CMC_CHOICES:
+        raise ValueError(f"cmc: expected one of {list(CMC_CHOICES)} or a CmcOptions, got {cmc!r}")
+    return None if cmc == "off" else CmcOptions() if cmc == "auto" else CmcOptions(method=cmc)
 
 _new_track = partial(tuple.__new__, Track)
 
@@ -36,10 +50,13 @@ class Tracker:
 
     Args:
         options: a :class:`TrackerOptions`; keyword overrides (``Tracker(det_thresh=0.4)``) are
-            applied on top and validated by name. Without ``options``, the model's validated
-            tracker settings (metadata ``tracker_defaults``, e.g. the shipped model's
-            ``det_thresh``) replace the library defaults when the model opens, before the first
-            frame; keyword overrides still win. Pass ``options=TrackerOptions()`` to ignore them.
+            applied on top and validated by name. The library defaults suit detections of any
+            score scale (``update_detections``: adaptive thresholds, see ``TrackerOptions``).
+            Without ``options``, opening a model (``update(frame)``) switches to the settings for
+            the model's calibrated scores: :meth:`TrackerOptions.for_model` with the model's
+            validated ``tracker_defaults`` (metadata, e.g. the shipped model's ``det_thresh``) on
+            top, before the first frame; keyword overrides still win. Pass
+            ``options=TrackerOptions()`` to keep the library defaults.
         model: the detection model for :meth:`update`: None (the shipped CSTrack-nano default model), a
             ``.onnx`` export (ONNX Runtime), a ``.engine`` / ``.plan`` (TensorRT, with its sidecar),
             a TorchScript file (code that runs when loaded: only files you trust) or ``torch.nn.Module``
@@ -52,6 +69,11 @@ class Tracker:
         core: ``"python"`` (the numpy reference core), ``"native"`` (the C++ core of ``bindings/``;
             an error if it was not built) or ``"auto"`` (native when built, else Python). Both give
             the same tracks (differential tests).
+        cmc: camera-motion compensation: ``"auto"`` (the default: on whenever a frame is seen,
+            i.e. every :meth:`update` and :meth:`update_detections` calls given ``frame=``),
+            ``"off"``, a method (``"sparse_flow"``, ``"ecc"``) or a :class:`CmcOptions`. The
+            global motion between consecutive frames (a similarity: pan, zoom, roll, shake) moves
+            every track's Kalman state before association (:mod:`mottrack_sdk.tracking.cmc`).
 
     Raises:
         FileNotFoundError: ``model`` is a path that does not exist.
@@ -60,7 +82,7 @@ class Tracker:
 
     def __init__(self, options: TrackerOptions | None = None, *, model: Any = None, backend: str = "auto",
                  backend_options: Any = None, postprocess: PostprocessOptions | None = None, core: str = "auto",
-                 **overrides: Any):
+                 cmc: Any = "auto", **overrides: Any):
         if options is not None and not isinstance(options, TrackerOptions):
             hint = " (to choose a model, pass it by name: Tracker(model=...))" if isinstance(options, (str, Path)) else ""
             raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}{hint}")
@@ -71,6 +93,9 @@ class Tracker:
         self._core_request = core
         self._core = make_core(self.options, core)
         self._embedding_dim: int | None = None
+        self._cmc_options = _cmc_options(cmc)
+        self._cmc: CameraMotionEstimator | None = None
+        self.last_camera_warp = None  # the (2, 3) warp applied on the last frame that had one
         if backend != "auto":
             from mottrack_sdk.backends.registry import resolve_backend_name
 
@@ -96,6 +121,8 @@ class Tracker:
         """Forget all tracks and restart IDs at 1 (a new stream)."""
         self._core.reset()
         self._embedding_dim = None
+        if self._cmc is not None:
+            self._cmc.reset()
 
     def load_model(self) -> FrameDetector:
         """Open the model now (``update`` does it on first use); returns the :class:`FrameDetector`.
@@ -116,10 +143,10 @@ class Tracker:
     def _apply_model_defaults(self, defaults: Any) -> None:
         """Start from the model's ``tracker_defaults`` (see the class docstring) if allowed and no
         frame has been tracked yet; the user's keyword overrides are applied on top."""
-        if not defaults or not self._model_defaults_allowed or self._core.frame_id != 0:
+        if not self._model_defaults_allowed or self._core.frame_id != 0:
             return
         try:
-            options = TrackerOptions().replace(**{**defaults, **self._overrides})
+            options = TrackerOptions.for_model(**{**(defaults or {}), **self._overrides})
         except ValueError as exc:
             raise ValueError(f"model metadata tracker_defaults {dict(defaults)}: {exc}") from None
         if options != self.options:
@@ -154,10 +181,12 @@ class Tracker:
         detector = self._detector or self.load_model()
         detections = detector.detect(frame, rgb)
         start = time.perf_counter()
-        tracks = self.update_detections_arrays(detections.xyxy, detections.scores, detections.embeddings,
-                                               detections.classes)
+        warp = self._camera_warp(frame, detections.xyxy)
+        mid = time.perf_counter()
+        tracks = self._step(detections.xyxy, detections.scores, detections.embeddings, detections.classes, warp)
         self.last_detections = detections
-        self.last_timings = replace(detector.last_timings, association=(time.perf_counter() - start) * 1e3)
+        self.last_timings = replace(detector.last_timings, camera_motion=(mid - start) * 1e3,
+                                    association=(time.perf_counter() - mid) * 1e3)
         return tracks
 
     def close(self) -> None:
@@ -167,7 +196,7 @@ class Tracker:
             self._detector = None
 
     def update_detections(self, boxes_xyxy: Any, scores: Any, embeddings: Any = None,
-                          classes: Any = None) -> list[Track]:
+                          classes: Any = None, frame: Any = None) -> list[Track]:
         """Advance one frame.
 
         Args:
@@ -175,6 +204,8 @@ class Tracker:
             scores: (N,) detection confidences (any finite scale; thresholds use the same scale).
             embeddings: (N, D) appearance embeddings (normalised here), or None for motion + IoU only.
             classes: (N,) integer class ids, or None (one class). Tracks never change class.
+            frame: optional (H, W, 3) uint8 BGR or (H, W) uint8 image these detections came from:
+                with ``cmc`` not ``"off"``, camera motion since the last frame given is compensated.
 
         Returns:
             The confirmed tracks matched in this frame.
@@ -182,11 +213,17 @@ class Tracker:
         Raises:
             ValueError: naming the argument, for wrong shapes, dtypes, NaN/inf or non-positive sizes.
         """
-        return self._to_tracks(self.update_detections_arrays(boxes_xyxy, scores, embeddings, classes))
+        return self._to_tracks(self.update_detections_arrays(boxes_xyxy, scores, embeddings, classes, frame))
 
     def update_detections_arrays(self, boxes_xyxy: Any, scores: Any, embeddings: Any = None,
-                                 classes: Any = None) -> FrameTracks:
+                                 classes: Any = None, frame: Any = None) -> FrameTracks:
         """As :meth:`update_detections`, but returns columns (no per-track objects)."""
+        if frame is None:
+            return self._step(boxes_xyxy, scores, embeddings, classes, None)
+        boxes = check_boxes(boxes_xyxy)  # inputs checked before the estimator sees the frame
+        return self._step(boxes, scores, embeddings, classes, self._camera_warp(frame, boxes))
+
+    def _step(self, boxes_xyxy: Any, scores: Any, embeddings: Any, classes: Any, warp: Any) -> FrameTracks:
         boxes = check_boxes(boxes_xyxy)
         n = len(boxes)
         score_arr = check_column(scores, "scores", n)
@@ -194,10 +231,24 @@ class Tracker:
         emb = None
         if embeddings is not None:
             emb = check_embeddings(embeddings, n, self._embedding_dim)
+        if warp is not None:
+            self._core.apply_camera_motion(warp)
         tracks = self._core.step(boxes, score_arr, emb, cls)  # a frame that fails changes nothing
         if emb is not None and n:
             self._embedding_dim = emb.shape[1]
         return tracks
+
+    def _camera_warp(self, frame: Any, boxes: Any) -> Any:
+        """The camera's warp from the last frame to ``frame`` (None when CMC is off); the detected
+        boxes are left out of the feature search (people move on their own)."""
+        if self._cmc_options is None:
+            return None
+        if self._cmc is None:
+            from mottrack_sdk.tracking.cmc import CameraMotionEstimator
+
+            self._cmc = CameraMotionEstimator(self._cmc_options)
+        self.last_camera_warp = self._cmc.estimate(frame, boxes)
+        return self.last_camera_warp
 
     def _to_tracks(self, ft: FrameTracks, timed: bool = False) -> list[Track]:
         # Track is a NamedTuple: tuple.__new__ over zipped columns builds each one in C, without

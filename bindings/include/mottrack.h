@@ -10,6 +10,7 @@
  *   mottrack_tracker* t = NULL;
  *   if (mottrack_create(&opts, &t) != MOTTRACK_OK) fprintf(stderr, "%s\n", mottrack_last_error());
  *   int64_t n_tracks = 0;
+ *   mottrack_apply_camera_motion(t, warp);   // optional: the camera's motion since the last frame
  *   mottrack_update(t, boxes_xyxy, scores, n, NULL, 0, NULL, &n_tracks);
  *   for (int64_t i = 0; i < n_tracks; ++i) { mottrack_track tr; mottrack_get_track(t, i, &tr); ... }
  *   mottrack_destroy(t);
@@ -18,6 +19,9 @@
  * x2 > x1 and y2 > y1 and every coordinate within +-3.4e38 (float32's range); scores float64 (any
  * finite scale, the thresholds use the same scale); embeddings float32 (N x D, row-major; L2-normalised
  * here: a row whose sum of squares overflows or underflows float32 is refused); classes int64.
+ * Score thresholds: by default (use_det_quantile = 1) the high / low thresholds of a frame are
+ * quantiles of the latest score_window scores, so any score scale works unchanged; with
+ * use_det_quantile = 0 the fixed det_thresh / low_score_thresh apply (scores on their scale).
  * Memory grows with the plausible track x detection pairs, never with tracks x detections: a frame of
  * tens of thousands of overlapping boxes runs in bounded memory (see bindings/README.md).
  *
@@ -60,20 +64,23 @@ typedef enum mottrack_status {
 } mottrack_status;
 
 /* Tracker options: the fields and defaults of mottrack_sdk.TrackerOptions, checked exactly as it
- * checks them (every number finite; +-inf and NaN are refused). Booleans are 0/1.
- * Always start from mottrack_options_init(), which also sets struct_size (ABI check). */
+ * checks them (every number finite; +-inf and NaN are refused). Booleans are 0/1; a Python option
+ * that may be None is a use_* flag (0: None; the value beside it is then ignored) and a value.
+ * Always start from mottrack_options_init(), which also sets struct_size (ABI check: a program
+ * compiled against another version of this struct gets MOTTRACK_ERROR_INVALID_OPTIONS). */
 typedef struct mottrack_options {
   uint32_t struct_size;          /* sizeof(mottrack_options), set by mottrack_options_init */
-  double det_thresh;             /* high-score detections (>=): the only ones that start tracks. 0.5 */
+  double det_thresh;             /* fixed mode: high-score detections (>=), the only ones that start
+                                    tracks. 0.5 (unused when use_det_quantile = 1) */
   int32_t use_low_score_thresh;  /* 1: low-score rescue on (Python: low_score_thresh not None). 1 */
-  double low_score_thresh;       /* floor of the rescue, <= det_thresh. 0.1 */
+  double low_score_thresh;       /* fixed mode: floor of the rescue, <= det_thresh. 0.1 */
   double embedding_thresh;       /* stage 1 accept (fused cosine + motion), cost <= value. 0.4 */
   double motion_thresh;          /* stage 1 accept (1 - IoU) without embeddings. 0.8 */
   double iou_thresh;             /* stage 2 accept (1 - IoU). 0.5 */
   double low_score_iou_thresh;   /* stage 2b accept (1 - IoU). 0.5 */
   double tentative_iou_thresh;   /* stage 3 accept (1 - IoU). 0.7 */
   double fusion_weight;          /* cosine weight in stage 1. 0.98 */
-  int32_t gating;                /* 1: forbid pairs whose Mahalanobis^2 exceeds the gate. 1 */
+  int32_t gating;                /* 1: forbid stage-1 pairs whose Mahalanobis^2 exceeds the gate. 0 */
   double gating_threshold;       /* chi^2 95%, 4 dof. 9.4877 */
   int64_t track_buffer;          /* frames a lost track is kept, at 30 fps. 30 */
   double frame_rate;             /* the buffer scales by frame_rate / 30 (finite). 30 */
@@ -84,6 +91,14 @@ typedef struct mottrack_options {
   double max_aspect_ratio;       /* w/h <= value. 1.6 */
   double std_weight_position;    /* Kalman noise, scaled by box height. 1/20 */
   double std_weight_velocity;    /* 1/160 */
+  int64_t min_hits;              /* matches on consecutive frames that confirm a new track, in
+                                    [2, 1000] (2: JDE; first-frame tracks are confirmed at once). 4 */
+  int32_t use_det_quantile;      /* 1: adaptive thresholds (Python: det_quantile not None). 1 */
+  double det_quantile;           /* high threshold = this quantile of the latest scores, in [0, 1]. 0.15 */
+  double low_score_quantile;     /* rescue floor = this quantile, in [0, det_quantile]; the rescue
+                                    itself still needs use_low_score_thresh = 1. 0 */
+  int64_t score_window;          /* scores the quantiles look back on (this frame's included), in
+                                    [1, 2^20]: element (int64)(q * (n - 1)) of the n sorted. 2048 */
 } mottrack_options;
 
 /* One confirmed track of the latest frame (plain data, no reference into the tracker). */
@@ -133,6 +148,17 @@ MOTTRACK_API mottrack_status mottrack_update(mottrack_tracker* tracker, const do
                                              const double* scores, int64_t num_detections,
                                              const float* embeddings, int64_t embedding_dim,
                                              const int64_t* classes, int64_t* num_tracks_out);
+
+/*
+ * Camera-motion compensation: move every track's Kalman state by the camera's motion from the last
+ * frame to the next one, before that frame's mottrack_update (as mottrack_sdk's Tracker does with
+ * its CameraMotionEstimator). warp: 6 float64, the row-major 2x3 similarity [R | t] with
+ * p_current = R p_previous + t in pixels (OpenCV's convention). Centres and velocities are rotated,
+ * scaled and shifted, heights scaled by s = sqrt(det R), the covariances transformed alike; the exact
+ * identity changes nothing. MOTTRACK_ERROR_INVALID_ARGUMENT (nothing changes) unless every entry is
+ * finite and det R > 0. The latest frame's tracks (mottrack_get_tracks) are not changed.
+ */
+MOTTRACK_API mottrack_status mottrack_apply_camera_motion(mottrack_tracker* tracker, const double warp[6]);
 
 /* Number of tracks of the latest frame. */
 MOTTRACK_API mottrack_status mottrack_track_count(const mottrack_tracker* tracker, int64_t* count);

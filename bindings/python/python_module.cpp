@@ -2,7 +2,8 @@
 //
 // NativeCore mirrors mottrack_sdk.tracking.core.AssociationCore: step(xyxy, scores, embeddings,
 // classes) on already-validated arrays (Tracker normalises embeddings), returning the columns of
-// FrameTracks. lapjv() exposes the solver for the parity tests against lap.lapjv.
+// FrameTracks, and apply_camera_motion(warp). lapjv() exposes the solver for the parity tests
+// against lap.lapjv; default_options() the C++ defaults for the parity test with TrackerOptions.
 // Reached from Python only through mottrack_sdk.tracking.native.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -30,6 +31,25 @@ namespace {
 template <typename T>
 using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
+// An integer option as TrackerOptions takes it: an int (numpy integers too), not a bool or a float;
+// anything else, or a value beyond int64, is refused with TrackerOptions' message (the range itself
+// is checked by validate_options).
+std::int64_t int_option(const std::string& key, py::handle v, const std::string& range) {
+  if (!PyBool_Check(v.ptr()) && PyIndex_Check(v.ptr())) {
+    const py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+    int overflow = 0;
+    const long long value = index ? PyLong_AsLongLongAndOverflow(index.ptr(), &overflow) : 0;
+    if (index && !overflow && !PyErr_Occurred()) return value;
+    PyErr_Clear();
+  }
+  throw py::value_error("TrackerOptions." + key + ": expected an integer in " + range + ", got " +
+                        py::cast<std::string>(py::repr(v)));
+}
+
+std::string int_range(std::int64_t low, std::int64_t high) {
+  return "[" + std::to_string(low) + ", " + std::to_string(high) + "]";
+}
+
 // Options from TrackerOptions' fields (dataclasses.asdict); unknown names are refused.
 Options options_from_dict(const py::dict& d) {
   Options o;
@@ -48,7 +68,7 @@ Options options_from_dict(const py::dict& d) {
     else if (key == "fusion_weight") o.fusion_weight = py::cast<double>(v);
     else if (key == "gating") o.gating = py::cast<bool>(v);
     else if (key == "gating_threshold") o.gating_threshold = py::cast<double>(v);
-    else if (key == "track_buffer") o.track_buffer = py::cast<std::int64_t>(v);
+    else if (key == "track_buffer") o.track_buffer = int_option(key, v, "[0, 2**63 - 1]");
     else if (key == "frame_rate") o.frame_rate = py::cast<double>(v);
     else if (key == "template_momentum") o.template_momentum = py::cast<double>(v);
     else if (key == "duplicate_iou") o.duplicate_iou = py::cast<double>(v);
@@ -58,11 +78,47 @@ Options options_from_dict(const py::dict& d) {
       if (o.use_max_aspect_ratio) o.max_aspect_ratio = py::cast<double>(v);
     } else if (key == "std_weight_position") o.std_weight_position = py::cast<double>(v);
     else if (key == "std_weight_velocity") o.std_weight_velocity = py::cast<double>(v);
+    else if (key == "min_hits") o.min_hits = int_option(key, v, int_range(2, mottrack::kMaxMinHits));
+    else if (key == "det_quantile") {
+      o.use_det_quantile = !v.is_none();
+      if (o.use_det_quantile) o.det_quantile = py::cast<double>(v);
+    } else if (key == "low_score_quantile") o.low_score_quantile = py::cast<double>(v);
+    else if (key == "score_window") o.score_window = int_option(key, v, int_range(1, mottrack::kMaxScoreWindow));
     else throw py::value_error("NativeCore: unknown option '" + key + "'");
   }
   const std::string err = mottrack::validate_options(o);
   if (!err.empty()) throw py::value_error(err);
   return o;
+}
+
+// Options{} as TrackerOptions' fields (None for an option that is off).
+py::dict default_options() {
+  const Options o;
+  const auto maybe = [](bool on, double v) { return on ? py::object(py::float_(v)) : py::object(py::none()); };
+  py::dict d;
+  d["det_thresh"] = o.det_thresh;
+  d["low_score_thresh"] = maybe(o.use_low_score, o.low_score_thresh);
+  d["embedding_thresh"] = o.embedding_thresh;
+  d["motion_thresh"] = o.motion_thresh;
+  d["iou_thresh"] = o.iou_thresh;
+  d["low_score_iou_thresh"] = o.low_score_iou_thresh;
+  d["tentative_iou_thresh"] = o.tentative_iou_thresh;
+  d["fusion_weight"] = o.fusion_weight;
+  d["gating"] = o.gating;
+  d["gating_threshold"] = o.gating_threshold;
+  d["track_buffer"] = o.track_buffer;
+  d["frame_rate"] = o.frame_rate;
+  d["template_momentum"] = o.template_momentum;
+  d["duplicate_iou"] = o.duplicate_iou;
+  d["min_box_area"] = o.min_box_area;
+  d["max_aspect_ratio"] = maybe(o.use_max_aspect_ratio, o.max_aspect_ratio);
+  d["std_weight_position"] = o.std_weight_position;
+  d["std_weight_velocity"] = o.std_weight_velocity;
+  d["min_hits"] = o.min_hits;
+  d["det_quantile"] = maybe(o.use_det_quantile, o.det_quantile);
+  d["low_score_quantile"] = o.low_score_quantile;
+  d["score_window"] = o.score_window;
+  return d;
 }
 
 template <typename T>
@@ -123,6 +179,22 @@ class NativeCore {
                           to_array(ft->class_id, t), to_array(ft->hits, t), to_array(ft->age, t));
   }
 
+  void apply_camera_motion(const CArray<double>& warp) {
+    if (warp.ndim() != 2 || warp.shape(0) != 2 || warp.shape(1) != 3)
+      throw py::value_error("warp: expected a (2, 3) array [R | t]");
+    std::string error;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex_);
+      try {
+        core_.apply_camera_motion(warp.data());
+      } catch (const std::invalid_argument& e) {
+        error = e.what();
+      }
+    }
+    if (!error.empty()) throw py::value_error(error);
+  }
+
   void reset() {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -170,11 +242,14 @@ PYBIND11_MODULE(_native, m) {
       .def("step", &NativeCore::step, py::arg("xyxy"), py::arg("scores"), py::arg("embeddings"),
            py::arg("classes"),
            "One frame on validated arrays -> (track_id, xyxy, score, class_id, hits, age) columns.")
+      .def("apply_camera_motion", &NativeCore::apply_camera_motion, py::arg("warp"),
+           "Move every track's Kalman state by the (2, 3) float64 camera warp [R | t]; before step().")
       .def("reset", &NativeCore::reset)
       .def_property_readonly("frame_id", &NativeCore::frame_id)
       .def_property_readonly("live_tracks", &NativeCore::live_tracks);
   m.def("lapjv", &lapjv, py::arg("cost"), py::arg("cost_limit") = INFINITY,
         "lap.lapjv(cost, extend_cost=True, cost_limit=...) -> (x, y) with the native JV solver.");
+  m.def("default_options", &default_options, "The C++ (and C API) option defaults, as TrackerOptions fields.");
   m.attr("MAX_WINDOW_PAIRS") = mottrack::kMaxWindowPairs;  // = matching.MAX_WINDOW_PAIRS (tested)
   m.attr("MAX_SOLVER_SIDE") = mottrack::kMaxSolverSide;
   m.attr("__version__") = "0.1.0";

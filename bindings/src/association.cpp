@@ -1,5 +1,7 @@
-// See association.hpp; each method names its twin in sdk/tracking/core.py (the bounds on hostile
-// frames and the reservations of the applying phase are in association_bounds.cpp).
+// See association.hpp; each method names its twin in sdk/tracking/core.py. This file: a frame's
+// associating phase (thresholds, predict, candidate pairs, stages 1-3); the applying phase (updates,
+// lifecycle, output) is in association_lifecycle.cpp, the bounds on hostile frames and the
+// reservations of the applying phase in association_bounds.cpp.
 #include "association.hpp"
 
 #include <algorithm>
@@ -7,9 +9,19 @@
 #include <stdexcept>
 #include <string>
 
+#include "camera_motion.hpp"
 #include "frame_input.hpp"
 
 namespace mottrack {
+namespace {
+
+const Options& checked(const Options& options) {  // before any member is built from them
+  const std::string err = validate_options(options);
+  if (!err.empty()) throw std::invalid_argument(err);
+  return options;
+}
+
+}  // namespace
 
 void FrameTracks::reserve(std::size_t n) {
   track_id.reserve(n);
@@ -30,17 +42,28 @@ void FrameTracks::clear() {
 }
 
 AssociationCore::AssociationCore(const Options& options)
-    : options_(options), kf_(options.std_weight_position, options.std_weight_velocity) {
-  const std::string err = validate_options(options);
-  if (!err.empty()) throw std::invalid_argument(err);
-}
+    : options_(checked(options)),
+      kf_(options.std_weight_position, options.std_weight_velocity),
+      score_window_(options),
+      hi_(options.det_thresh),
+      lo_(options.low_score_thresh) {}
 
 void AssociationCore::reset() {
   table_.clear();
   frame_id_ = 0;
   next_uid_ = 1;
   next_id_ = 1;
+  score_window_.clear();
+  hi_ = options_.det_thresh;
+  lo_ = options_.low_score_thresh;
   output_.clear();
+}
+
+// apply_camera_motion: cmc.warp_packed_state on the Kalman rows (nothing can fail once checked).
+void AssociationCore::apply_camera_motion(const double* warp) {
+  const std::string err = validate_warp(warp);
+  if (!err.empty()) throw std::invalid_argument(err);
+  warp_packed_rows(table_.kf.data(), table_.size(), warp);
 }
 
 const FrameTracks& AssociationCore::step(const double* xyxy, const double* scores, std::int64_t n,
@@ -56,12 +79,15 @@ const FrameTracks& AssociationCore::step(const double* xyxy, const double* score
   // output) changes the table in place, so it runs only once reserve_apply() has made room for all
   // it may append: it cannot fail half-way. The output is built aside and swapped in at the end.
   const std::int64_t frame_id = frame_id_;
+  const double hi = hi_, lo = lo_;  // the score window itself changes only once nothing can fail
   predicted_ = false;
   try {
     run_frame(f);
   } catch (...) {
     if (predicted_) table_.kf.swap(pred_);
     frame_id_ = frame_id;
+    hi_ = hi;
+    lo_ = lo;
     throw;
   }
   std::swap(output_, next_output_);
@@ -74,11 +100,15 @@ void AssociationCore::run_frame(const Frame& f) {
   const double* scores = f.scores;
   const std::int64_t n = f.n;
   ++frame_id_;
+  const ScoreThresholds thresholds = score_window_.thresholds(scores, static_cast<std::size_t>(n));
+  hi_ = thresholds.hi;
+  lo_ = thresholds.lo;
   const std::size_t T = table_.size();
-  // predict into pred_, lost (and tentative) tracks with their height velocity zeroed (in place:
-  // only predict reads it for them, so a failed frame leaves nothing visible changed)
+  // predict into pred_, lost tracks with their height velocity zeroed (in place, and idempotent: it
+  // stays 0 until an update makes the track tracked again). core.py zeroes it once, when a track
+  // becomes lost; tentative tracks are born with vh = 0 and keep what their updates give them.
   for (std::size_t r = 0; r < T; ++r)
-    if (table_.state[r] != kTracked) table_.kf_row(r)[7] = 0.0;
+    if (table_.state[r] == kLost) table_.kf_row(r)[7] = 0.0;
   pred_.resize(table_.kf.size());
   kf_.predict(table_.kf.data(), pred_.data(), T);
   table_.kf.swap(pred_);  // pred_ keeps the rows of the last frame until this one is applied
@@ -90,9 +120,9 @@ void AssociationCore::run_frame(const Frame& f) {
   high_.clear();
   low_.clear();
   for (std::int64_t d = 0; d < n; ++d) {
-    if (scores[d] >= o.det_thresh)
+    if (scores[d] >= hi_)
       high_.push_back(static_cast<int>(d));
-    else if (o.use_low_score && scores[d] >= o.low_score_thresh)
+    else if (o.use_low_score && scores[d] >= lo_)
       low_.push_back(static_cast<int>(d));
   }
   match_.assign(T, -1);
@@ -102,11 +132,12 @@ void AssociationCore::run_frame(const Frame& f) {
   for (std::size_t r = 0; r < T; ++r) (table_.state[r] != kTentative ? pool_ : tentative_).push_back(static_cast<int>(r));
   cap_windows(f);
 
-  // stage 1: appearance + motion (or IoU + motion), gated
-  gated_pairs(f, pool_, high_);
-  cost_.resize(pairs_.size());
-  double limit;
+  // stage 1: appearance + motion (or IoU + motion), gated. The assignment sees only the admissible
+  // pairs (cost <= limit) and does not depend on their order, so candidates that can never be
+  // admissible may be left out: stage1_gate() and the IoU-stage shortcut below change no result.
   if (f.use_embeddings) {
+    gated_pairs(f, pool_, high_, stage1_gate(f));
+    cost_.resize(pairs_.size());
     const float w32 = static_cast<float>(o.fusion_weight);  // numpy: python float * float32 array -> float32
     const double motion_weight = 1.0 - o.fusion_weight;
     for (std::size_t p = 0; p < pairs_.size(); ++p) {
@@ -115,13 +146,18 @@ void AssociationCore::run_frame(const Frame& f) {
       const float weighted = w32 * cos32;
       cost_[p] = static_cast<double>(weighted) + motion_weight * maha_[p];
     }
-    limit = o.embedding_thresh;
+    commit(pool_, high_, o.embedding_thresh);
+  } else if (!o.gating && o.motion_thresh < 1.0) {
+    // no gate and a limit below 1: only overlapping boxes (IoU > 0) are admissible, which is what
+    // an IoU stage pairs (the same boxes, the same 1 - IoU)
+    iou_stage(f, pool_, high_, o.motion_thresh);
   } else {
+    gated_pairs(f, pool_, high_, stage1_gate(f));
+    cost_.resize(pairs_.size());
     for (std::size_t p = 0; p < pairs_.size(); ++p)
       cost_[p] = 1.0 - box_iou(&track_xyxy_[4 * pool_[pairs_.ti[p]]], xyxy + 4 * high_[pairs_.dj[p]]);
-    limit = o.motion_thresh;
+    commit(pool_, high_, o.motion_thresh);
   }
-  commit(pool_, high_, limit);
 
   // stage 2: IoU for tracks that were tracked in the previous frame
   if (f.use_embeddings) {
@@ -137,7 +173,8 @@ void AssociationCore::run_frame(const Frame& f) {
   iou_stage(f, tentative_, dets_, o.tentative_iou_thresh);
 
   reserve_apply(f);
-  update_matched(f);  // from here on nothing allocates, so nothing can throw
+  score_window_.push(scores, static_cast<std::size_t>(n));  // from here on nothing allocates or throws
+  update_matched(f);
   age_out();
   untaken(high_, dets_);
   spawn(f, dets_);
@@ -145,24 +182,30 @@ void AssociationCore::run_frame(const Frame& f) {
   build_output();
 }
 
-// _gated_pairs: same-class (row, det) pairs with Mahalanobis^2 inside the chi^2 gate (all
-// same-class pairs when gating is off), with Mahalanobis^2 (pairs_, maha_). S is diagonal, so
-// d^T S^-1 d <= g implies |d_x| <= sqrt(g S_xx) and |d_y| <= sqrt(g S_yy): a window in x and y
-// (inflated by 1e-9 against rounding) finds every candidate without a T x M matrix; the
-// Mahalanobis test alone decides.
-void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets) {
-  const Options& o = options_;
+// _gated_pairs: same-class (row, det) pairs with Mahalanobis^2 <= gate (all same-class pairs for an
+// infinite gate), with Mahalanobis^2 (pairs_, maha_). S is diagonal, so d^T S^-1 d <= g implies
+// |d_x| <= sqrt(g S_xx) and |d_y| <= sqrt(g S_yy): a window in x and y (inflated by 1e-9 against
+// rounding; an implied gate also by the rounding of the coordinates) finds every candidate without a
+// T x M matrix; the Mahalanobis test alone decides.
+void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets,
+                                  double gate) {
   pairs_.clear();
   maha_.clear();
   if (rows.empty() || dets.empty()) return;
+  const bool gated = gate < INFINITY, implied = gated && !options_.gating;
   const std::size_t P = rows.size();
   inv_s_.resize(P * 4);
   radius_.resize(P * 2);
   for (std::size_t k = 0; k < P; ++k) {
+    const double* z = table_.kf_row(rows[k]);
     double s[4];
-    kf_.innovation(table_.kf_row(rows[k]), s);
+    kf_.innovation(z, s);
     for (int c = 0; c < 4; ++c) inv_s_[4 * k + c] = 1.0 / s[c];
-    for (int c = 0; c < 2; ++c) radius_[2 * k + c] = std::sqrt(s[c] * o.gating_threshold) * (1.0 + 1e-9);
+    for (int c = 0; c < 2; ++c) {
+      double r = std::sqrt(s[c] * gate) * (1.0 + 1e-9);
+      if (implied) r += 4.5e-16 * (std::fabs(z[c]) + r);  // z -+ r rounds by up to 1.1e-16 (|z| + r)
+      radius_[2 * k + c] = r;
+    }
   }
   const std::int64_t* cls = f.classes;
   auto accept = [&](std::size_t k, int m) {  // the Mahalanobis test decides
@@ -170,7 +213,7 @@ void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, 
     const double* z = table_.kf_row(rows[k]);
     const double diff[4] = {dz[0] - z[0], dz[1] - z[1], dz[2] - z[2], dz[3] - z[3]};
     const double maha = mahalanobis_sq(diff, &inv_s_[4 * k]);
-    if (o.gating && !(maha <= o.gating_threshold)) return;
+    if (gated && !(maha <= gate)) return;
     pairs_.ti.push_back(static_cast<int>(k));
     pairs_.dj.push_back(m);
     maha_.push_back(maha);
@@ -185,7 +228,7 @@ void AssociationCore::gated_pairs(const Frame& f, const std::vector<int>& rows, 
       if (det_pos_[d] >= 0 && cls[d] == c) accept(k, det_pos_[d]);
     }
   };
-  if (o.gating) {
+  if (gated) {
     // Candidates: the x window by binary search over the detections sorted by centre, then the
     // y window and the class on arrays in that sorted order (a tight, branch-light inner loop).
     det_cx_.resize(dets.size());
@@ -298,127 +341,6 @@ void AssociationCore::untaken(const std::vector<int>& dets, std::vector<int>& ou
   out.clear();
   for (int d : dets)
     if (!taken_[d]) out.push_back(d);
-}
-
-// _update_matched: Kalman update, template EMA (high-score matches only), state and counters.
-void AssociationCore::update_matched(const Frame& f) {
-  const Options& o = options_;
-  rows_.clear();
-  for (std::size_t r = 0; r < table_.size(); ++r)
-    if (match_[r] >= 0) rows_.push_back(static_cast<int>(r));
-  if (rows_.empty()) return;
-  for (int r : rows_) kf_.update(table_.kf_row(r), &det_xyah_[4 * match_[r]]);
-  if (f.embeddings != nullptr) {
-    if (!table_.has_templates) table_.enable_templates(f.dim);
-    const std::size_t D = static_cast<std::size_t>(f.dim);
-    ema_.resize(D);
-    for (int r : rows_) {
-      const int d = match_[r];
-      if (!(f.scores[d] >= o.det_thresh)) continue;  // low-score matches leave the template alone
-      const float m = table_.has_template[r] ? static_cast<float>(o.template_momentum) : 0.0f;
-      update_template(table_.template_row(r), f.embeddings + static_cast<std::size_t>(d) * D, m, f.dim, ema_.data());
-      table_.has_template[r] = 1;
-    }
-  }
-  tentative_.clear();  // newly confirmed
-  for (int r : rows_) {
-    if (table_.state[r] == kTentative) tentative_.push_back(r);
-    const int d = match_[r];
-    table_.state[r] = kTracked;
-    table_.score[r] = f.scores[d];
-    table_.hits[r] += 1;
-    table_.last_frame[r] = frame_id_;
-  }
-  confirm(tentative_);
-}
-
-// _age_out: tracked -> lost when unmatched; lost past max_time_lost and unmatched tentative removed.
-void AssociationCore::age_out() {
-  const std::int64_t max_lost = options_.max_time_lost();
-  const std::size_t T = table_.size();
-  mask_.assign(T, 1);
-  for (std::size_t r = 0; r < T; ++r) {
-    const bool unmatched = match_[r] < 0;
-    if (unmatched && table_.state[r] == kTracked) table_.state[r] = kLost;
-    const bool expired = table_.state[r] == kLost && frame_id_ - table_.last_frame[r] > max_lost;
-    if (expired || (unmatched && table_.state[r] == kTentative)) mask_[r] = 0;
-  }
-  table_.keep(mask_);
-}
-
-// _spawn: tentative tracks from unmatched high-score detections (confirmed at once on frame 1).
-void AssociationCore::spawn(const Frame& f, const std::vector<int>& dets) {
-  if (dets.empty()) return;
-  const bool first = frame_id_ == 1;
-  if (f.embeddings != nullptr && !table_.has_templates) table_.enable_templates(f.dim);
-  const std::size_t start = table_.size();
-  double row[kPackedWidth];
-  for (int d : dets) {
-    kf_.initiate(&det_xyah_[4 * d], row);
-    const float* templ = f.embeddings != nullptr ? f.embeddings + static_cast<std::size_t>(d) * f.dim : nullptr;
-    table_.append(next_uid_++, first ? kTracked : kTentative, f.classes[d], f.scores[d], frame_id_, row, templ);
-  }
-  if (first) {
-    rows_.clear();
-    for (std::size_t r = start; r < table_.size(); ++r) rows_.push_back(static_cast<int>(r));
-    confirm(rows_);
-  }
-}
-
-// _confirm: public IDs in uid order (rows are kept in uid order), per instance, never reused.
-void AssociationCore::confirm(const std::vector<int>& rows) {
-  for (int r : rows) table_.track_id[r] = next_id_++;
-}
-
-// _remove_duplicates: tracked/lost pairs of one class with IoU > duplicate_iou; the younger goes.
-void AssociationCore::remove_duplicates() {
-  const std::size_t T = table_.size();
-  rows_.clear();
-  dets_.clear();  // lost rows
-  for (std::size_t r = 0; r < T; ++r) (table_.state[r] != kLost ? rows_ : dets_).push_back(static_cast<int>(r));
-  if (rows_.empty() || dets_.empty()) return;
-  track_xyxy_.resize(T * 4);
-  for (std::size_t r = 0; r < T; ++r) xyah_to_xyxy(table_.kf_row(r), &track_xyxy_[4 * r]);
-  gather_a_.resize(rows_.size() * 4);
-  gather_b_.resize(dets_.size() * 4);
-  for (std::size_t k = 0; k < rows_.size(); ++k)
-    for (int c = 0; c < 4; ++c) gather_a_[4 * k + c] = track_xyxy_[4 * rows_[k] + c];
-  for (std::size_t k = 0; k < dets_.size(); ++k)
-    for (int c = 0; c < 4; ++c) gather_b_[4 * k + c] = track_xyxy_[4 * dets_[k] + c];
-  mask_.assign(T, 1);
-  bool any = false;
-  // each pair's verdict depends on that pair alone: judged as found, never stored (bounded memory)
-  for_each_overlap(gather_a_, gather_b_, sweep_, [&](int t, int l) {
-    const int a = rows_[t], b = dets_[l];
-    if (!(box_iou(&track_xyxy_[4 * a], &track_xyxy_[4 * b]) > options_.duplicate_iou)) return;
-    if (table_.class_id[a] != table_.class_id[b]) return;
-    const std::int64_t age_a = frame_id_ - table_.start_frame[a], age_b = frame_id_ - table_.start_frame[b];
-    mask_[age_a > age_b ? b : a] = 0;
-    any = true;
-  });
-  if (any) table_.keep(mask_);
-}
-
-// _output: confirmed tracked rows passing the area / aspect filter.
-void AssociationCore::build_output() {
-  const Options& o = options_;
-  FrameTracks& out = next_output_;  // swapped into output_ once the frame succeeded
-  out.clear();
-  for (std::size_t r = 0; r < table_.size(); ++r) {
-    if (table_.state[r] != kTracked || table_.track_id[r] <= 0) continue;
-    double b[4];
-    xyah_to_xyxy(table_.kf_row(r), b);
-    const double w = b[2] - b[0], h = b[3] - b[1];
-    bool keep = w * h > o.min_box_area;
-    if (o.use_max_aspect_ratio) keep = keep && w / h <= o.max_aspect_ratio;
-    if (!keep) continue;
-    out.track_id.push_back(table_.track_id[r]);
-    out.xyxy.insert(out.xyxy.end(), b, b + 4);
-    out.score.push_back(table_.score[r]);
-    out.class_id.push_back(table_.class_id[r]);
-    out.hits.push_back(table_.hits[r]);
-    out.age.push_back(frame_id_ - table_.start_frame[r]);
-  }
 }
 
 }  // namespace mottrack

@@ -2,15 +2,21 @@
 // sdk/tracking/core.py::AssociationCore, same options, same semantics, same tie-breaking).
 //
 // One step() per frame:
-//  1. predict every track (lost and tentative tracks' height velocity zeroed, as JDE);
+//  0. this frame's high / low score thresholds (fixed, or adaptive: quantiles of the latest scores,
+//     score_window.hpp); they replace det_thresh / low_score_thresh everywhere below;
+//  1. predict every track (lost tracks' height velocity zeroed, as JDE; core.py zeroes it when a
+//     track becomes lost, and a tentative track keeps the velocity of its updates);
 //  2. stage 1: confirmed tracks (tracked + lost) vs high-score detections on
 //     w * cosine(template, embedding) + (1 - w) * Mahalanobis^2 under the chi^2 gate (embedding mode),
 //     or 1 - IoU under the same gate (motion-only mode);
 //  3. stage 2 (embedding mode): remaining tracked tracks vs remaining high-score detections, 1 - IoU;
 //  4. stage 2b: remaining tracked tracks vs low-score detections, 1 - IoU (never start tracks);
 //  5. stage 3: tentative tracks vs remaining high-score detections, 1 - IoU;
-//  6. updates (Joseph-form Kalman, template EMA for high-score matches), lifecycle, new tracks,
-//     tracked/lost duplicate removal, public IDs for newly confirmed tracks (per instance, from 1).
+//  6. updates (Joseph-form Kalman, template EMA for high-score matches), lifecycle (a tentative track
+//     is confirmed after min_hits matches on consecutive frames, dropped when it misses one), new
+//     tracks, tracked/lost duplicate removal, public IDs for newly confirmed tracks (per instance,
+//     from 1).
+// apply_camera_motion() moves every track's Kalman state by the camera's warp before a step.
 // Every stage pairs only tracks and detections of the same class.
 //
 // Inputs must be valid (see frame_input.hpp): N boxes xyxy float64 with positive sizes, finite
@@ -18,7 +24,8 @@
 //
 // Memory is bounded on hostile frames as in core.py (search windows capped at kMaxWindowPairs pairs,
 // oversized conflicts greedy, duplicate removal streamed), and a frame that throws (bad_alloc, a
-// dimension mismatch) leaves the tracker exactly as it was: tracks, IDs, frame_id, last() output.
+// dimension mismatch) leaves the tracker exactly as it was: tracks, IDs, frame_id, last() output,
+// the score window and the thresholds.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +35,7 @@
 #include "kalman.hpp"
 #include "matching.hpp"
 #include "options.hpp"
+#include "score_window.hpp"
 #include "track_table.hpp"
 
 namespace mottrack {
@@ -58,6 +66,11 @@ class AssociationCore {
   const FrameTracks& step(const double* xyxy, const double* scores, std::int64_t n, const float* embeddings,
                           std::int64_t dim, const std::int64_t* classes);
 
+  /// Move every track's Kalman state by the camera's (2, 3) row-major similarity warp [R | t]
+  /// (previous frame -> this frame, pixels; camera_motion.hpp). Call before step(). Throws
+  /// std::invalid_argument (nothing changes) unless every entry is finite and det R > 0.
+  void apply_camera_motion(const double* warp);
+
   /// The memory bounds (matching.hpp; core.AssociationCore's max_window_pairs / max_solver_side):
   /// tests lower them to reach the capped paths with small frames.
   void set_limits(std::size_t max_window_pairs, int max_solver_side);
@@ -82,7 +95,9 @@ class AssociationCore {
   void reserve_apply(const Frame& f);
   void cap_windows(const Frame& f);
   void map_positions(const Frame& f, const std::vector<int>& dets);
-  void gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets);
+  void gated_pairs(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets, double gate);
+  double stage1_gate(const Frame& f);
+  double window_gate(const Frame& f);
   void iou_stage(const Frame& f, const std::vector<int>& rows, const std::vector<int>& dets, double limit);
   void commit(const std::vector<int>& rows, const std::vector<int>& dets, double limit);
   void free_rows(const std::vector<int>& rows, std::vector<int>& out) const;
@@ -100,6 +115,8 @@ class AssociationCore {
   std::int64_t frame_id_ = 0;
   std::int64_t next_uid_ = 1;
   std::int64_t next_id_ = 1;
+  ScoreWindow score_window_;
+  double hi_, lo_;  // this frame's thresholds (score_window_): high-score >= hi_, low-score >= lo_
 
   // Per-frame work buffers, reused across frames.
   std::vector<double> det_xyah_, track_xyxy_, gather_a_, gather_b_;

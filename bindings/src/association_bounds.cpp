@@ -1,11 +1,12 @@
-// AssociationCore's bounds on hostile frames and its failure safety (see association.hpp): the
-// search-window cap (core._associate / matching.sweep_pairs(max_pairs) in Python), the memory
-// reserved before the applying phase, and the limits tests lower.
+// AssociationCore's bounds (see association.hpp): the search-window cap on hostile frames
+// (core._associate / matching.sweep_pairs(max_pairs) in Python), the gate stage 1 implies without
+// the chi^2 gate, the memory reserved before the applying phase, and the limits tests lower.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "association.hpp"
+#include "frame_input.hpp"
 
 namespace mottrack {
 
@@ -59,14 +60,15 @@ void AssociationCore::cap_windows(const Frame& f) {
   window_lo_.resize(T);
   window_count_.resize(T);
   std::size_t total = 0;
+  const double g = window_gate(f);
   for (std::size_t r = 0; r < T; ++r) {
     const double* z = table_.kf_row(r);
     double rx = INFINITY;
-    if (o.gating) {
+    if (g < INFINITY) {
       double s[4];
       kf_.innovation(z, s);
       const double* box = &track_xyxy_[4 * r];
-      rx = std::max(std::sqrt(s[0] * o.gating_threshold), (box[2] - box[0] + max_w) * 0.5) * (1.0 + 1e-9);
+      rx = std::max(std::sqrt(s[0] * g), (box[2] - box[0] + max_w) * 0.5) * (1.0 + 1e-9);
     }
     window_lo_[r] = all_centres_.left(z[0] - rx);
     window_count_[r] = all_centres_.right(z[0] + rx) - window_lo_[r];
@@ -82,6 +84,53 @@ void AssociationCore::cap_windows(const Frame& f) {
     block_start_[r] = nearest_block(all_centres_, table_.kf_row(r)[0], window_lo_[r], window_count_[r], block_len_);
   }
   capped_ = true;
+}
+
+// The search window's Mahalanobis^2 bound, as core.py's _window_gate (both cores cut the same
+// windows on hostile frames): the gate; without it and with embeddings the largest Mahalanobis^2
+// stage 1 can accept given the largest template and embedding norms of the whole table and frame
+// (cos >= 1 - |t| |e| - 1e-3); motion-only with motion_thresh < 1, 0 (the overlap bound alone).
+double AssociationCore::window_gate(const Frame& f) {
+  const Options& o = options_;
+  double gate = o.gating ? o.gating_threshold : INFINITY;
+  if (f.use_embeddings) {
+    if (o.fusion_weight < 1.0 && !o.gating && f.n > 0) {
+      double templ = 0.0, emb = 0.0;
+      for (std::size_t r = 0; r < table_.size(); ++r)
+        templ = std::max(templ, squared_norm(table_.template_row(r), f.dim));
+      for (std::int64_t d = 0; d < f.n; ++d)
+        emb = std::max(emb, squared_norm(f.embeddings + static_cast<std::size_t>(d) * f.dim, f.dim));
+      const double c = 1.0 - std::sqrt(templ) * std::sqrt(emb) - 1e-3;
+      gate = std::max(0.0, (o.embedding_thresh - o.fusion_weight * c) / (1.0 - o.fusion_weight));
+    }
+  } else if (o.motion_thresh < 1.0) {
+    gate = 0.0;
+  }
+  return gate;
+}
+
+// Stage 1's Mahalanobis^2 bound: gating_threshold with the gate on. Without it (the default) and with
+// embeddings, an admissible pair has cost = w * cos + (1 - w) * maha <= embedding_thresh, and
+// Cauchy-Schwarz gives cos = 1 - <t, e> >= 1 - |t| |e| (about 0 for the unit vectors Tracker and
+// the C API pass), so maha <= (embedding_thresh - w * min(0, cos)) / (1 - w): about 20 with the
+// defaults. Pairs beyond it can never be admitted; leaving them out saves their D-dimensional dot
+// products (T x M of them) and changes no result. The norms are this frame's (templates of the
+// stage's tracks, its high-score embeddings), so the bound holds for any input; the margins cover
+// every rounding (float32 products and dot, double sums). Infinity: no bound (all pairs).
+double AssociationCore::stage1_gate(const Frame& f) {
+  const Options& o = options_;
+  if (o.gating) return o.gating_threshold;
+  const double motion_weight = 1.0 - o.fusion_weight;
+  if (!f.use_embeddings || !(motion_weight > 0.0)) return INFINITY;
+  double templ = 0.0, emb = 0.0;  // largest squared norms
+  for (int r : pool_)
+    if (table_.has_template[r]) templ = std::max(templ, squared_norm(table_.template_row(r), f.dim));
+  for (int d : high_) emb = std::max(emb, squared_norm(f.embeddings + static_cast<std::size_t>(d) * f.dim, f.dim));
+  const double norms = std::sqrt(templ) * std::sqrt(emb);
+  const double cos_low = 1.0 - norms * (1.0 + 1e-6) - 1e-6 * (1.0 + norms);  // <= every float32 cos
+  const double weighted_low = std::min(0.0, cos_low) * (1.0 + 1e-6);        // <= float32(w) * cos (w in [0, 1])
+  const double gate = (o.embedding_thresh - weighted_low) / motion_weight * (1.0 + 1e-6) + 1e-12;
+  return gate < 1e300 ? gate : INFINITY;  // (NaN norms: no bound)
 }
 
 // det_pos_[d] = position of detection d in `dets`, or -1.

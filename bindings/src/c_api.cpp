@@ -73,6 +73,11 @@ mottrack::Options to_options(const mottrack_options& c) {
   o.max_aspect_ratio = c.max_aspect_ratio;
   o.std_weight_position = c.std_weight_position;
   o.std_weight_velocity = c.std_weight_velocity;
+  o.min_hits = c.min_hits;
+  o.use_det_quantile = c.use_det_quantile != 0;
+  o.det_quantile = c.det_quantile;
+  o.low_score_quantile = c.low_score_quantile;
+  o.score_window = c.score_window;
   return o;
 }
 
@@ -138,6 +143,11 @@ mottrack_status mottrack_options_init(mottrack_options* options) {
   options->max_aspect_ratio = d.max_aspect_ratio;
   options->std_weight_position = d.std_weight_position;
   options->std_weight_velocity = d.std_weight_velocity;
+  options->min_hits = d.min_hits;
+  options->use_det_quantile = d.use_det_quantile ? 1 : 0;
+  options->det_quantile = d.det_quantile;
+  options->low_score_quantile = d.low_score_quantile;
+  options->score_window = d.score_window;
   return MOTTRACK_OK;
 }
 
@@ -192,6 +202,15 @@ mottrack_status mottrack_update(mottrack_tracker* tracker, const double* boxes_x
         tracker->core.step(boxes_xyxy, scores, n, emb, emb != nullptr ? embedding_dim : 0, classes);
     if (emb != nullptr) tracker->embedding_dim = embedding_dim;
     if (num_tracks_out != nullptr) *num_tracks_out = static_cast<int64_t>(ft.size());
+    return MOTTRACK_OK;
+  });
+}
+
+mottrack_status mottrack_apply_camera_motion(mottrack_tracker* tracker, const double warp[6]) {
+  MOTTRACK_REQUIRE(tracker, "tracker");
+  MOTTRACK_REQUIRE(warp, "warp");
+  return guarded("mottrack_apply_camera_motion", [&] {
+    tracker->core.apply_camera_motion(warp);  // std::invalid_argument -> INVALID_ARGUMENT
     return MOTTRACK_OK;
   });
 }

@@ -67,18 +67,29 @@ void update_template(float* templ, const float* embedding, float momentum, std::
   for (std::int64_t k = 0; k < n; ++k) templ[k] = scratch[k] / norm;
 }
 
-MOTTRACK_SIMD_CLONES
-float dot_f32(const float* a, const float* b, std::int64_t n) {
-  // float32 x float32 products are exact in double; eight independent double sums (vectorisable,
-  // no FMA needed) and one final rounding give the float32 dot product to within its last bit.
+namespace {
+
+// float32 x float32 products are exact in double; eight independent double sums (vectorisable, no
+// FMA needed) give the dot product to within a few double ulps.
+inline double dot_f64(const float* a, const float* b, std::int64_t n) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     for (int k = 0; k < 8; ++k) acc[k] += static_cast<double>(a[i + k]) * static_cast<double>(b[i + k]);
   double tail = 0.0;
   for (; i < n; ++i) tail += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return static_cast<float>(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
+
+}  // namespace
+
+MOTTRACK_SIMD_CLONES
+float dot_f32(const float* a, const float* b, std::int64_t n) {
+  return static_cast<float>(dot_f64(a, b, n));  // one final rounding: within float32's last bit
+}
+
+MOTTRACK_SIMD_CLONES
+double squared_norm(const float* v, std::int64_t n) { return dot_f64(v, v, n); }
 
 std::string normalise_rows(float* rows, std::int64_t n, std::int64_t dim) {
   for (std::int64_t i = 0; i < n; ++i) {

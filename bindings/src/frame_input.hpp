@@ -33,4 +33,7 @@ void update_template(float* templ, const float* embedding, float momentum, std::
 /// Dot product of float32 vectors, accumulated in double and rounded to float32.
 float dot_f32(const float* a, const float* b, std::int64_t n);
 
+/// Sum of squares of a float32 vector in double (relative error ~n * 1e-16; for bounds, not results).
+double squared_norm(const float* v, std::int64_t n);
+
 }  // namespace mottrack

@@ -26,6 +26,14 @@ std::string check(const char* name, double value, double low, double high, bool 
   return {};
 }
 
+// _check_int(name, value, low, high): the integer's type is Python's concern (the pybind module
+// refuses non-integers with this very message), the range is checked here.
+std::string check_int(const char* name, std::int64_t value, std::int64_t low, std::int64_t high) {
+  if (value >= low && value <= high) return {};
+  return std::string("TrackerOptions.") + name + ": expected an integer in [" + std::to_string(low) + ", " +
+         std::to_string(high) + "], got " + std::to_string(value);
+}
+
 }  // namespace
 
 std::int64_t Options::max_time_lost() const {
@@ -64,6 +72,15 @@ std::string validate_options(const Options& o) {
     return err;
   if (o.track_buffer < 0)
     return "TrackerOptions.track_buffer: expected an integer in [0, 2**63 - 1], got " + std::to_string(o.track_buffer);
+  if (!(err = check_int("min_hits", o.min_hits, 2, kMaxMinHits)).empty()) return err;
+  if (!(err = check_int("score_window", o.score_window, 1, kMaxScoreWindow)).empty()) return err;
+  if (!(err = check("low_score_quantile", o.low_score_quantile, 0.0, 1.0)).empty()) return err;
+  if (o.use_det_quantile) {
+    if (!(err = check("det_quantile", o.det_quantile, 0.0, 1.0)).empty()) return err;
+    if (o.low_score_quantile > o.det_quantile)
+      return "TrackerOptions.low_score_quantile: expected <= det_quantile (" + fmt(o.det_quantile) + "), got " +
+             fmt(o.low_score_quantile);
+  }
   return {};
 }
 

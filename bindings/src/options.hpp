@@ -8,9 +8,11 @@
 namespace mottrack {
 
 constexpr double kChi2Gate95_4Dof = 9.4877;
+constexpr std::int64_t kMaxMinHits = 1000;            // options._MAX_MIN_HITS
+constexpr std::int64_t kMaxScoreWindow = 1 << 20;     // options._MAX_SCORE_WINDOW (8 MiB of scores)
 
 struct Options {
-  double det_thresh = 0.5;             // high-score detections; the only ones that start tracks
+  double det_thresh = 0.5;             // high-score detections (fixed mode); the only ones that start tracks
   bool use_low_score = true;           // low-score rescue on (Python: low_score_thresh is not None)
   double low_score_thresh = 0.1;
   double embedding_thresh = 0.4;       // stage 1 accept (fused cosine + motion)
@@ -19,7 +21,7 @@ struct Options {
   double low_score_iou_thresh = 0.5;   // stage 2b accept
   double tentative_iou_thresh = 0.7;   // stage 3 accept
   double fusion_weight = 0.98;         // weight of the cosine distance in stage 1
-  bool gating = true;
+  bool gating = false;                 // forbid stage-1 pairs whose Mahalanobis^2 exceeds the gate
   double gating_threshold = kChi2Gate95_4Dof;
   std::int64_t track_buffer = 30;      // frames a lost track is kept, at 30 fps
   double frame_rate = 30.0;
@@ -30,6 +32,11 @@ struct Options {
   double max_aspect_ratio = 1.6;
   double std_weight_position = 1.0 / 20;
   double std_weight_velocity = 1.0 / 160;
+  std::int64_t min_hits = 4;           // matches on consecutive frames that confirm a track (JDE: 2)
+  bool use_det_quantile = true;        // adaptive thresholds (Python: det_quantile is not None)
+  double det_quantile = 0.15;          // high threshold: this quantile of the latest scores
+  double low_score_quantile = 0.0;     // low-score floor (adaptive mode)
+  std::int64_t score_window = 2048;    // scores the adaptive thresholds look back on
 
   /// int(frame_rate / 30 * track_buffer), saturated at INT64_MAX.
   std::int64_t max_time_lost() const;

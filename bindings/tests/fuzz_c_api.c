@@ -1,9 +1,10 @@
 /*
  * fuzz_c_api: random garbage through the C API. Random bytes as options, boxes, scores, embeddings
  * and classes (NaN, inf, denormals, huge values), random counts (negative too) and NULL pointers,
- * mixed with plausible crowded frames that force the assignment solver through its conflict paths.
- * Every call must return a known status, every failure must carry a message, and every success
- * must yield finite boxes and unique IDs. Usage: fuzz_c_api [iterations] [seed].
+ * mixed with plausible crowded frames that force the assignment solver through its conflict paths,
+ * and camera warps (plausible, garbage, NULL) between frames. Every call must return a known status,
+ * every failure must carry a message, and every success must yield finite boxes and unique IDs.
+ * Usage: fuzz_c_api [iterations] [seed].
  */
 #include <math.h>
 #include <stdio.h>
@@ -107,6 +108,11 @@ int main(int argc, char** argv) {
       for (f = 0; f < 3; ++f) *fields[next_u64() % 10] = garbage_double();
       opts.track_buffer = (int64_t)(next_u64() % 200) - 50;
       opts.gating = (int32_t)(next_u64() % 3);
+      opts.min_hits = (int64_t)(next_u64() % 8) - 2;
+      opts.score_window = chance(0.5) ? (int64_t)(next_u64() % 80) - 10 : (int64_t)next_u64();
+      opts.use_det_quantile = (int32_t)(next_u64() % 3);
+      opts.det_quantile = chance(0.5) ? garbage_double() : uniform();
+      opts.low_score_quantile = chance(0.5) ? garbage_double() : uniform() * 0.2;
       if (chance(0.1)) opts.struct_size = (uint32_t)next_u64();
     } else if (chance(0.5)) {
       opts.det_thresh = 0.5;
@@ -117,6 +123,11 @@ int main(int argc, char** argv) {
       opts.embedding_thresh = uniform();
       opts.gating = chance(0.8);
       opts.track_buffer = (int64_t)(next_u64() % 5);
+      opts.min_hits = 2 + (int64_t)(next_u64() % 4);
+      opts.score_window = 1 + (int64_t)(next_u64() % 100);
+      opts.use_det_quantile = chance(0.7);
+      opts.det_quantile = uniform();
+      opts.low_score_quantile = opts.det_quantile * uniform();
     }
     check_status(mottrack_create(&opts, &t), "create");
     if (t == NULL) continue;
@@ -139,6 +150,21 @@ int main(int argc, char** argv) {
         if (chance(0.1)) sp = NULL;
         if (chance(0.2)) cp = NULL;
         fed_garbage = 1;
+      }
+      if (chance(0.3)) { /* a camera warp: plausible, garbage, or NULL */
+        double warp[6] = {1, 0, 0, 0, 1, 0};
+        const double theta = 0.1 * (uniform() - 0.5), s = 0.8 + 0.4 * uniform();
+        if (chance(0.7)) {
+          warp[0] = warp[4] = s * cos(theta);
+          warp[1] = -s * sin(theta);
+          warp[3] = s * sin(theta);
+          warp[2] = 20 * (uniform() - 0.5);
+          warp[5] = 20 * (uniform() - 0.5);
+        } else {
+          for (i = 0; i < 6; ++i) warp[i] = garbage_double();
+          fed_garbage = 1;
+        }
+        check_status(mottrack_apply_camera_motion(t, chance(0.05) ? NULL : warp), "apply_camera_motion");
       }
       check_status(mottrack_update(t, bp, sp, n, ep, chance(0.05) ? -(int64_t)DIM : dim, cp, &n_tracks),
                    "update");

@@ -1,6 +1,7 @@
 /*
  * test_c_api: the C API's contract. Bad input (NULL pointers, negative counts, NaN/inf, empty boxes,
- * bad or infinite options, values whose arithmetic overflows, out-of-range reads) gives an error code
+ * bad or infinite options, values whose arithmetic overflows, out-of-range reads, bad camera warps)
+ * gives an error code
  * and a message naming the argument, never a crash, and leaves the tracker unchanged; good input
  * tracks, hostile frames included. Exit status = number of failures.
  */
@@ -50,6 +51,16 @@ static void test_version_and_names(void) {
   CHECK(strcmp(mottrack_status_name(MOTTRACK_OK), "MOTTRACK_OK") == 0);
   CHECK(mottrack_status_name((mottrack_status)12345) != NULL);
   CHECK(mottrack_last_error() != NULL);
+}
+
+/* mottrack_options_init = TrackerOptions() (the pytest test_options_parity.py compares all fields). */
+static void test_defaults(void) {
+  mottrack_options o;
+  CHECK(mottrack_options_init(&o) == MOTTRACK_OK);
+  CHECK(o.struct_size == sizeof(mottrack_options));
+  CHECK(o.det_thresh == 0.5 && o.use_low_score_thresh == 1 && o.low_score_thresh == 0.1);
+  CHECK(o.gating == 0 && o.min_hits == 4 && o.use_det_quantile == 1 && o.det_quantile == 0.15);
+  CHECK(o.low_score_quantile == 0.0 && o.score_window == 2048 && o.track_buffer == 30);
 }
 
 static void test_bad_options(void) {
@@ -103,9 +114,42 @@ static void test_bad_options(void) {
       CHECK_REFUSED(std_weight_velocity);
       CHECK_REFUSED(embedding_thresh);
       CHECK_REFUSED(fusion_weight);
+      CHECK_REFUSED(det_quantile);
+      CHECK_REFUSED(low_score_quantile);
 #undef CHECK_REFUSED
     }
   }
+  /* the adaptive thresholds and birth hysteresis: the ranges of TrackerOptions */
+  mottrack_options_init(&o);
+  o.min_hits = 1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "min_hits: expected an integer in [2, 1000]");
+  o.min_hits = 1001;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "min_hits");
+  mottrack_options_init(&o);
+  o.score_window = 0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "score_window");
+  o.score_window = (1 << 20) + 1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "score_window");
+  mottrack_options_init(&o);
+  o.det_quantile = 1.5;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "det_quantile");
+  mottrack_options_init(&o);
+  o.low_score_quantile = 0.5; /* above det_quantile = 0.15 */
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "low_score_quantile: expected <= det_quantile");
+  CHECK(t == NULL);
+  o.use_det_quantile = 0; /* fixed thresholds: det_quantile is ignored, low_score_quantile only range-checked */
+  o.det_quantile = NAN;
+  CHECK(mottrack_create(&o, &t) == MOTTRACK_OK);
+  mottrack_destroy(t);
+  o.low_score_quantile = -0.5;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "low_score_quantile");
+  mottrack_options_init(&o);
+  o.min_hits = 1000;
+  o.score_window = 1 << 20;
+  o.det_quantile = 1.0;
+  o.low_score_quantile = 1.0;
+  CHECK(mottrack_create(&o, &t) == MOTTRACK_OK);
+  mottrack_destroy(t);
   mottrack_options_init(&o);
   o.use_low_score_thresh = 0;
   o.low_score_thresh = NAN; /* ignored when the rescue is off */
@@ -239,6 +283,69 @@ static void test_classes_and_bounded_memory(void) {
   mottrack_destroy(t);
 }
 
+/* A new object needs min_hits frames in a row before it is reported (the first frame's at once). */
+static void test_min_hits(void) {
+  mottrack_options o;
+  mottrack_tracker* t = NULL;
+  double boxes[8] = {10, 10, 50, 110, 300, 10, 340, 110};
+  double scores[2] = {0.9, 0.9};
+  int64_t count = 0, k;
+  mottrack_options_init(&o);
+  o.min_hits = 3;
+  if (mottrack_create(&o, &t) != MOTTRACK_OK) { ++failures; return; }
+  CHECK(mottrack_update(t, boxes, scores, 1, NULL, 0, NULL, &count) == MOTTRACK_OK && count == 1);
+  for (k = 0; k < 3; ++k) {
+    boxes[4] += 2; boxes[6] += 2;
+    CHECK(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, &count) == MOTTRACK_OK);
+    CHECK(count == (k == 2 ? 2 : 1));
+  }
+  mottrack_destroy(t);
+}
+
+/* Camera motion: bad warps are refused (nothing changes); a shift moves the tracks with the camera. */
+static void test_camera_motion(void) {
+  mottrack_tracker* t = make_tracker();
+  mottrack_tracker* control = make_tracker();
+  double boxes[8] = {10, 10, 50, 110, 200, 200, 240, 300};
+  double scores[2] = {0.9, 0.8};
+  const double identity[6] = {1, 0, 0, 0, 1, 0};
+  const double shift[6] = {1, 0, 100, 0, 1, 40};
+  double bad[6] = {1, 0, NAN, 0, 1, 0};
+  mottrack_track a[2], b[2];
+  int64_t count = 0, frame = 0, i;
+  if (t == NULL || control == NULL) return;
+  CHECK_ERROR(mottrack_apply_camera_motion(NULL, identity), MOTTRACK_ERROR_NULL_POINTER, "tracker");
+  CHECK_ERROR(mottrack_apply_camera_motion(t, NULL), MOTTRACK_ERROR_NULL_POINTER, "warp");
+  CHECK(mottrack_apply_camera_motion(t, shift) == MOTTRACK_OK); /* no tracks yet: nothing to move */
+  for (i = 0; i < 3; ++i) {
+    CHECK(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+    CHECK(mottrack_update(control, boxes, scores, 2, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+  }
+  CHECK_ERROR(mottrack_apply_camera_motion(t, bad), MOTTRACK_ERROR_INVALID_ARGUMENT, "warp: expected finite");
+  bad[2] = INFINITY;
+  CHECK_ERROR(mottrack_apply_camera_motion(t, bad), MOTTRACK_ERROR_INVALID_ARGUMENT, "finite");
+  bad[2] = 0;
+  bad[0] = -1; /* a mirror */
+  CHECK_ERROR(mottrack_apply_camera_motion(t, bad), MOTTRACK_ERROR_INVALID_ARGUMENT, "det R > 0");
+  bad[0] = bad[4] = 0; /* a collapse */
+  CHECK_ERROR(mottrack_apply_camera_motion(t, bad), MOTTRACK_ERROR_INVALID_ARGUMENT, "det R > 0");
+  CHECK(mottrack_apply_camera_motion(t, identity) == MOTTRACK_OK);
+  CHECK(mottrack_frame_id(t, &frame) == MOTTRACK_OK && frame == 3);
+  CHECK(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+  CHECK(mottrack_update(control, boxes, scores, 2, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+  CHECK(mottrack_get_tracks(t, a, 2, &count) == MOTTRACK_OK && count == 2);
+  CHECK(mottrack_get_tracks(control, b, 2, &count) == MOTTRACK_OK && count == 2);
+  for (i = 0; i < 2; ++i) CHECK(memcmp(&a[i], &b[i], sizeof a[i]) == 0); /* bit for bit */
+  /* the camera moves by (100, 40): the same objects are found there, under the same IDs */
+  CHECK(mottrack_apply_camera_motion(t, shift) == MOTTRACK_OK);
+  for (i = 0; i < 8; ++i) boxes[i] += i % 2 ? 40 : 100;
+  CHECK(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+  CHECK(mottrack_get_tracks(t, a, 2, &count) == MOTTRACK_OK && count == 2);
+  CHECK(count == 2 && a[0].track_id == 1 && a[1].track_id == 2 && fabs(a[0].xyxy[0] - 110) < 1e-6);
+  mottrack_destroy(t);
+  mottrack_destroy(control);
+}
+
 /* 6,000 mutually overlapping boxes twice (36 million pairs, each in every other's search window):
  * both frames complete and every track keeps its own box. */
 static void test_hostile_frame(void) {
@@ -265,10 +372,13 @@ static void test_hostile_frame(void) {
 
 int main(void) {
   test_version_and_names();
+  test_defaults();
   test_bad_options();
   test_bad_frames();
   test_reading_tracks();
   test_classes_and_bounded_memory();
+  test_min_hits();
+  test_camera_motion();
   test_hostile_frame();
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("test_c_api: all checks passed\n");

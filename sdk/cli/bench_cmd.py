@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     p.add_argument("--sizes", default=None, metavar="WxH,...", help="keep these sizes, e.g. 1088x608,864x480,576x320")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads per backend (default 2)")
+    p.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
+                   help="camera-motion compensation (as `mottrack track --cmc`; timed as its own stage)")
     p.add_argument("--frames", type=positive_int("--frames"), default=100, help="timed frames per configuration (100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed frames first (10)")
     p.add_argument("--tracks", type=positive_int("--tracks"), default=50, help="people in the synthetic scene (50)")
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     options, changes = tracker_request(args)
     trackers = []
     for model in models:  # open every model first: errors before the long part
-        tracker = Tracker(options, **changes, model=model, backend=args.backend,
+        tracker = Tracker(options, **changes, model=model, backend=args.backend, cmc=args.cmc,
                           backend_options=backend_options_from_args(args, model))
         size = tuple(tracker.load_model().input_size)
         if wanted is not None and size not in wanted:

@@ -71,7 +71,7 @@ def run_video(args: argparse.Namespace, model: Path) -> int:
     scene = default.with_changes(width=width, height=height, num_frames=frames, seed=args.seed,
                                  density=args.objects or default.density)
     options, changes = tracker_request(args)
-    tracker = Tracker(options, **{"frame_rate": float(scene.fps), **changes}, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
+    tracker = Tracker(options, **{"frame_rate": float(scene.fps), **changes}, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
     print(f"model: {tracker.load_model().describe()}")
     seq = "SYNTH-demo"
     gt_root, results = args.out / "gt", args.out / "results"

@@ -21,6 +21,10 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
                    help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = uint8 activations, plus 7-bit "
                         "weights when the CPU shows no VNNI (faster, and no int16 saturation); as_is = the file "
                         "unchanged")
+    g.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
+                   help="camera-motion compensation from the frames: auto (default) = sparse_flow (OpenCV "
+                        "optical flow on a downscaled frame, ~2 ms per 1080p frame); off for fixed cameras when "
+                        "every millisecond counts")
 
 
 def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:

@@ -1,6 +1,7 @@
 """`mottrack synth`: write synthetic MOTChallenge sequences (frames + gt) for training and evaluation.
 
     mottrack synth --out data/synth --sequences 4 --seed 0 --frames 300 --size 1920x1080 --density 20
+    mottrack synth --out data/synth_cam --camera-pan 150 --camera-zoom 0.1 --camera-shake 3   # moving camera
 
 Sequence ``i`` is written to ``<out>/SYNTH-<seed>-<iii>`` with seed ``seed * 10000 + i``, so sets made
 with different ``--seed`` values never share a sequence (train on ``--seed 0``, hold out ``--seed 1``).
@@ -13,6 +14,9 @@ from typing import Any
 from mottrack_sdk.scenes import SceneOptions  # options only: OpenCV and tqdm load when the command runs
 
 __all__ = ["register", "run", "parse_size"]
+
+# Flags that map straight onto a SceneOptions field, so its validation error can name the flag.
+_CAMERA_FLAGS = {"camera_pan_px": "--camera-pan", "camera_zoom": "--camera-zoom", "camera_shake_px": "--camera-shake"}
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +34,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--density", type=int, default=defaults.density,
                    help=f"people in the scene at a time (default {defaults.density})")
     p.add_argument("--fps", type=int, default=defaults.fps, help=f"frame rate (default {defaults.fps})")
+    p.add_argument("--camera-pan", type=float, default=defaults.camera_pan_px, metavar="PX_PER_S",
+                   help="camera pan speed in px/s at 1080 rows, slowly changing direction (default 0: static)")
+    p.add_argument("--camera-zoom", type=float, default=defaults.camera_zoom, metavar="AMPLITUDE",
+                   help="slow zoom oscillation amplitude, e.g. 0.1 = +-10%% (default 0)")
+    p.add_argument("--camera-shake", type=float, default=defaults.camera_shake_px, metavar="PX",
+                   help="per-frame camera jitter std in px at 1080 rows (default 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -65,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     try:
         base = SceneOptions(width=width, height=height, num_frames=args.frames, density=args.density,
-                            fps=args.fps)
+                            fps=args.fps, camera_pan_px=args.camera_pan, camera_zoom=args.camera_zoom,
+                            camera_shake_px=args.camera_shake)
     except ValueError as exc:  # e.g. a size beyond the generator's limits
-        raise ValueError(f"invalid synth arguments: {exc}") from None
+        flag = next((f"{flag}: " for name, flag in _CAMERA_FLAGS.items() if f"SceneOptions.{name} " in str(exc)), "")
+        raise ValueError(f"invalid synth arguments: {flag}{exc}") from None
     with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth",
               disable=args.no_progress) as bar:
         for i in range(args.sequences):

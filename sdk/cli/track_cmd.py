@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args.out, name, video, "--name" if args.name else "the name taken from SOURCE (pass --name)")
     if source.fps:
         changes = {"frame_rate": float(source.fps), **changes}
-    tracker = Tracker(options, **changes, model=model, backend=args.backend, backend_options=backend_options_from_args(args, model))
+    tracker = Tracker(options, **changes, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
     try:
         print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors come first
         summary = track_source(tracker, source, args.out, name, video, args.quiet, flush_seconds=args.flush_seconds)

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from mottrack_sdk.detector import StageTimings
+
 __all__ = ["TIMING_SAMPLE_FRAMES", "TrackRunStats", "print_summary"]
 
 TIMING_SAMPLE_FRAMES = 100_000
-_COLUMNS = ("preprocess", "inference", "postprocess", "association", "total")
+_COLUMNS = StageTimings.STAGES + ("total",)
 
 
 class TrackRunStats:
@@ -37,8 +39,7 @@ class TrackRunStats:
 
     def add(self, timings: Any, track_ids: np.ndarray) -> None:
         """One tracked frame: its StageTimings and the ids of the tracks it output."""
-        row = np.array([timings.preprocess, timings.inference, timings.postprocess, timings.association,
-                        timings.total], np.float64)
+        row = np.array([getattr(timings, c) for c in _COLUMNS], np.float64)
         self.frames += 1
         self._sums += row
         self._recent_total.append(float(row[-1]))
@@ -85,7 +86,7 @@ class TrackRunStats:
 def print_summary(summary: dict[str, Any], written: list[Path]) -> None:
     """The run's closing lines: frames, tracks, ms per stage, FPS, what was skipped or stopped it, files."""
     ms = summary["ms"]
-    stages = "  ".join(f"{s} {ms[s]['mean']:.2f}" for s in ("preprocess", "inference", "postprocess", "association"))
+    stages = "  ".join(f"{s} {ms[s]['mean']:.2f}" for s in StageTimings.STAGES)
     video = any(p.suffix.lower() in (".mp4", ".avi", ".mkv") for p in written)
     print(f"done: {summary['frames']} frames, {summary['tracks']} tracks; mean ms/frame: {stages} "
           f"(total {ms['total']['mean']:.2f}); {summary['pipeline_fps']:.1f} FPS pipeline, "

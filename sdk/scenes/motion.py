@@ -7,7 +7,7 @@ height ``camera_height_m`` looking parallel to the ground. A ground point projec
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,6 +43,11 @@ class GroundCamera:
         horizon_y = horizon_fraction * options.height
         cam_h = (_FEET_AT_NEAREST * options.height - horizon_y) * z_near / focal
         return cls(options.width, options.height, focal, horizon_y, cam_h, z_near, z_far)
+
+    def on_canvas(self, margin_x: int, margin_y: int) -> "GroundCamera":
+        """The same camera imaging a larger canvas: ``margin_x`` / ``margin_y`` more pixels on each side."""
+        return replace(self, width=self.width + 2 * margin_x, height=self.height + 2 * margin_y,
+                       horizon_y=self.horizon_y + margin_y)
 
     def project_feet(self, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ground points (metres) -> image points ``(u, v)`` in pixels, arrays of the same shape."""
@@ -91,17 +96,19 @@ class WalkerSimulation:
     """People walking on the ground plane: smooth turns, speed changes, pauses, enter and exit.
 
     ``step(dt)`` advances every person, replaces those who left the view with newcomers entering
-    from the left or right border, and keeps everyone inside the walkable depth band.
+    from the left or right border, and keeps everyone inside the walkable depth band. There are
+    ``count`` people (default ``options.density``); the view is the camera's whole image.
     """
 
-    def __init__(self, options: SceneOptions, camera: GroundCamera, rng: np.random.Generator) -> None:
+    def __init__(self, options: SceneOptions, camera: GroundCamera, rng: np.random.Generator,
+                 count: int | None = None) -> None:
         self.options = options
         self.camera = camera
         self._rng = rng
         self._next_id = 1  # per instance: two simulations never share an identity counter
         self._time = 0.0
         self.new_identities: list[int] = []  # identities created by the latest reset/step, in order
-        n = options.density
+        n = options.density if count is None else count  # count: people on a moving camera's canvas
         z = self._sample_depth(n)
         margin = 0.9 * camera.half_width_m(z)
         self.state = WalkerState(

@@ -47,6 +47,14 @@ class SceneOptions:
         jpeg_quality: JPEG quality (1-100) of written frames (ignored by the in-memory API).
         gt_min_visibility: ground-truth rows are written only for people whose visible fraction is at
             least this value (and at least one pixel is visible). 0 writes every visible person.
+
+    Camera motion (all 0 by default: a static camera, and then the frames are exactly those of a
+    generator without these knobs; see ``camera_motion.py``):
+        camera_pan_px: pan speed in pixels per second at 1080 rows; the direction changes slowly at
+            random and the view stays within +-25 % of the width and +-10 % of the height.
+        camera_zoom: amplitude of a slow zoom oscillation (0.1 = +-10 %, periods 6-12 s).
+        camera_shake_px: standard deviation in pixels at 1080 rows of an independent per-frame jitter
+            of the view (plus a roll of ``0.5 * camera_shake_px / 1080`` rad std).
     """
 
     width: int = 1920
@@ -68,6 +76,9 @@ class SceneOptions:
     lighting: float = 0.15
     jpeg_quality: int = 90
     gt_min_visibility: float = 0.0
+    camera_pan_px: float = 0.0
+    camera_zoom: float = 0.0
+    camera_shake_px: float = 0.0
 
     def __post_init__(self) -> None:
         _require_int(self, "width", 32, 8192)
@@ -93,11 +104,19 @@ class SceneOptions:
         _require_float(self, "gt_min_visibility", 0.0, 1.0)
         if self.horizon is not None:
             _require_float(self, "horizon", 0.05, 0.6)
+        _require_float(self, "camera_pan_px", 0.0, 1000.0)
+        _require_float(self, "camera_zoom", 0.0, 0.3)
+        _require_float(self, "camera_shake_px", 0.0, 20.0)
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)`` in pixels."""
         return self.width, self.height
+
+    @property
+    def camera_moves(self) -> bool:
+        """Whether any camera-motion knob is on (the scene is then rendered through a moving camera)."""
+        return self.camera_pan_px > 0 or self.camera_zoom > 0 or self.camera_shake_px > 0
 
     @property
     def pixel_scale(self) -> float:

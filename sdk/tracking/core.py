@@ -2,16 +2,18 @@
 
 One :meth:`AssociationCore.step` per frame:
 
-1. predict every track with the batch Kalman filter (lost/tentative tracks' height velocity
-   zeroed, as JDE);
+0. this frame's high / low score thresholds: fixed, or quantiles of the latest scores
+   (``det_quantile``; see :meth:`AssociationCore._frame_thresholds`);
+1. predict every track with the batch Kalman filter (lost tracks' height velocity zeroed, as JDE);
 2. stage 1: confirmed tracks (tracked + lost) vs high-score detections, cost
-   ``w·cosine(template, embedding) + (1 − w)·Mahalanobis²`` with the χ² gate (embedding mode), or
-   ``1 − IoU`` under the same gate (motion-only mode);
+   ``w·cosine(template, embedding) + (1 − w)·Mahalanobis²`` (embedding mode), or ``1 − IoU``
+   (motion-only mode), with the χ² gate when ``gating`` is on;
 3. stage 2 (embedding mode): remaining *tracked* tracks vs remaining high-score detections, 1 − IoU;
 4. stage 2b, low-score rescue: remaining tracked tracks vs low-score detections, 1 − IoU
    (a low-score detection continues a track, it never starts one);
 5. stage 3: tentative tracks vs remaining high-score detections, 1 − IoU;
-6. updates, lifecycle (tracked → lost → removed after ``max_time_lost``), new tentative tracks,
+6. updates, lifecycle (tracked → lost → removed after ``max_time_lost``; tentative → tracked
+   after ``min_hits`` consecutive matches, dropped at a miss), new tentative tracks,
    tracked/lost duplicate removal, public IDs for newly confirmed tracks.
 
 Every stage only considers pairs of the same class and assigns with ``lap.lapjv`` under the
@@ -49,6 +51,7 @@ results match the straightforward implementation to the last bit or, for the Kal
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +117,50 @@ class AssociationCore:
         self._next_uid = 1
         self._next_id = 1
         self._multi_class = False  # becomes True once a non-zero class id is seen
+        self._hi, self._lo = self.options.det_thresh, self.options.low_score_thresh
+        # adaptive thresholds: ring buffer of the latest scores (see _frame_thresholds)
+        self._scores = np.empty(self.options.score_window if self.options.det_quantile is not None else 0)
+        self._score_pos = self._score_count = 0
+
+    def _frame_thresholds(self, scores: np.ndarray) -> None:
+        """This frame's high / low score thresholds.
+
+        Fixed (``det_quantile`` None): ``det_thresh`` / ``low_score_thresh``. Adaptive: the
+        ``det_quantile`` / ``low_score_quantile`` order statistics of the latest ``score_window``
+        detection scores, this frame's included: element ``int(q * (n - 1))`` of the n scores in
+        ascending order (no interpolation, so the native core finds the same value). Scores enter
+        a ring buffer in detection order; a frame with more than ``score_window`` scores writes
+        its last ``score_window``.
+        """
+        o = self.options
+        if o.det_quantile is None:
+            return
+        buf, w = self._scores, len(self._scores)
+        new = scores[-w:]
+        k, pos = len(new), self._score_pos
+        first = min(k, w - pos)
+        buf[pos:pos + first] = new[:first]
+        buf[:k - first] = new[first:]
+        self._score_pos = (pos + k) % w
+        self._score_count = size = min(self._score_count + k, w)
+        if size == 0:
+            self._hi, self._lo = o.det_thresh, o.low_score_thresh
+            return
+        kh = int(o.det_quantile * (size - 1))
+        if o.low_score_thresh is None:
+            self._hi, self._lo = float(np.partition(buf[:size], kh)[kh]), None
+        else:
+            kl = int(o.low_score_quantile * (size - 1))
+            part = np.partition(buf[:size], (kl, kh) if kl < kh else kh)
+            self._hi, self._lo = float(part[kh]), float(part[min(kl, kh)])
+
+    def apply_camera_motion(self, warp: np.ndarray) -> None:
+        """Move every track's Kalman state by the camera's (2, 3) similarity ``warp`` (previous
+        frame -> this frame, pixels; see :mod:`~mottrack_sdk.tracking.cmc`). Call before ``step``."""
+        from mottrack_sdk.tracking.cmc import warp_packed_state
+
+        if len(self.table):
+            warp_packed_state(self.table.f, warp)
 
     # ------------------------------------------------------------------ per frame
     def step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
@@ -123,11 +170,14 @@ class AssociationCore:
         # The packed arrays are changed in place (Kalman predict / update, states, templates); the
         # rest of the table is replaced, never changed. Templates change only with embeddings.
         saved = (tab.f.copy(), tab.i.copy(), tab.template if embeddings is None or tab.template is None
-                 else tab.template.copy(), self.frame_id, self._next_uid, self._next_id, self._multi_class)
+                 else tab.template.copy(), self.frame_id, self._next_uid, self._next_id, self._multi_class,
+                 self._hi, self._lo, self._scores.copy() if len(self._scores) else self._scores, self._score_pos,
+                 self._score_count)
         try:
             return self._step(xyxy, scores, embeddings, classes)
         except BaseException:
-            tab.f, tab.i, tab.template, self.frame_id, self._next_uid, self._next_id, self._multi_class = saved
+            (tab.f, tab.i, tab.template, self.frame_id, self._next_uid, self._next_id, self._multi_class,
+             self._hi, self._lo, self._scores, self._score_pos, self._score_count) = saved
             self.table = tab
             raise
 
@@ -149,12 +199,13 @@ class AssociationCore:
         max_wh = np.maximum.reduce(wh, axis=1) if n_det and n_trk else None
         det[6] /= det[7]
         det[_D_SCORE] = scores
-        is_high = scores >= o.det_thresh
+        self._frame_thresholds(scores)
+        is_high = scores >= self._hi
         taken = np.zeros(n_det, bool)
         if n_trk:
             match = np.empty(n_trk, np.intp)  # track -> detection index
             match.fill(-1)
-            self.kf.predict_packed(tab.f)  # lost/tentative tracks have vh = 0 (see _age_out)
+            self.kf.predict_packed(tab.f)  # lost tracks have vh = 0 (see _age_out)
             if n_det:
                 self._associate(det, max_wh, embeddings, classes, match, taken)
             self._update_matched(match, det, embeddings, is_high)
@@ -180,9 +231,14 @@ class AssociationCore:
         # Search window per track: the χ² bound sqrt(g·S_kk) (inside the gate d_k²/S_kk <= g) or the
         # overlap bound (centres closer than half the summed widths, with the widest detection),
         # whichever is larger, inflated by 1e-9 so rounding never drops a pair from the window.
-        if o.gating:
+        # g is the gate, or without one the largest Mahalanobis² stage 1 can still accept: with
+        # embeddings w·cos + (1 − w)·maha <= limit and cos >= c = 1 − max|t|·max|e| − 1e-3 (1e-3
+        # covers float32 rounding) give maha <= (limit − w·c) / (1 − w); motion-only, an IoU limit
+        # below 1 needs overlapping boxes (g = 0: the overlap bound alone).
+        g = self._window_gate(embeddings if tab.template is not None else None)
+        if g < np.inf:
             rad = s[:2]
-            rad *= o.gating_threshold
+            rad *= g
             np.sqrt(rad, out=rad)
             twh += max_wh[:, None]
             twh *= 0.5
@@ -200,7 +256,7 @@ class AssociationCore:
         t = d * a[_S_INV]
         t *= d
         maha = np.add.reduce(t, axis=0)
-        hi_p = b[_D_SCORE] >= o.det_thresh
+        hi_p = b[_D_SCORE] >= self._hi
         same = None
         if self._multi_class:  # (int64 ids: compared as integers, not through the float matrices)
             same = tab.i[CLASS_ID].take(ti) == (0 if classes is None else classes.take(dj))
@@ -243,11 +299,27 @@ class AssociationCore:
             self._iou_stages_small(stages, ti.take(k).tolist(), dj.take(k).tolist(), iou_cost.take(k).tolist(),
                                    a[_T_STATE].take(k).tolist(), b[_D_SCORE].take(k).tolist(), match, taken)
 
+    def _window_gate(self, embeddings: np.ndarray | None) -> float:
+        """The Mahalanobis² bound of the search window (see ``_associate``); ``embeddings``: this
+        frame's, when stage 1 uses appearance."""
+        o = self.options
+        gate = o.gating_threshold if o.gating else np.inf
+        if embeddings is not None:
+            if o.fusion_weight < 1.0 and not o.gating and len(embeddings):
+                t = self.table.template  # squared norms in float64 (the native core's cap_windows too)
+                norms = math.sqrt(float(np.einsum("ij,ij->i", t, t, dtype=np.float64).max())) * math.sqrt(
+                    float(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64).max()))
+                c = 1.0 - norms - 1e-3
+                gate = max(0.0, (o.embedding_thresh - o.fusion_weight * c) / (1.0 - o.fusion_weight))
+        elif o.motion_thresh < 1.0:
+            gate = 0.0
+        return gate
+
     def _iou_stages(self, stages: tuple, ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, state: np.ndarray,
                     score: np.ndarray, match: np.ndarray, taken: np.ndarray) -> None:
         o = self.options
-        high = score >= o.det_thresh
-        low = None if o.low_score_thresh is None else ~high & (score >= o.low_score_thresh)
+        high = score >= self._hi
+        low = None if self._lo is None else ~high & (score >= self._lo)
         committed = False
         for limit, row_state, use_high in stages:
             ok = (cost <= limit) & (state == row_state) & (high if use_high else low)
@@ -260,7 +332,7 @@ class AssociationCore:
     def _iou_stages_small(self, stages: tuple, ti: list, dj: list, cost: list, state: list, score: list,
                           match: np.ndarray, taken: np.ndarray) -> None:
         """:meth:`_iou_stages` on Python lists (a few candidates: cheaper than numpy calls)."""
-        hi_thr, lo_thr = self.options.det_thresh, self.options.low_score_thresh
+        hi_thr, lo_thr = self._hi, self._lo
         for limit, row_state, use_high in stages:
             sel = [p for p in range(len(ti))
                    if cost[p] <= limit and state[p] == row_state and match[ti[p]] < 0 and not taken[dj[p]]
@@ -314,20 +386,25 @@ class AssociationCore:
             new /= np.sqrt(np.add.reduce(np.multiply(new, new, out=e), axis=1, keepdims=True))
             tab.template[r] = new
             iv[HAS_TEMPLATE, r] = 1
-        newly = (matched & (state == _TENTATIVE)).nonzero()[0]
-        np.copyto(state, _TRACKED, where=matched)
         iv[HITS] += matched
         np.copyto(iv[LAST_FRAME], self.frame_id, where=matched)
-        self._confirm(newly)
+        tentative = matched & (state == _TENTATIVE)
+        if o.min_hits > 2:  # birth hysteresis: a tentative track needs min_hits consecutive matches
+            waiting = tentative & (iv[HITS] < o.min_hits)
+            tentative &= ~waiting
+            matched &= ~waiting
+        np.copyto(state, _TRACKED, where=matched)
+        self._confirm(tentative.nonzero()[0])
 
     def _age_out(self) -> None:
         """Unmatched tracked -> lost; drop expired lost and unmatched tentative tracks.
 
         After :meth:`_update_matched` a track was matched this frame iff its last frame is this one,
         and every tentative track left is an unmatched one (a match makes it tracked).
-        JDE predicts lost (and tentative) tracks with the height velocity vh set to 0. Nothing but
-        an update changes a velocity, tentative tracks are born with vh = 0 and leave that state
-        only through an update, so zeroing vh once, when a track becomes lost, is the same.
+        JDE predicts lost tracks with the height velocity vh set to 0: nothing but an update changes
+        a velocity, so zeroing vh once, when a track becomes lost, is the same. Tentative tracks are
+        born with vh = 0 and, with ``min_hits`` > 2, keep the velocity their updates give them while
+        they wait for confirmation (JDE, with two-hit births, never updates a tentative track).
         """
         tab = self.table
         state, last = tab.i[STATE], tab.i[LAST_FRAME]
@@ -335,7 +412,7 @@ class AssociationCore:
         state[lost_now] = _LOST
         np.copyto(tab.f[7], 0.0, where=lost_now)
         drop = (state == _LOST) & (last < self.frame_id - self.options.max_time_lost)
-        drop |= state == _TENTATIVE
+        drop |= (state == _TENTATIVE) & (last < self.frame_id)
         if np.count_nonzero(drop):
             tab.keep(~drop)
 

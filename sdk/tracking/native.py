@@ -7,6 +7,7 @@ the same cascade with the same options and gives the same tracks (IDs identical,
 ``tests/bindings`` checks both against each other).
 
     core = make_core(TrackerOptions(), "auto")    # native when built, else Python
+    core.apply_camera_motion(warp)                 # optional: (2, 3) camera warp since the last frame
     frame = core.step(xyxy, scores, embeddings, classes)
 
 The extension is imported lazily, on the first :func:`native_available` or :func:`make_core` call.
@@ -81,6 +82,24 @@ class NativeAssociationCore:
     def reset(self) -> None:
         """Forget all tracks; IDs restart at 1."""
         self._impl.reset()
+
+    def apply_camera_motion(self, warp: np.ndarray) -> None:
+        """Move every track's Kalman state by the camera's (2, 3) similarity ``warp`` [R | t]
+        (previous frame -> this frame, pixels); see ``AssociationCore.apply_camera_motion``. Call
+        before :meth:`step`.
+
+        Raises:
+            ValueError: naming ``warp`` unless it is a (2, 3) array of finite numbers with det R > 0
+                (the tracks are then unchanged). Checked even without tracks, unlike the Python core.
+        """
+        try:
+            arr = np.asarray(warp, dtype=np.float64) if isinstance(warp, (np.ndarray, list, tuple)) else None
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.shape != (2, 3):
+            got = getattr(arr, "shape", type(warp).__name__)
+            raise ValueError(f"warp: expected a (2, 3) array [R | t], got {got}")
+        self._impl.apply_camera_motion(np.ascontiguousarray(arr))  # finiteness, det R > 0: checked in C++
 
     def step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
              classes: np.ndarray | None) -> FrameTracks:

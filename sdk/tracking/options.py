@@ -10,6 +10,13 @@ import numpy as np
 # chi-square 0.95 quantile with 4 degrees of freedom: the Kalman gate on (cx, cy, aspect, h).
 CHI2_95_4DOF = 9.4877
 _INT64_MAX = 2**63 - 1  # track_buffer is an int64 in the native core and the C API
+_MAX_MIN_HITS = 1000
+_MAX_SCORE_WINDOW = 1 << 20  # the adaptive thresholds' ring buffer: at most 8 MiB
+
+
+# What a detection model's scores get (see TrackerOptions.for_model): the cascade as validated
+# with the shipped models (fixed thresholds; their score floor makes quantiles meaningless).
+MODEL_BASE: dict[str, Any] = {"det_quantile": None, "min_hits": 2, "gating": True}
 
 
 @dataclass(frozen=True)
@@ -23,9 +30,25 @@ class TrackerOptions:
     rescue: remaining active tracks vs detections with ``low_score_thresh`` <= score <
     ``det_thresh`` on 1 − IoU (they never start tracks); (3) tentative tracks on 1 − IoU;
     (4) new tracks from unmatched detections with score >= ``det_thresh``.
+
+    Score scale (``det_quantile``): a detector's scores have its own scale (logistic, min-max
+    normalised, raw SVM margins, ...). With ``det_quantile`` set (the default, 0.15) the high and
+    low thresholds are the ``det_quantile`` / ``low_score_quantile`` quantiles of the latest
+    ``score_window`` scores the tracker has seen, this frame's included, so any monotone change of
+    the scores gives the same tracks; ``det_thresh`` is then unused and ``low_score_thresh`` only
+    switches the rescue on (a number) or off (None). ``det_quantile=None`` restores the fixed
+    thresholds: use it for a detector whose scores are calibrated and whose output keeps many
+    low-score boxes (the shipped models set it in their ``tracker_defaults``: a quantile of a
+    score floor at 0.1 would count most of their background boxes as confident).
+
+    Track birth (``min_hits``): a new detection starts a tentative track that is confirmed (gets
+    its public id) after ``min_hits`` matches on consecutive frames; one missed frame drops it.
+    The first frame's tracks are confirmed at once (JDE). Gating (``gating``): off by default;
+    the χ² gate rejected correct stage-1 pairs of jittery real detections (see the ablation in
+    ``benchmarks/README.md``).
     """
 
-    det_thresh: float = 0.5               # high-score detections; the only ones that start tracks
+    det_thresh: float = 0.5               # high-score detections (fixed mode); the only ones that start tracks
     low_score_thresh: float | None = 0.1  # floor of the low-score rescue (None: rescue off)
     embedding_thresh: float = 0.4         # stage 1 (fused cosine + motion) accept
     motion_thresh: float = 0.8            # stage 1 accept (1 − IoU) when no embeddings are given
@@ -33,7 +56,7 @@ class TrackerOptions:
     low_score_iou_thresh: float = 0.5     # stage 2b accept (1 − IoU)
     tentative_iou_thresh: float = 0.7     # stage 3 accept (1 − IoU)
     fusion_weight: float = 0.98           # weight of the cosine distance in stage 1
-    gating: bool = True                   # forbid pairs whose Mahalanobis² exceeds the gate
+    gating: bool = False                  # forbid stage-1 pairs whose Mahalanobis² exceeds the gate
     gating_threshold: float = CHI2_95_4DOF
     track_buffer: int = 30                # frames a lost track is kept, at 30 fps
     frame_rate: float = 30.0              # the buffer scales by frame_rate / 30
@@ -43,6 +66,10 @@ class TrackerOptions:
     max_aspect_ratio: float | None = 1.6  # output filter on w/h (None: off)
     std_weight_position: float = 1.0 / 20  # Kalman noise, scaled by box height
     std_weight_velocity: float = 1.0 / 160
+    min_hits: int = 4                     # matches on consecutive frames that confirm a track (JDE: 2)
+    det_quantile: float | None = 0.15     # adaptive high threshold: this quantile of the latest scores
+    low_score_quantile: float = 0.0       # adaptive low-score floor (with det_quantile)
+    score_window: int = 2048              # scores the adaptive thresholds look back on
 
     def __post_init__(self) -> None:
         for f in fields(self):  # numpy scalars (np.float32(0.4), np.int64(30), np.bool_) as Python numbers
@@ -70,8 +97,23 @@ class TrackerOptions:
                 or not 0 <= self.track_buffer <= _INT64_MAX:
             raise ValueError(f"TrackerOptions.track_buffer: expected an integer in [0, 2**63 - 1], "
                              f"got {self.track_buffer!r}")
+        _check_int("min_hits", self.min_hits, 2, _MAX_MIN_HITS)
+        _check_int("score_window", self.score_window, 1, _MAX_SCORE_WINDOW)
+        _check("low_score_quantile", self.low_score_quantile, 0.0, 1.0)
+        if self.det_quantile is not None:
+            _check("det_quantile", self.det_quantile, 0.0, 1.0)
+            if self.low_score_quantile > self.det_quantile:
+                raise ValueError(f"TrackerOptions.low_score_quantile: expected <= det_quantile "
+                                 f"({self.det_quantile}), got {self.low_score_quantile}")
         if not isinstance(self.gating, bool):
             raise ValueError(f"TrackerOptions.gating: expected True/False, got {self.gating!r}")
+
+    @classmethod
+    def for_model(cls, **changes: Any) -> "TrackerOptions":
+        """Options for a detection model's own, calibrated scores: :data:`MODEL_BASE` (fixed
+        thresholds, JDE's two-hit birth, the χ² gate) with ``changes`` on top. ``Tracker(model=...)``
+        starts from these and a model's metadata ``tracker_defaults`` are changes over them."""
+        return cls().replace(**{**MODEL_BASE, **changes})
 
     @property
     def max_time_lost(self) -> int:
@@ -93,3 +135,8 @@ def _check(name: str, value: Any, low: float, high: float, open_low: bool = Fals
     if value < low or value > high or (open_low and value == low):
         bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
         raise ValueError(f"TrackerOptions.{name}: expected a value in {bound}, got {value!r}")
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"TrackerOptions.{name}: expected an integer in [{low}, {high}], got {value!r}")

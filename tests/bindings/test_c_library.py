@@ -92,6 +92,7 @@ def _ptr(a: np.ndarray | None, ctype):
 
 
 def test_c_api_gives_the_python_cores_tracks(c_build):
+    """The defaults (adaptive thresholds, min_hits = 4) and a camera warp before every third frame."""
     lib = ctypes.CDLL(str(next(c_build.glob("libmottrack.so*"))))
     lib.mottrack_last_error.restype = ctypes.c_char_p
     lib.mottrack_version.restype = ctypes.c_char_p
@@ -101,9 +102,16 @@ def test_c_api_gives_the_python_cores_tracks(c_build):
     python = AssociationCore(TrackerOptions())
     scene = DetectionScene(DetectionSceneOptions(num_objects=40, num_frames=60, seed=9, embedding_dim=32))
     tracks = (_Track * 256)()
+    rng = np.random.default_rng(4)
     try:
         for f in scene:
             n = len(f.det_scores)
+            if f.frame % 3 == 0:  # pan, zoom and roll a little
+                theta, zoom = rng.normal(0, 0.01), 1.0 + rng.normal(0, 0.02)
+                warp = np.array([[zoom * np.cos(theta), -zoom * np.sin(theta), rng.normal(0, 6)],
+                                 [zoom * np.sin(theta), zoom * np.cos(theta), rng.normal(0, 6)]])
+                assert lib.mottrack_apply_camera_motion(handle, _ptr(warp, ctypes.c_double)) == 0
+                python.apply_camera_motion(warp)
             raw = np.ascontiguousarray(f.det_embeddings, np.float32)  # the C API normalises, as Tracker does
             xyxy = np.ascontiguousarray(f.det_xyxy)
             count = ctypes.c_int64()
@@ -118,6 +126,8 @@ def test_c_api_gives_the_python_cores_tracks(c_build):
             if len(got):
                 assert np.abs(np.array([list(t.xyxy) for t in got]) - ref.xyxy).max() <= 1e-5
                 assert [t.hits for t in got] == ref.hits.tolist()
+        assert lib.mottrack_apply_camera_motion(handle, _ptr(np.array([1.0, 0, 0, 0, -1.0, 0]), ctypes.c_double)) == 2
+        assert b"warp" in lib.mottrack_last_error()
         bad = np.array([[0.0, 0.0, np.nan, 1.0]])
         assert lib.mottrack_update(handle, _ptr(bad, ctypes.c_double), _ptr(np.ones(1), ctypes.c_double),
                                    ctypes.c_int64(1), None, ctypes.c_int64(0), None, None) == 2

@@ -1,6 +1,8 @@
 """The native (C++) core against the Python reference core: the same track IDs every frame, boxes
-within 1e-5, on synthetic scenes, the real MOT17 DPM detections and hypothesis-generated streams;
-and the native JV solver against ``lap.lapjv`` with cost limits."""
+within 1e-5, on synthetic scenes, the real MOT17 DPM detections and hypothesis-generated streams,
+with the default options (adaptive thresholds, birth hysteresis, no gate) and the legacy ones (fixed
+thresholds, min_hits=2, the chi^2 gate); and the native JV solver against ``lap.lapjv`` with cost
+limits. The new options one by one and camera motion: test_native_thresholds_and_cmc.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core_differ import LEGACY, Differ, run_stream, streams
 from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
 from mottrack_sdk.tracking.core import AssociationCore
 from mottrack_sdk.tracking.native import NativeAssociationCore, make_core, native_available
@@ -21,43 +24,17 @@ pytestmark = pytest.mark.skipif(
     not native_available(),
     reason="mottrack_sdk._native is not built (pip install needs a C++17 compiler and pybind11==3.1.0)")
 
-BOX_TOL = 1e-5
-FIELDS = ("score", "class_id", "hits", "age")
-
-
-class Differ:
-    """Feeds the same frames to both cores and records how far apart they are."""
-
-    def __init__(self, options: TrackerOptions, **limits: int):
-        self.python = AssociationCore(options, **limits)
-        self.native = NativeAssociationCore(options, **limits)
-        self.frames = 0
-        self.max_box_diff = 0.0
-
-    def step(self, xyxy, scores, embeddings=None, classes=None) -> None:
-        cls = np.zeros(len(scores), np.int64) if classes is None else classes
-        a = self.python.step(xyxy, scores, embeddings, cls)
-        b = self.native.step(xyxy, scores, embeddings, classes)
-        self.frames += 1
-        where = f"frame {self.frames}"
-        np.testing.assert_array_equal(b.track_id, a.track_id, err_msg=f"{where}: track IDs differ")
-        for name in FIELDS:
-            np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=f"{where}: {name}")
-        if len(a.track_id):
-            diff = float(np.abs(a.xyxy - b.xyxy).max())
-            assert diff <= BOX_TOL, f"{where}: boxes differ by {diff}"
-            self.max_box_diff = max(self.max_box_diff, diff)
-        assert b.xyxy.dtype == np.float64 and b.track_id.dtype == np.int64
-        assert self.native.frame_id == self.python.frame_id == self.frames
+OPTION_SETS = {"defaults": TrackerOptions(), "legacy": LEGACY}
 
 
 # -- synthetic scenes -------------------------------------------------------------------------
+@pytest.mark.parametrize("options", OPTION_SETS.values(), ids=OPTION_SETS.keys())
 @pytest.mark.parametrize("embeddings", [False, True], ids=["motion", "embeddings"])
 @pytest.mark.parametrize("num_objects", [10, 50, 200])
-def test_synthetic_scene_same_tracks(num_objects, embeddings):
+def test_synthetic_scene_same_tracks(num_objects, embeddings, options):
     scene = DetectionScene(DetectionSceneOptions(num_objects=num_objects, num_frames=120, seed=3,
                                                  embedding_dim=512 if embeddings else 0))
-    d = Differ(TrackerOptions())
+    d = Differ(options)
     for f in scene:
         emb = check_embeddings(f.det_embeddings, len(f.det_scores), None) if embeddings else None
         d.step(f.det_xyxy, f.det_scores, emb)
@@ -86,9 +63,16 @@ def _mot_frames(det_file: Path):
         yield xyxy, np.ascontiguousarray(d[:, 6])
 
 
-def test_mot17_dpm_same_tracks(mot17_root):
-    # DPM scores lie in about [-0.5, 5]: thresholds on that scale so every stage of the cascade runs
-    options = TrackerOptions(det_thresh=0.0, low_score_thresh=-0.5)
+MOT17_OPTIONS = {
+    # the defaults: thresholds from the scores' quantiles, whatever DPM's scale (about [-0.5, 5])
+    "defaults": TrackerOptions(),
+    # fixed thresholds on DPM's scale, so that every stage of the cascade runs (the old behaviour)
+    "legacy-fixed": LEGACY.replace(det_thresh=0.0, low_score_thresh=-0.5),
+}
+
+
+@pytest.mark.parametrize("options", MOT17_OPTIONS.values(), ids=MOT17_OPTIONS.keys())
+def test_mot17_dpm_same_tracks(mot17_root, options):
     sequences = sorted(p for p in mot17_root.iterdir() if (p / "det" / "det.txt").is_file())
     assert sequences, f"no det/det.txt under {mot17_root}"
     frames = 0
@@ -100,52 +84,12 @@ def test_mot17_dpm_same_tracks(mot17_root):
     assert frames > 5000  # the 7 train sequences
 
 
-# -- randomized streams (hypothesis) -----------------------------------------------------------
-@st.composite
-def streams(draw):
-    """Frames of boxes on a coarse grid (exact cost ties happen), scores around the thresholds,
-    optional one-hot embeddings and classes, and varied options."""
-    options = TrackerOptions(
-        det_thresh=draw(st.sampled_from([0.5, 0.6])),
-        low_score_thresh=draw(st.sampled_from([None, 0.1, 0.3])),
-        motion_thresh=draw(st.sampled_from([0.2, 0.8, 1.0])),
-        iou_thresh=draw(st.sampled_from([0.0, 0.5, 1.0])),
-        low_score_iou_thresh=draw(st.sampled_from([0.5, 1.0])),
-        tentative_iou_thresh=draw(st.sampled_from([0.3, 0.7, 1.0])),
-        embedding_thresh=draw(st.sampled_from([0.4, 0.99])),
-        gating=draw(st.booleans()),
-        track_buffer=draw(st.sampled_from([0, 1, 3, 30])),
-        duplicate_iou=draw(st.sampled_from([0.0, 0.5, 0.85])),
-        min_box_area=draw(st.sampled_from([0.0, 100.0])),
-        max_aspect_ratio=draw(st.sampled_from([None, 1.6])),
-    )
-    dim = draw(st.sampled_from([0, 4]))
-    with_classes = draw(st.booleans())
-    frames = []
-    for _ in range(draw(st.integers(1, 14))):
-        n = draw(st.integers(0, 10))
-        cells = draw(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 6), st.integers(1, 5), st.integers(2, 8)),
-                              min_size=n, max_size=n))
-        xyxy = np.array([(10.0 * x, 10.0 * y, 10.0 * (x + w), 10.0 * (y + h)) for x, y, w, h in cells],
-                        dtype=float).reshape(n, 4)
-        scores = np.array(draw(st.lists(st.sampled_from([0.05, 0.2, 0.5, 0.55, 0.9]), min_size=n, max_size=n)))
-        emb = None
-        if dim:  # one-hot rows: every dot product with a template is one exact product
-            hot = draw(st.lists(st.integers(0, dim - 1), min_size=n, max_size=n))
-            emb = np.zeros((n, dim), np.float32)
-            emb[np.arange(n), hot] = 1.0
-        cls = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), np.int64) if with_classes else None
-        frames.append((xyxy, scores.astype(float), emb, cls))
-    return options, frames
-
-
+# -- randomized streams (hypothesis; core_differ.streams) ---------------------------------------
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams())
 def test_random_streams_same_tracks(stream):
     options, frames = stream
-    d = Differ(options)
-    for xyxy, scores, emb, cls in frames:
-        d.step(xyxy, scores, emb, cls)
+    run_stream(Differ(options), frames)
 
 
 # -- the memory bounds (capped windows, greedy conflicts): the same rules in both cores -----------
@@ -161,25 +105,25 @@ def test_both_cores_share_the_memory_bounds():
 def test_random_streams_same_tracks_with_tiny_memory_bounds(stream, max_window_pairs, max_solver_side):
     """Bounds low enough that windows are cut and conflicts assigned greedily in most frames."""
     options, frames = stream
-    d = Differ(options, max_window_pairs=max_window_pairs, max_solver_side=max_solver_side)
-    for xyxy, scores, emb, cls in frames:
-        d.step(xyxy, scores, emb, cls)
+    run_stream(Differ(options, max_window_pairs=max_window_pairs, max_solver_side=max_solver_side), frames)
 
 
+@pytest.mark.parametrize("options", OPTION_SETS.values(), ids=OPTION_SETS.keys())
 @pytest.mark.parametrize("embeddings", [False, True], ids=["motion", "embeddings"])
-def test_crowded_scene_same_tracks_with_cut_windows_and_greedy_conflicts(embeddings):
+def test_crowded_scene_same_tracks_with_cut_windows_and_greedy_conflicts(embeddings, options):
     scene = DetectionScene(DetectionSceneOptions(num_objects=120, num_frames=60, seed=8, width=640, height=360,
                                                  embedding_dim=32 if embeddings else 0))
-    d = Differ(TrackerOptions(), max_window_pairs=400, max_solver_side=4)
+    d = Differ(options, max_window_pairs=400, max_solver_side=4)
     for f in scene:
         emb = check_embeddings(f.det_embeddings, len(f.det_scores), None) if embeddings else None
         d.step(f.det_xyxy, f.det_scores, emb)
     assert d.frames == 60
 
 
-def test_thousands_of_identical_boxes_same_tracks():
+@pytest.mark.parametrize("options", OPTION_SETS.values(), ids=OPTION_SETS.keys())
+def test_thousands_of_identical_boxes_same_tracks(options):
     """Every centre equal: one bucket of the sorted centres, every window cut, every conflict greedy."""
-    d = Differ(TrackerOptions(), max_window_pairs=5000, max_solver_side=64)
+    d = Differ(options, max_window_pairs=5000, max_solver_side=64)
     box = np.tile([[100.0, 100.0, 150.0, 220.0]], (2000, 1))
     scores = np.linspace(0.55, 0.95, 2000)
     for shift in (0.0, 0.0, 1.0, 2.0):

@@ -16,7 +16,8 @@ from mottrack_sdk.tracking.options import TrackerOptions
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="mottrack_sdk._native is not built")
 
-FLOAT_FIELDS = [f.name for f in fields(TrackerOptions) if f.name not in ("gating", "track_buffer")]
+INT_FIELDS = ("track_buffer", "min_hits", "score_window")
+FLOAT_FIELDS = [f.name for f in fields(TrackerOptions) if f.name not in ("gating", *INT_FIELDS)]
 SPECIAL = [math.inf, -math.inf, math.nan, -1.0, -0.0, 0.0, 1e-300, 0.05, 0.5, 1.0, 1.0 + 1e-12, 9.4877, 1e308]
 
 
@@ -60,23 +61,52 @@ def test_infinity_is_refused_by_both(name):
     assert "expected a finite number" in _native_verdict({name: math.inf})
 
 
-@pytest.mark.parametrize("value", [-1, 0, 30, 2**62, 2**63 - 1])
+@pytest.mark.parametrize("value", [-1, 0, 30, 2**62, 2**63 - 1, 2**63, -2**64, 30.0, True, "30", None])
 def test_track_buffer_is_judged_the_same(value):
     _same_verdict({"track_buffer": value})
 
 
+@pytest.mark.parametrize("value", [-2**63, -1, 0, 1, 2, 3, 4, 1000, 1001, 2**20, 2**20 + 1, 2**63, 4.0, math.nan,
+                                   math.inf, True, False, np.int64(5), "4", None])
+@pytest.mark.parametrize("name", ["min_hits", "score_window"])
+def test_integer_options_are_judged_the_same(name, value):
+    """Integers only (not bools, floats, strings), in [2, 1000] / [1, 2**20]; numpy ints are ints."""
+    _same_verdict({name: value})
+
+
+@pytest.mark.parametrize("det_quantile", [None, 0.0, 0.1, 0.15, 1.0])
+@pytest.mark.parametrize("low_score_quantile", [0.0, 0.1, 0.1 + 1e-12, 0.5, 1.0])
+@pytest.mark.parametrize("low_score_thresh", [None, 0.1])
+def test_quantile_pairs_are_judged_the_same(det_quantile, low_score_quantile, low_score_thresh):
+    """low_score_quantile <= det_quantile when det_quantile is set (None: fixed thresholds, any
+    low_score_quantile in [0, 1] is accepted and unused)."""
+    _same_verdict({"det_quantile": det_quantile, "low_score_quantile": low_score_quantile,
+                   "low_score_thresh": low_score_thresh})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["min_hits", "score_window", "track_buffer"]),
+       st.one_of(st.integers(-2**64, 2**64), st.integers(-5, 2**20 + 5)))
+def test_random_integers_are_judged_the_same(name, value):
+    _same_verdict({name: value})
+
+
 def test_numpy_scalars_are_plain_numbers_to_both():
-    options = TrackerOptions(det_thresh=np.float32(0.4), track_buffer=np.int64(12), gating=np.bool_(False))
+    options = TrackerOptions(det_thresh=np.float32(0.4), track_buffer=np.int64(12), gating=np.bool_(False),
+                             min_hits=np.int32(3), det_quantile=np.float64(0.2), score_window=np.uint16(100))
     assert type(options.det_thresh) is float and options.det_thresh == pytest.approx(0.4)
     assert type(options.track_buffer) is int and options.gating is False
+    assert type(options.min_hits) is int and type(options.score_window) is int
     assert _native_verdict(asdict(options)) is None
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(FLOAT_FIELDS), st.floats(allow_nan=True, allow_infinity=True),
-       st.sampled_from([None, 0.2, 0.7]))
-def test_random_values_are_judged_the_same(name, value, det_thresh):
+       st.sampled_from([None, 0.2, 0.7]), st.sampled_from(["default", None, 0.5]))
+def test_random_values_are_judged_the_same(name, value, det_thresh, det_quantile):
     changes = {name: value}
     if det_thresh is not None and name != "det_thresh":
         changes["det_thresh"] = det_thresh
+    if det_quantile != "default" and name != "det_quantile":
+        changes["det_quantile"] = det_quantile
     _same_verdict(changes)

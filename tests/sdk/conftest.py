@@ -68,3 +68,17 @@ def sequence(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("seqs")
     return write_sequence(root, SceneOptions(width=640, height=360, num_frames=10, fps=25, seed=4, density=8), "SEQ-1")
+
+
+# Every behaviour test that takes ``core`` runs on each association core built here (the C++ core
+# when compiled): test_tracker.py, test_tracker_adaptive.py.
+def _cores() -> list:
+    from mottrack_sdk.tracking.native import native_available
+
+    return ["python", pytest.param("native", marks=pytest.mark.skipif(not native_available(),
+                                                                        reason="native core not built"))]
+
+
+@pytest.fixture(params=_cores())
+def core(request) -> str:
+    return request.param

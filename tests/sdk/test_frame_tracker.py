@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from mottrack_sdk import Tracker
+from mottrack_sdk import Tracker, TrackerOptions
 from mottrack_sdk.detector import DefaultModelMissingError, FrameDetector, StageTimings, check_frame, default_model_path
 from mottrack_sdk.preprocessing import to_network_input
 
@@ -99,13 +99,16 @@ def test_update_tracks_frames_and_reports_stage_timings(tiny_models, scene_frame
 
 
 def test_update_equals_detector_plus_update_detections(tiny_models, scene_frames):
-    """The frame API is exactly: shared preprocessing -> model -> decode -> update_detections."""
+    """The frame API is exactly: shared preprocessing -> model -> decode -> update_detections with
+    the frame (camera motion) on the model's settings (TrackerOptions.for_model + its metadata)."""
     detector = FrameDetector.from_model(tiny_models.nms)
-    by_parts, by_frames = Tracker(), Tracker(model=tiny_models.nms)
+    defaults = detector.metadata.tracker_defaults or {}
+    by_parts, by_frames = Tracker(TrackerOptions.for_model(**defaults)), Tracker(model=tiny_models.nms)
     for frame in scene_frames[:4]:
         dets = detector.detect(frame.image_bgr)
-        expected = by_parts.update_detections(dets.xyxy, dets.scores, dets.embeddings)
+        expected = by_parts.update_detections(dets.xyxy, dets.scores, dets.embeddings, frame=frame.image_bgr)
         assert by_frames.update(frame.image_bgr) == expected
+    assert by_frames.options == by_parts.options
     # the detector's input is the shared preprocessing's, bit for bit
     batch, transform = detector.preprocess(scene_frames[0].image_bgr)
     ref_batch, (ref_transform,) = to_network_input(scene_frames[0].image_bgr, (320, 192), "letterbox", 127.5)

@@ -26,14 +26,14 @@ _HOSTILE = textwrap.dedent("""
     import numpy as np
     limit = 4 * 2**30  # 4 GB of address space for the whole process
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from mottrack_sdk import Tracker
+    from mottrack_sdk import Tracker, TrackerOptions
 
     n = 30000
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 20, (n, 2))  # 100 x 100 boxes within 20 px of each other: every pair overlaps
     boxes = np.concatenate([xy, xy + 100.0], axis=1)
     scores = rng.uniform(0.6, 1.0, n)
-    tracker = Tracker(core=sys.argv[1])
+    tracker = Tracker(TrackerOptions(det_quantile=None), core=sys.argv[1])  # every box is high-score
     for _ in range(2):  # frame 2: 30,000 tracks x 30,000 detections, all in each other's windows
         tracks = tracker.update_detections(boxes, scores)
     print(tracker.frame_id, len(tracks), len({t.track_id for t in tracks}))

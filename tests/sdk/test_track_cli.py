@@ -59,7 +59,7 @@ def test_track_sequence_writes_results_video_and_summary(tiny_models, sequence, 
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 10 and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(25)
     summary = json.loads((out / "SEQ-1.summary.json").read_text())
     assert summary["frames"] == 10 and summary["tracks"] == len(np.unique(rows.track_id))
-    assert set(summary["ms"]) == {"preprocess", "inference", "postprocess", "association", "total"}
+    assert set(summary["ms"]) == {"preprocess", "inference", "postprocess", "camera_motion", "association", "total"}
     assert set(summary["ms"]["inference"]) >= {"p50", "p90", "p99"}
     text = capsys.readouterr().out
     assert "done: 10 frames" in text and "inference" in text and "FPS" in text
@@ -101,7 +101,7 @@ def test_bench_writes_records_and_a_chart(tiny_models, tmp_path, capsys):
     for r in records:
         assert {"backend", "precision", "size", "fps", "ms"} <= set(r)
         assert (r["backend"], r["precision"], r["size"], r["detections"]) == ("onnxruntime", "fp32", "320x192", "scene")
-        assert set(r["ms"]) == {"preprocess", "inference", "postprocess", "association", "total"}
+        assert set(r["ms"]) == {"preprocess", "inference", "postprocess", "camera_motion", "association", "total"}
         assert all(set(v) >= {"p50", "p90", "p99"} for v in r["ms"].values())
         assert r["fps"] > 0 and r["ratio_to_paper"] == pytest.approx(r["fps"] / 34.6, rel=0.01)
         assert r["tracks_mean"] > 2  # the scene's people, tracked

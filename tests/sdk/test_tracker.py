@@ -6,16 +6,8 @@ import pytest
 
 from mottrack_sdk import Track, Tracker, TrackerOptions, TrackState
 from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
-from mottrack_sdk.tracking.native import native_available
 
-# Every behaviour test runs on each association core built here (the C++ core when compiled).
-CORES = ["python", pytest.param("native", marks=pytest.mark.skipif(not native_available(),
-                                                                    reason="native core not built"))]
-
-
-@pytest.fixture(params=CORES)
-def core(request) -> str:
-    return request.param
+# Every behaviour test takes the `core` fixture (tests/sdk/conftest.py): Python and, when built, native.
 
 
 def box(x: float, y: float = 100.0, w: float = 40.0, h: float = 100.0) -> list[float]:
@@ -56,14 +48,14 @@ def test_constant_velocity_track_keeps_its_id_through_misses(core):
 
 
 def test_new_tracks_need_a_second_match_after_the_first_frame(core):
-    tr = Tracker(core=core)
+    tr = Tracker(TrackerOptions.for_model(), core=core)  # JDE's two-hit birth (defaults: min_hits 4)
     tr.update_detections([box(0)], [0.9])
     assert ids(tr.update_detections([box(2), box(600)], [0.9, 0.9])) == [1]  # 600: tentative
     assert ids(tr.update_detections([box(4), box(602)], [0.9, 0.9])) == [1, 2]
 
 
 def test_low_score_detections_continue_tracks_but_never_start_them(core):
-    tr = Tracker(core=core, det_thresh=0.5, low_score_thresh=0.1)
+    tr = Tracker(TrackerOptions.for_model(det_thresh=0.5, low_score_thresh=0.1), core=core)
     tr.update_detections([box(0)], [0.9])
     out = tr.update_detections([box(3), box(700)], [0.3, 0.3])
     assert ids(out) == [1] and out[0].score == pytest.approx(0.3)
@@ -73,13 +65,13 @@ def test_low_score_detections_continue_tracks_but_never_start_them(core):
 
 
 def test_rescue_off_loses_the_track(core):
-    tr = Tracker(core=core, low_score_thresh=None)
+    tr = Tracker(TrackerOptions.for_model(low_score_thresh=None), core=core)
     tr.update_detections([box(0)], [0.9])
     assert tr.update_detections([box(3)], [0.3]) == []
 
 
 def test_a_track_never_takes_a_detection_of_another_class(core):
-    tr = Tracker(core=core)
+    tr = Tracker(TrackerOptions.for_model(), core=core)
     tr.update_detections([box(0)], [0.9], classes=[0])
     out = tr.update_detections([box(1)], [0.9], classes=[1])
     assert out == []  # the class-1 box is a new tentative track, track 1 is lost

@@ -174,11 +174,12 @@ def training_sources(options: Any, notes: dict[str, str]) -> list[dict[str, str]
 
 
 def tracker_defaults(options: Any) -> dict[str, Any]:
-    """The fields of ``options.val.tracker`` that differ from ``TrackerOptions()`` (``frame_rate``
-    excluded: it belongs to each video): the tracker settings the run was validated with."""
+    """The fields of ``options.val.tracker`` that differ from ``TrackerOptions.for_model()`` (what
+    ``Tracker(model=...)`` starts from; ``frame_rate`` excluded: it belongs to each video): the
+    tracker settings the run was validated with."""
     from mottrack_sdk.tracking import TrackerOptions
 
-    base, used = dataclasses.asdict(TrackerOptions()), dataclasses.asdict(options.val.tracker)
+    base, used = dataclasses.asdict(TrackerOptions.for_model()), dataclasses.asdict(options.val.tracker)
     return {k: v for k, v in used.items() if k != "frame_rate" and v != base[k]}
 
 
