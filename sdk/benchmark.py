@@ -212,16 +212,18 @@ def add_torch_ratios(records: list[BenchRecord]) -> None:
 def records_table(records: list[BenchRecord]) -> str:
     """A text table: one row per record, p50 ms per stage, FPS and the ratios."""
     head = (f"{'backend':<12}{'prec':<6}{'layout':<10}{'size':<10}{'FPS':>7}{'x34.6':>7}{'xTorch':>7}"
-            f"{'pre':>8}{'infer':>9}{'post':>7}{'assoc':>7}{'outside':>9}{'tracks':>8}")
+            f"{'pre':>8}{'infer':>9}{'post':>7}{'cmc':>7}{'assoc':>7}{'outside':>9}{'tracks':>8}")
     lines = [head, "-" * len(head)]
     for r in records:
-        p = {s: r.ms[s]["p50"] for s in STAGES}
+        p = {s: r.ms[s]["p50"] if s in r.ms else 0.0 for s in STAGES}  # (records from before camera_motion)
         torch_ratio = f"{r.ratio_to_torch_fp32:.2f}" if r.ratio_to_torch_fp32 is not None else "-"
         lines.append(f"{r.backend:<12}{r.precision:<6}{r.layout or '-':<10}{r.size:<10}{r.fps:>7.1f}"
                      f"{r.ratio_to_paper:>7.2f}{torch_ratio:>7}"
-                     f"{p['preprocess']:>8.2f}{p['inference']:>9.1f}{p['postprocess']:>7.2f}{p['association']:>7.2f}"
+                     f"{p['preprocess']:>8.2f}{p['inference']:>9.1f}{p['postprocess']:>7.2f}{p['camera_motion']:>7.2f}"
+                     f"{p['association']:>7.2f}"
                      f"{r.outside_network_share * 100:>8.1f}%{r.tracks_mean:>8.1f}")
-    lines.append("stage columns: p50 ms; outside = share of mean frame time spent outside the network")
+    lines.append("stage columns: p50 ms (cmc: camera-motion estimation); outside = share of mean frame time spent "
+                 "outside the network")
     return "\n".join(lines)
 
 
