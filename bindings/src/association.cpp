@@ -105,7 +105,7 @@ void AssociationCore::run_frame(const Frame& f) {
   lo_ = thresholds.lo;
   const std::size_t T = table_.size();
   // predict into pred_, lost tracks with their height velocity zeroed (in place, and idempotent: it
-  // stays 0 until an update makes the track tracked again). core.py zeroes it once, when a track
+  // stays 0 until an update makes the track tracked again). lifecycle.py zeroes it once, when a track
   // becomes lost; tentative tracks are born with vh = 0 and keep what their updates give them.
   for (std::size_t r = 0; r < T; ++r)
     if (table_.state[r] == kLost) table_.kf_row(r)[7] = 0.0;

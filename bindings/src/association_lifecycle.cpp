@@ -1,5 +1,5 @@
 // AssociationCore's applying phase (see association.hpp): updates, lifecycle, new tracks, duplicate
-// removal and the output, each method named after its twin in sdk/tracking/core.py. It runs only once
+// removal and the output, each method named after its twin in sdk/tracking/lifecycle.py. It runs only once
 // reserve_apply() (association_bounds.cpp) has made room for all it appends: nothing here allocates,
 // so a frame cannot fail half-way.
 #include <cstdint>

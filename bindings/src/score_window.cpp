@@ -28,7 +28,7 @@ ScoreWindow::ScoreWindow(const Options& o)
 
 ScoreThresholds ScoreWindow::thresholds(const double* scores, std::size_t n) {
   if (!adaptive_) return fixed_;
-  // core.py writes scores[-w:] at pos_ (first of them up to the end of the ring, the rest from 0);
+  // score_window.py writes scores[-w:] at pos_ (first of them up to the end of the ring, the rest from 0);
   // the positions it overwrites that held a score: those from 0 and, once the ring is full, all.
   const std::size_t w = ring_.size(), k = std::min(n, w), first = std::min(k, w - pos_);
   const double* fresh = k ? scores + (n - k) : nullptr;

@@ -1,4 +1,4 @@
-// Adaptive score thresholds: the twin of sdk/tracking/core.py::AssociationCore._frame_thresholds.
+// Adaptive score thresholds: the twin of sdk/tracking/score_window.py::ScoreWindow.
 //
 // With det_quantile set, a frame's high / low thresholds are the det_quantile / low_score_quantile
 // order statistics of the latest score_window detection scores, that frame's included: element

@@ -102,8 +102,10 @@ def test_depthwise_convolutions_stay_float_in_depthwise_networks(image_folder, t
 
     fp32 = export_onnx(LoadedModel(build_model("cstrack_nano").eval(), "cstrack_nano", "random-init"),
                        tmp_path / "nano.onnx", ExportOptions(size=(64, 32))).path
-    float_convs = depthwise_and_first_convs(onnx.load(str(fp32)))
-    assert len(float_convs) == 1 + 30  # the stem + YOLOX-nano's 30 depthwise convolutions
+    assert len(depthwise_and_first_convs(onnx.load(str(fp32)))) == 1 + 30  # the stem + 30 depthwise convs
+    float_convs = depthwise_and_first_convs(onnx.load(str(fp32)), QuantizationOptions().leading_float_convs)
+    # + the first separable block's pointwise conv (its depthwise one is among the 30)
+    assert len(float_convs) == 2 + 30 and "pconv" in float_convs[2] and "dark2.0" in float_convs[2]
     result = quantize_int8(fp32, tmp_path / "q.onnx", _reader(image_folder, 4),
                            QuantizationOptions(method="minmax", depthwise_float=mode))
     model = onnx.load(str(result.path))
@@ -119,3 +121,6 @@ def test_depthwise_convolutions_stay_float_in_depthwise_networks(image_folder, t
 def test_depthwise_float_is_validated():
     with pytest.raises(ValueError, match="depthwise_float"):
         QuantizationOptions(depthwise_float="sometimes")
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="leading_float_convs"):
+            QuantizationOptions(leading_float_convs=bad)
