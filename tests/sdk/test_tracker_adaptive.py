@@ -119,3 +119,15 @@ def test_update_detections_with_frames_compensates_camera_shake(core):
         results[cmc] = set(seen)
     assert results["auto"] == {1}
     assert len(results["off"]) > 1
+
+
+def test_a_bad_frame_is_refused_before_anything_changes(core):
+    tr = Tracker(core=core)
+    tr.update_detections([box(0)], [0.9], frame=np.zeros((120, 160, 3), np.uint8))
+    for bad in (np.zeros((120, 160, 4), np.uint8), np.zeros((120, 160, 3), np.float32), "frame.jpg"):
+        with pytest.raises(ValueError, match="frame"):
+            tr.update_detections([box(2)], [0.9], frame=bad)
+    assert tr.frame_id == 1 and tr.last_camera_warp is not None
+    with pytest.raises(ValueError, match="boxes"):  # boxes are checked before the frame is looked at
+        tr.update_detections([[5, 5, 1, 1]], [0.9], frame=np.zeros((120, 160, 3), np.uint8))
+    assert tr.frame_id == 1
