@@ -42,6 +42,7 @@ def _cmc_options(cmc: Any) -> CmcOptions | None:
         raise ValueError(f"cmc: expected one of {list(CMC_CHOICES)} or a CmcOptions, got {cmc!r}")
     return None if cmc == "off" else CmcOptions() if cmc == "auto" else CmcOptions(method=cmc)
 
+
 _new_track = partial(tuple.__new__, Track)
 
 
