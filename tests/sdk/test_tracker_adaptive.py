@@ -131,3 +131,10 @@ def test_a_bad_frame_is_refused_before_anything_changes(core):
     with pytest.raises(ValueError, match="boxes"):  # boxes are checked before the frame is looked at
         tr.update_detections([[5, 5, 1, 1]], [0.9], frame=np.zeros((120, 160, 3), np.uint8))
     assert tr.frame_id == 1
+
+
+def test_a_det_thresh_keyword_means_fixed_thresholds():
+    assert Tracker().options.det_quantile == 0.15
+    assert Tracker(det_thresh=0.4).options.det_quantile is None
+    assert Tracker(det_thresh=0.4, det_quantile=0.2).options.det_quantile == 0.2
+    assert Tracker(TrackerOptions(det_thresh=0.4)).options.det_quantile == 0.15  # explicit options: as given
