@@ -170,7 +170,7 @@ def verdict(records: list[dict]) -> list[str]:
     lines = []
     for bench in dict.fromkeys(r["benchmark"] for r in records if not r["benchmark"].startswith("synthetic")):
         rows = [r for r in records if r["benchmark"] == bench]
-        mine = [r for r in rows if r["tracker"] == "mottrack native" or r["tracker"] == "mottrack python"]
+        mine = [r for r in rows if r["tracker"] in ("mottrack python", "mottrack native")]  # native last when built
         peers = [r for r in rows if r["tracker"].startswith("trackers ")]
         if not mine or not peers:
             continue

@@ -23,10 +23,11 @@ from typing import Any
 
 from mottrack_export.options import ExportOptions
 from mottrack_export.tensorrt_builder import EngineBuildOptions
+from mottrack_sdk.backends.registry import backend_suffixes
 
 __all__ = ["ENGINE_SUFFIXES", "ExportRequest", "export_model"]
 
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")  # the runtime picks TensorRT by these (mottrack_sdk.backends.registry)
+ENGINE_SUFFIXES = backend_suffixes("tensorrt")  # the suffixes the runtime picks TensorRT by
 
 
 @dataclass(frozen=True)

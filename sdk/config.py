@@ -2,7 +2,8 @@
 
 Every options class in the project is a dataclass; :func:`options_from_dict` builds one from a
 mapping (nested dataclasses included) and refuses unknown keys, so a typo in a YAML file is an
-error instead of a silently ignored setting.
+error instead of a silently ignored setting. A nested mapping lists changes over the field's own
+default (``field(default_factory=...)``), so a partial section keeps every default it does not name.
 """
 from __future__ import annotations
 
@@ -17,18 +18,31 @@ T = TypeVar("T")
 
 def options_from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; unknown keys and wrong value types raise ValueError."""
+    return cls(**_typed_changes(cls, data, where or cls.__name__))
+
+
+def _typed_changes(cls: type, data: Mapping[str, Any] | None, label: str) -> dict[str, Any]:
+    """``data``'s fields of dataclass ``cls``, each coerced to its type (errors name ``label.key``)."""
     if data is None:
         data = {}
-    label = where or cls.__name__
     if not isinstance(data, Mapping):
         raise ValueError(f"{label}: expected a mapping of options, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"{label}: unknown option(s) {unknown}; known options: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
-    kwargs = {name: _coerce(hints[name], value, f"{label}.{name}") for name, value in data.items()}
-    return cls(**kwargs)
+    return {name: _field_value(fields[name], hints[name], value, f"{label}.{name}") for name, value in data.items()}
+
+
+def _field_value(f: dataclasses.Field, hint: Any, value: Any, label: str) -> Any:
+    """A nested mapping changes the field's default instance (e.g. ``TrackerOptions.for_model()``),
+    not the class's defaults; everything else is coerced to ``hint``."""
+    if isinstance(value, Mapping) and dataclasses.is_dataclass(hint) and f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+        if isinstance(default, hint):
+            return dataclasses.replace(default, **_typed_changes(hint, value, label))
+    return _coerce(hint, value, label)
 
 
 def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:

@@ -129,12 +129,12 @@ class ModelMetadata:
              f"sides in 1..{MAX_INPUT_SIDE}"),
             ("pad_value", math.isfinite(self.pad_value) and 0 <= self.pad_value <= 255, "a number in 0..255"),
             ("strides", len(self.strides) > 0 and all(0 < s <= MAX_INPUT_SIDE for s in self.strides),
-             "one or more strides in 1..16384"),
+             f"one or more strides in 1..{MAX_INPUT_SIDE}"),
             ("anchors", all(math.isfinite(v) and 0 < v <= 1e6 for level in self.anchors for pair in level for v in pair),
              "widths and heights > 0"),
             ("num_classes", 0 < self.num_classes <= 10_000, "1..10000"),
             ("embedding_dim", 0 < self.embedding_dim <= MAX_EMBEDDING_DIM, f"1..{MAX_EMBEDDING_DIM}"),
-            ("embedding_stride", 0 < self.embedding_stride <= MAX_INPUT_SIDE, "1..16384"),
+            ("embedding_stride", 0 < self.embedding_stride <= MAX_INPUT_SIDE, f"1..{MAX_INPUT_SIDE}"),
             ("opset", 0 <= self.opset <= 1000, "0..1000 (0: not an ONNX model)"),
         ]
         for name in ("score_threshold", "iou_threshold"):

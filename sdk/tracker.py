@@ -25,6 +25,8 @@ from mottrack_sdk.tracking.validation import check_boxes, check_column, check_em
 from mottrack_sdk.types import Detections, Track, TrackState
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mottrack_sdk.detector import FrameDetector, StageTimings
     from mottrack_sdk.postprocessing import PostprocessOptions
     from mottrack_sdk.tracking.cmc import CameraMotionEstimator, CmcOptions
@@ -186,9 +188,10 @@ class Tracker:
         detector = self._detector or self.load_model()
         detections = detector.detect(frame, rgb)
         start = time.perf_counter()
-        warp = self._camera_warp(frame, detections.xyxy)
+        inputs = self._checked(detections.xyxy, detections.scores, detections.embeddings, detections.classes)
+        warp = self._camera_warp(frame, inputs[0])
         mid = time.perf_counter()
-        tracks = self._step(detections.xyxy, detections.scores, detections.embeddings, detections.classes, warp)
+        tracks = self._step(*inputs, warp)
         self.last_detections = detections
         self.last_timings = replace(detector.last_timings, camera_motion=(mid - start) * 1e3,
                                     association=(time.perf_counter() - mid) * 1e3)
@@ -223,23 +226,24 @@ class Tracker:
     def update_detections_arrays(self, boxes_xyxy: Any, scores: Any, embeddings: Any = None,
                                  classes: Any = None, frame: Any = None) -> FrameTracks:
         """As :meth:`update_detections`, but returns columns (no per-track objects)."""
-        if frame is None:
-            return self._step(boxes_xyxy, scores, embeddings, classes, None)
-        boxes = check_boxes(boxes_xyxy)  # inputs checked before the estimator sees the frame
-        return self._step(boxes, scores, embeddings, classes, self._camera_warp(frame, boxes))
+        inputs = self._checked(boxes_xyxy, scores, embeddings, classes)  # before the estimator sees the frame
+        return self._step(*inputs, None if frame is None else self._camera_warp(frame, inputs[0]))
 
-    def _step(self, boxes_xyxy: Any, scores: Any, embeddings: Any, classes: Any, warp: Any) -> FrameTracks:
+    def _checked(self, boxes_xyxy: Any, scores: Any, embeddings: Any, classes: Any) -> tuple:
+        """Validated (boxes, scores, embeddings or None, classes or None); ValueError names the argument."""
         boxes = check_boxes(boxes_xyxy)
         n = len(boxes)
         score_arr = check_column(scores, "scores", n)
         cls = None if classes is None else check_column(classes, "classes", n, integer=True)
-        emb = None
-        if embeddings is not None:
-            emb = check_embeddings(embeddings, n, self._embedding_dim)
+        emb = None if embeddings is None else check_embeddings(embeddings, n, self._embedding_dim)
+        return boxes, score_arr, emb, cls
+
+    def _step(self, boxes: np.ndarray, scores: np.ndarray, emb: np.ndarray | None, cls: np.ndarray | None,
+              warp: np.ndarray | None) -> FrameTracks:
         if warp is not None:
             self._core.apply_camera_motion(warp)
-        tracks = self._core.step(boxes, score_arr, emb, cls)  # a frame that fails changes nothing
-        if emb is not None and n:
+        tracks = self._core.step(boxes, scores, emb, cls)  # a frame that fails changes nothing
+        if emb is not None and len(boxes):
             self._embedding_dim = emb.shape[1]
         return tracks
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from mottrack_sdk.backends.base import Backend
 
-__all__ = ["BackendEntry", "available_backends", "backend_class", "backend_names", "open_backend",
+__all__ = ["BackendEntry", "available_backends", "backend_class", "backend_names", "backend_suffixes", "open_backend",
            "register_backend", "resolve_backend_name"]
 
 
@@ -74,6 +74,11 @@ def resolve_backend_name(name: str) -> str:
             return entry.name
     raise ValueError(f"backend {name!r} is unknown; known backends: {', '.join(backend_names())} "
                      "(or 'auto' to choose by model)")
+
+
+def backend_suffixes(name: str) -> tuple[str, ...]:
+    """The model file suffixes that make ``backend="auto"`` choose backend ``name`` (or an alias)."""
+    return _REGISTRY[resolve_backend_name(name)].suffixes
 
 
 def available_backends() -> list[str]:

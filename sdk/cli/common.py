@@ -86,7 +86,8 @@ def _checked(changes: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in changes.items():  # every field is a scalar (and a nested YAML alias bomb is never expanded)
         if value is not None and not isinstance(value, (bool, int, float, str)):
             raise ValueError(f"{where}: {key}: expected a number, true/false or null, got a {type(value).__name__}")
-    merged = {f: getattr(TrackerOptions(), f) for f in known}
+    defaults = TrackerOptions()
+    merged = {f: getattr(defaults, f) for f in known}
     try:
         options = options_from_dict(TrackerOptions, {**merged, **changes}, where=where)  # validates the values
     except ValueError as exc:

@@ -63,14 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.io.frame_sources import open_frame_source
     from mottrack_sdk.io.output_paths import check_output_folder
+    from mottrack_sdk.io.path_components import safe_path_component
     from mottrack_sdk.tracker import Tracker
 
     check_output_folder(args.out, "--out")
     model = resolve_model(args.model)
     options, changes = tracker_request(args)
     source = open_frame_source(args.source, args.max_frames, on_error=args.on_error)
-    from mottrack_sdk.io.path_components import safe_path_component
-
     # a name from the data (seqinfo name=, a URL) is made safe; one the user typed is refused below when unsafe
     name = args.name or safe_path_component(source.name, f"the name taken from SOURCE {args.source}", replace="_")
     video = args.out / f"{name}.mp4" if args.save_video else None

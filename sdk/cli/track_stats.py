@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mottrack_sdk.detector import StageTimings
+from mottrack_sdk.io.video import VIDEO_SUFFIXES
 
 __all__ = ["TIMING_SAMPLE_FRAMES", "TrackRunStats", "print_summary"]
 
@@ -87,7 +88,7 @@ def print_summary(summary: dict[str, Any], written: list[Path]) -> None:
     """The run's closing lines: frames, tracks, ms per stage, FPS, what was skipped or stopped it, files."""
     ms = summary["ms"]
     stages = "  ".join(f"{s} {ms[s]['mean']:.2f}" for s in StageTimings.STAGES)
-    video = any(p.suffix.lower() in (".mp4", ".avi", ".mkv") for p in written)
+    video = any(p.suffix.lower() in VIDEO_SUFFIXES for p in written)
     print(f"done: {summary['frames']} frames, {summary['tracks']} tracks; mean ms/frame: {stages} "
           f"(total {ms['total']['mean']:.2f}); {summary['pipeline_fps']:.1f} FPS pipeline, "
           f"{summary['wall_fps']:.1f} FPS with decoding{' and video writing' if video else ''}")

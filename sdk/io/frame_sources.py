@@ -67,6 +67,13 @@ def _print_warning(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _checked_on_error(on_error: str) -> str:
+    """``on_error`` when it is one of :data:`ON_ERROR_MODES`; ValueError naming ``--on-error`` otherwise."""
+    if on_error not in ON_ERROR_MODES:
+        raise ValueError(f"--on-error: expected one of {', '.join(ON_ERROR_MODES)}, got {on_error!r}")
+    return on_error
+
+
 class FrameReader:
     """Iterate ``(frame_id, bgr_uint8)``; ``name``, ``fps`` (None if unknown), ``frame_count`` (None if unknown).
 
@@ -78,9 +85,7 @@ class FrameReader:
     description: str = ""
 
     def __init__(self, on_error: str = "skip", warn: Callable[[str], None] | None = None) -> None:
-        if on_error not in ON_ERROR_MODES:
-            raise ValueError(f"--on-error: expected one of {', '.join(ON_ERROR_MODES)}, got {on_error!r}")
-        self.on_error = on_error
+        self.on_error = _checked_on_error(on_error)
         self.warn: Callable[[str], None] = warn or _print_warning
         self.problems = FrameProblems()
 
@@ -253,8 +258,7 @@ def open_frame_source(source: str | int | Path, max_frames: int | None = None, o
         ValueError: a video / camera / stream OpenCV cannot open, a malformed seqinfo.ini, or an unknown
             ``on_error``.
     """
-    if on_error not in ON_ERROR_MODES:
-        raise ValueError(f"--on-error: expected one of {', '.join(ON_ERROR_MODES)}, got {on_error!r}")
+    _checked_on_error(on_error)  # before the source is looked at
     text = str(source)
     if isinstance(source, int) or text.isdigit():
         reader: FrameReader = VideoFrameReader(int(text), on_error=on_error)

@@ -32,7 +32,7 @@ import numpy as np
 
 from mottrack_sdk.tracking.kalman import PACKED_WIDTH, PP, PV, VV
 
-__all__ = ["CMC_METHODS", "CameraMotionEstimator", "CmcOptions", "identity_warp", "warp_packed_state"]
+__all__ = ["CMC_METHODS", "CameraMotionEstimator", "CmcOptions", "check_warp", "identity_warp", "warp_packed_state"]
 
 CMC_METHODS = ("sparse_flow", "ecc")
 ECC_MOTIONS = ("euclidean", "affine")
@@ -242,7 +242,7 @@ def warp_packed_state(f: np.ndarray, warp: np.ndarray) -> None:
 
     Raises ``ValueError`` naming ``warp`` (not (2, 3), not finite, det R <= 0) or ``f``.
     """
-    warp = _check_warp(warp)
+    warp = check_warp(warp)
     if not isinstance(f, np.ndarray) or f.dtype != np.float64 or f.ndim != 2 or f.shape[0] < PACKED_WIDTH:
         raise ValueError(f"f: expected a (>= {PACKED_WIDTH}, T) float64 packed track array, got "
                          f"{getattr(f, 'shape', type(f).__name__)} {getattr(f, 'dtype', '')}".rstrip())
@@ -264,8 +264,13 @@ def warp_packed_state(f: np.ndarray, warp: np.ndarray) -> None:
     f[cov_h] *= s2
 
 
-def _check_warp(warp: Any) -> np.ndarray:
-    arr = np.asarray(warp, dtype=np.float64) if isinstance(warp, (np.ndarray, list, tuple)) else None
+def check_warp(warp: Any) -> np.ndarray:
+    """``warp`` as a (2, 3) float64 array [R | t] with finite values and det R > 0, or ValueError naming
+    ``warp`` (both cores check with it; the C API repeats the same checks in C++)."""
+    try:
+        arr = np.asarray(warp, dtype=np.float64) if isinstance(warp, (np.ndarray, list, tuple)) else None
+    except (TypeError, ValueError):  # ragged or non-numeric nesting
+        arr = None
     if arr is None or arr.shape != (2, 3):
         raise ValueError(f"warp: expected a (2, 3) array [R | t], got {getattr(arr, 'shape', type(warp).__name__)}")
     if not np.isfinite(arr).all():

@@ -115,8 +115,7 @@ class AssociationCore(TrackLifecycle):
         frame -> this frame, pixels; see :mod:`~mottrack_sdk.tracking.cmc`). Call before ``step``."""
         from mottrack_sdk.tracking.cmc import warp_packed_state
 
-        if len(self.table):
-            warp_packed_state(self.table.f, warp)
+        warp_packed_state(self.table.f, warp)  # checks the warp even without tracks, as the native core
 
     # ------------------------------------------------------------------ per frame
     def step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
@@ -262,10 +261,16 @@ class AssociationCore(TrackLifecycle):
         gate = o.gating_threshold if o.gating else np.inf
         if embeddings is not None:
             if o.fusion_weight < 1.0 and not o.gating and len(embeddings):
-                t = self.table.template  # squared norms in float64 (the native core's cap_windows too)
-                norms = math.sqrt(float(np.einsum("ij,ij->i", t, t, dtype=np.float64).max())) * math.sqrt(
-                    float(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64).max()))
-                c = 1.0 - norms - 1e-3
+                t = self.table.template
+                if len(t) * len(embeddings) > self.max_window_pairs:
+                    # the windows may be cut: the exact float64 norms, as the native core's cap_windows
+                    tt = float(np.einsum("ij,ij->i", t, t, dtype=np.float64).max())
+                    ee = float(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float64).max())
+                else:  # any bound >= the true one keeps every admissible pair: float32 sums (3x cheaper)
+                    margin = 1.0 + 2e-7 * t.shape[1]  # above float32's accumulated rounding over D terms
+                    tt = float(np.einsum("ij,ij->i", t, t).max()) * margin
+                    ee = float(np.einsum("ij,ij->i", embeddings, embeddings).max()) * margin
+                c = 1.0 - math.sqrt(tt) * math.sqrt(ee) - 1e-3
                 gate = max(0.0, (o.embedding_thresh - o.fusion_weight * c) / (1.0 - o.fusion_weight))
         elif o.motion_thresh < 1.0:
             gate = 0.0

@@ -90,16 +90,11 @@ class NativeAssociationCore:
 
         Raises:
             ValueError: naming ``warp`` unless it is a (2, 3) array of finite numbers with det R > 0
-                (the tracks are then unchanged). Checked even without tracks, unlike the Python core.
+                (the tracks are then unchanged).
         """
-        try:
-            arr = np.asarray(warp, dtype=np.float64) if isinstance(warp, (np.ndarray, list, tuple)) else None
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or arr.shape != (2, 3):
-            got = getattr(arr, "shape", type(warp).__name__)
-            raise ValueError(f"warp: expected a (2, 3) array [R | t], got {got}")
-        self._impl.apply_camera_motion(np.ascontiguousarray(arr))  # finiteness, det R > 0: checked in C++
+        from mottrack_sdk.tracking.cmc import check_warp
+
+        self._impl.apply_camera_motion(np.ascontiguousarray(check_warp(warp)))
 
     def step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
              classes: np.ndarray | None) -> FrameTracks:

@@ -38,8 +38,8 @@ class TrackerOptions:
     the scores gives the same tracks; ``det_thresh`` is then unused and ``low_score_thresh`` only
     switches the rescue on (a number) or off (None). ``det_quantile=None`` restores the fixed
     thresholds: use it for a detector whose scores are calibrated and whose output keeps many
-    low-score boxes (the shipped models set it in their ``tracker_defaults``: a quantile of a
-    score floor at 0.1 would count most of their background boxes as confident).
+    low-score boxes (``for_model()``, what ``Tracker(model=...)`` uses: a quantile of the shipped
+    model's score floor at 0.1 would count most of its background boxes as confident).
 
     Track birth (``min_hits``): a new detection starts a tentative track that is confirmed (gets
     its public id) after ``min_hits`` matches on consecutive frames; one missed frame drops it.
@@ -93,10 +93,7 @@ class TrackerOptions:
         _check("std_weight_velocity", self.std_weight_velocity, 0.0, math.inf, open_low=True)
         if self.max_aspect_ratio is not None:
             _check("max_aspect_ratio", self.max_aspect_ratio, 0.0, math.inf, open_low=True)
-        if isinstance(self.track_buffer, bool) or not isinstance(self.track_buffer, int) \
-                or not 0 <= self.track_buffer <= _INT64_MAX:
-            raise ValueError(f"TrackerOptions.track_buffer: expected an integer in [0, 2**63 - 1], "
-                             f"got {self.track_buffer!r}")
+        _check_int("track_buffer", self.track_buffer, 0, _INT64_MAX, "2**63 - 1")
         _check_int("min_hits", self.min_hits, 2, _MAX_MIN_HITS)
         _check_int("score_window", self.score_window, 1, _MAX_SCORE_WINDOW)
         _check("low_score_quantile", self.low_score_quantile, 0.0, 1.0)
@@ -137,6 +134,6 @@ def _check(name: str, value: Any, low: float, high: float, open_low: bool = Fals
         raise ValueError(f"TrackerOptions.{name}: expected a value in {bound}, got {value!r}")
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
+def _check_int(name: str, value: Any, low: int, high: int, high_text: str | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"TrackerOptions.{name}: expected an integer in [{low}, {high}], got {value!r}")
+        raise ValueError(f"TrackerOptions.{name}: expected an integer in [{low}, {high_text or high}], got {value!r}")

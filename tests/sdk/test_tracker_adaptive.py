@@ -79,7 +79,8 @@ def test_options_validate_the_new_fields():
 def test_model_options_are_the_fixed_jde_cascade():
     opts = TrackerOptions.for_model(det_thresh=0.6)
     assert opts.det_quantile is None and opts.min_hits == 2 and opts.gating is True and opts.det_thresh == 0.6
-    assert TrackerOptions.for_model() == TrackerOptions().replace(**MODEL_BASE)
+    assert TrackerOptions.for_model() == TrackerOptions(det_quantile=None, min_hits=2, gating=True)
+    assert set(MODEL_BASE) == {"det_quantile", "min_hits", "gating"}
 
 
 def test_a_failed_frame_leaves_the_score_window_unchanged(core):

@@ -27,15 +27,9 @@ class ReidEmbedder:
         self._request = None
 
     def _load(self) -> None:
-        from mottrack_training.distill.teachers import import_runtime
+        from mottrack_training.distill.teachers import openvino_infer_request
 
-        openvino = import_runtime("openvino")
-        core = openvino.Core()
-        model = core.read_model(str(self.path))
-        width, height = self.CROP_SIZE
-        model.reshape({model.inputs[0].any_name: [1, 3, height, width]})
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads})
-        self._request = compiled.create_infer_request()
+        self._request = openvino_infer_request(self.path, self.CROP_SIZE, self.threads)
 
     def embed(self, frame_bgr: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
         """One embedding per box (crops are clipped to the frame, at least 1 px)."""

@@ -31,7 +31,7 @@ from mottrack_sdk.postprocessing import nms_xyxy
 from mottrack_sdk.types import Detections
 
 __all__ = ["MultiScaleTeacher", "OpenVinoPersonTeacher", "Teacher", "YoloxOnnxTeacher", "clip_boxes",
-           "import_runtime"]
+           "import_runtime", "openvino_infer_request"]
 
 INSTALL_HINT = "pip install 'mottrack-sdk[distill]' (or -r requirements/distill.txt)"
 
@@ -44,6 +44,18 @@ def import_runtime(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(f"teacher models need {module!r} ({exc}); {INSTALL_HINT}") from exc
+
+
+def openvino_infer_request(path: Path, input_size: tuple[int, int], threads: int) -> Any:
+    """An OpenVINO infer request of the IR ``path``, its first input reshaped to ``[1, 3, height, width]``
+    (``input_size`` = (width, height)), compiled for the CPU with ``threads`` inference threads."""
+    openvino = import_runtime("openvino")
+    core = openvino.Core()
+    model = core.read_model(str(path))
+    width, height = input_size
+    model.reshape({model.inputs[0].any_name: [1, 3, height, width]})
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads})
+    return compiled.create_infer_request()
 
 
 def clip_boxes(xyxy: np.ndarray, scores: np.ndarray, frame_w: int, frame_h: int) -> Detections:
@@ -124,13 +136,7 @@ class OpenVinoPersonTeacher(Teacher):
     kind = "openvino"
 
     def _load(self) -> None:
-        openvino = import_runtime("openvino")
-        core = openvino.Core()
-        model = core.read_model(str(self.path))
-        width, height = self.input_size
-        model.reshape({model.inputs[0].any_name: [1, 3, height, width]})
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads})
-        self._request = compiled.create_infer_request()
+        self._request = openvino_infer_request(self.path, self.input_size, self.threads)
 
     def _detect(self, frame_bgr: np.ndarray) -> Detections:
         from mottrack_sdk.preprocessing import stretch

@@ -30,11 +30,12 @@ import torch
 from mottrack_sdk.io import atomic_path
 from mottrack_training.engine.safe_load import load_weights_file
 
-__all__ = ["CHECKPOINT_FORMAT", "capture_rng_state", "load_checkpoint", "load_model_weights", "restore_rng_state",
+__all__ = ["CHECKPOINT_FORMAT", "WEIGHTS_FORMAT", "capture_rng_state", "load_checkpoint", "load_model_weights", "restore_rng_state",
            "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "mottrack-train-checkpoint"
 CHECKPOINT_VERSION = 1
+WEIGHTS_FORMAT = "mottrack-weights"  # packaged weights (mottrack_training.engine.release.package_weights)
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -88,8 +89,9 @@ def load_model_weights(path: str | Path, use_ema: bool = True) -> dict[str, torc
         if use_ema and state.get("ema"):
             return state["ema"]["model"]
         return state["model"]
-    if isinstance(state, dict) and state.get("format") == "mottrack-weights" and isinstance(state.get("model"), dict):
+    if isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT and isinstance(state.get("model"), dict):
         return {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
     if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):
         return state
-    raise ValueError(f"{path}: neither a training checkpoint nor a state dict")
+    raise ValueError(f"{path}: expected a training checkpoint, packaged weights ({WEIGHTS_FORMAT}) or a state "
+                     "dict of tensors")

@@ -275,12 +275,6 @@ def train_options_from_dict(data: dict[str, Any], where: str = "train config") -
     """Validate a mapping (a parsed YAML file) into :class:`TrainOptions`; errors name the key."""
     if not isinstance(data, dict) or "data" not in data:
         raise ValueError(f"{where}: expected a mapping with a 'data:' section")
-    val = data.get("val")
-    if isinstance(val, dict) and isinstance(val.get("tracker"), dict):
-        # val.tracker lists changes over the settings of a model's own scores (TrackerOptions.for_model)
-        from mottrack_sdk.tracking.options import MODEL_BASE
-
-        data = {**data, "val": {**val, "tracker": {**MODEL_BASE, **val["tracker"]}}}
     return options_from_dict(TrainOptions, data, where=where)
 
 

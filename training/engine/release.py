@@ -23,14 +23,12 @@ from typing import Any
 import torch
 
 from mottrack_sdk.io import atomic_path, atomic_write, write_json
-from mottrack_training.engine.checkpoint import load_checkpoint
+from mottrack_training.engine.checkpoint import WEIGHTS_FORMAT, load_checkpoint
 from mottrack_training.engine.options import SourceOptions, SyntheticSource, train_options_from_dict
 from mottrack_training.engine.safe_load import load_weights_file
 from mottrack_training.engine.sources import prepare_sources, sequence_dirs
 from mottrack_training.engine.validation import validate_sequences
 from mottrack_training.model import build_model
-
-WEIGHTS_FORMAT = "mottrack-weights"
 
 
 def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences: int = 2,

@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from mottrack_sdk.io import find_sequences
 from mottrack_training.data import collate
 from mottrack_training.engine.checkpoint import (capture_rng_state, load_checkpoint, load_model_weights,
                                                  restore_rng_state, save_checkpoint)
@@ -36,7 +37,6 @@ from mottrack_training.engine.distributed import (DistContext, ShardedBatchSampl
 from mottrack_training.engine.optimization import ModelEma, WarmupStepSchedule, build_optimizer
 from mottrack_training.engine.options import TrainOptions
 from mottrack_training.engine.run_log import RunLog
-from mottrack_sdk.io import find_sequences
 from mottrack_training.engine.sources import build_train_dataset, prepare_sources, sequence_dirs
 from mottrack_training.engine.validation import ValidationResult, validate_sequences
 from mottrack_training.losses import CSTrackCriterion, ModelWithLoss

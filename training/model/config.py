@@ -167,9 +167,9 @@ def config_from_dict(stored: dict[str, Any], source: str = "<memory>") -> AnyMod
 
     if not isinstance(stored, dict):
         raise ConfigError(f"{source}: a model config must be a mapping, got {type(stored).__name__}")
-    values = {k: v for k, v in stored.items() if k not in ("source", "family")}  # provenance, not settings
     if _family(stored, source) == "yolox":
-        return parse_yolox_config(values, source)
+        return parse_yolox_config(stored, source)
+    values = {k: v for k, v in stored.items() if k not in ("source", "family")}  # provenance, not settings
     try:
         return dataclasses.replace(options_from_dict(ModelConfig, values, where=source), source=source)
     except (TypeError, ValueError) as exc:

@@ -66,6 +66,23 @@ class OneShotNetwork(nn.Module):
     saan: nn.Module | None
     embedding_heads: nn.Module | None
 
+    def _build_embedding_path(self, config: Any) -> None:
+        """The last step of a subclass's ``__init__`` (after ``level_channels`` / ``strides``): SAAN
+        (one embedding map at the finest stride) or JDE's per-level embedding heads, then every
+        BatchNorm set to the reference's eps / momentum."""
+        self.saan = None
+        self.embedding_heads = None
+        if config.saan:
+            self.saan = ScaleAwareAttention(self.level_channels, self.strides, config.channels(config.saan_channels),
+                                            config.channels(config.saan_attention_channels), config.embedding_dim)
+            self.embedding_strides: tuple[int, ...] = (self.strides[0],)
+        else:
+            self.embedding_heads = PerLevelEmbeddingHeads(self.level_channels, config.embedding_dim)
+            self.embedding_strides = tuple(self.strides)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eps, module.momentum = BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
+
     @property
     def anchors(self) -> torch.Tensor:
         """[L, A, 2] anchor (w, h) in input pixels, per level of ``strides``."""
@@ -134,18 +151,7 @@ class CSTrack(OneShotNetwork):
         self.ren = PerLevelReciprocalNetworks(self.level_channels, config.ren_pool_size) if config.ren else None
         self.detect = DetectionHead(self.level_channels, self.strides, config.anchors, config.num_classes)
         self.num_anchors = self.detect.num_anchors
-        self.saan: ScaleAwareAttention | None = None
-        self.embedding_heads: PerLevelEmbeddingHeads | None = None
-        if config.saan:
-            self.saan = ScaleAwareAttention(self.level_channels, self.strides, config.channels(config.saan_channels),
-                                            config.channels(config.saan_attention_channels), config.embedding_dim)
-            self.embedding_strides: tuple[int, ...] = (self.strides[0],)
-        else:
-            self.embedding_heads = PerLevelEmbeddingHeads(self.level_channels, config.embedding_dim)
-            self.embedding_strides = self.strides
-        for module in self.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eps, module.momentum = BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
+        self._build_embedding_path(config)
 
 def build_model(config: str | Path | ModelConfig | YoloxModelConfig, **overrides: Any) -> OneShotNetwork:
     """A freshly initialised network from a shipped config name, a YAML path or a config object.

@@ -12,12 +12,9 @@ Decoding differs from the anchor head (:mod:`.yolox_blocks`): ``cx = (tx + gx)·
 """
 from __future__ import annotations
 
-from torch import nn
-
 from mottrack_training.model.config import YoloxModelConfig
-from mottrack_training.model.cstrack import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, OneShotNetwork
+from mottrack_training.model.cstrack import OneShotNetwork
 from mottrack_training.model.ren import PerLevelReciprocalNetworks
-from mottrack_training.model.saan import PerLevelEmbeddingHeads, ScaleAwareAttention
 from mottrack_training.model.yolox_blocks import CSPDarknet, YoloxHead, YoloxPafpn
 
 __all__ = ["YoloxCSTrack"]
@@ -43,16 +40,5 @@ class YoloxCSTrack(OneShotNetwork):
                     if config.ren else None)
         self.detect = YoloxHead(self.level_channels, STRIDES, int(256 * width), config.num_classes,
                                 config.assign_anchors, config.depthwise)
-        self.num_anchors = 1
-        self.saan: ScaleAwareAttention | None = None
-        self.embedding_heads: PerLevelEmbeddingHeads | None = None
-        if config.saan:
-            self.saan = ScaleAwareAttention(self.level_channels, STRIDES, config.channels(config.saan_channels),
-                                            config.channels(config.saan_attention_channels), config.embedding_dim)
-            self.embedding_strides: tuple[int, ...] = (STRIDES[0],)
-        else:
-            self.embedding_heads = PerLevelEmbeddingHeads(self.level_channels, config.embedding_dim)
-            self.embedding_strides = STRIDES
-        for module in self.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eps, module.momentum = BATCH_NORM_EPS, BATCH_NORM_MOMENTUM
+        self.num_anchors = self.detect.num_anchors
+        self._build_embedding_path(config)
