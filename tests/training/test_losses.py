@@ -148,6 +148,103 @@ def test_objectness_level_weights_and_box_weight():
     assert terms["box"].item() == 0.0 and terms["cls"].item() == 0.0
 
 
+def test_yolox_score_targets_objectness_one_and_class_iou_with_one_class():
+    torch.manual_seed(0)
+    targets = torch.tensor([_target(0, 98, 58, 16, 48), _target(1, 30, 200, 40, 120)])
+    shapes = [(32, 32), (16, 16), (8, 8)]
+    anchors = ANCHORS[:, :1]  # anchor-free head: one "anchor" per level for the assignment
+    levels = assign_targets(targets, anchors, STRIDES, shapes)
+    raw = [torch.randn(2, 1, h, w, 6, requires_grad=True) for h, w in shapes]
+    classes = targets[:, 1].long()
+    yolov5 = detection_loss(raw, levels, classes, (4.0, 1.0, 0.4), 0.05, 1.0, 0.5, "yolox")
+    yolox = detection_loss(raw, levels, classes, (4.0, 1.0, 0.4), 0.05, 1.0, 0.5, "yolox", score_targets="yolox")
+    assert yolov5["cls"].item() == 0.0 and yolox["cls"].item() > 0  # one class: trained only with yolox targets
+    expected_obj, expected_cls = torch.zeros(()), torch.zeros(())
+    for r, pos, weight in zip(raw, levels, (4.0, 1.0, 0.4)):
+        target = torch.zeros(r.shape[:4])
+        target[pos.image, pos.anchor, pos.grid_y, pos.grid_x] = 1.0
+        expected_obj = expected_obj + weight * F.binary_cross_entropy_with_logits(r[..., 4], target)
+        if len(pos):
+            iou = box_ciou(predicted_boxes(r, pos, "yolox"), pos.box).detach().clamp(min=0)
+            logits = r[pos.image, pos.anchor, pos.grid_y, pos.grid_x, 5]
+            expected_cls = expected_cls + F.binary_cross_entropy_with_logits(logits, iou)
+    assert yolox["obj"].item() == pytest.approx(expected_obj.item(), rel=1e-5)
+    assert yolox["cls"].item() == pytest.approx(0.5 * expected_cls.item(), rel=1e-5)
+    assert yolox["box"].item() == pytest.approx(yolov5["box"].item())
+    with pytest.raises(ValueError, match="score_targets"):
+        detection_loss(raw, levels, classes, (4.0, 1.0, 0.4), 0.05, 1.0, 0.5, "yolox", score_targets="ssd")
+    with pytest.raises(ValueError, match="score_targets"):
+        LossOptions(score_targets="ssd")
+
+
+def test_distillation_holds_background_scores_to_the_reference_only_outside_targets():
+    from mottrack_training.losses.criterion import ignore_cells
+    from mottrack_training.losses.distillation import reference_distillation
+
+    torch.manual_seed(1)
+    shapes = [(8, 8), (4, 4)]
+    reference = [torch.randn(2, 1, h, w, 6) for h, w in shapes]
+    same = [r.clone().requires_grad_(True) for r in reference]
+    targets = torch.tensor([[0, 0, 1, 0.25, 0.25, 0.5, 0.5], [1, -1, -1, 0.75, 0.75, 0.5, 0.5]])
+    inside = ignore_cells(same, targets)
+    assert all(m[0].any() and m[1].any() and not m.all() for m in inside)
+    # equal to the reference: the gradient is zero everywhere (the loss is at its minimum)
+    reference_distillation(same, reference, inside, (4.0, 1.0)).backward()
+    assert all(torch.allclose(r.grad, torch.zeros_like(r.grad), atol=1e-6) for r in same)
+    # moved away: gradient only on obj / cls logits of cells outside every target box (ignore regions too)
+    moved = [(r + 1.0).requires_grad_(True) for r in reference]
+    loss = reference_distillation(moved, reference, inside, (4.0, 1.0))
+    loss.backward()
+    for r, mask in zip(moved, inside):
+        assert torch.count_nonzero(r.grad[..., :4]) == 0
+        assert torch.count_nonzero(r.grad[..., 4:][mask]) == 0
+        assert torch.count_nonzero(r.grad[..., 4:][~mask]) == 2 * int((~mask).sum())
+    # the score, not each logit: raising cls while lowering obj by as much keeps p = σ(obj)σ(cls) close
+    assert loss.item() > reference_distillation(reference, reference, inside, (4.0, 1.0)).item()
+    with pytest.raises(ValueError, match="reference"):
+        reference_distillation(moved, reference[:1], inside, (4.0, 1.0))
+
+
+def test_criterion_adds_the_weighted_distillation_term_only_with_a_reference():
+    torch.manual_seed(2)
+    shapes = [(8, 8), (4, 4), (2, 2)]
+    raw = [torch.randn(1, 1, h, w, 6) for h, w in shapes]
+    reference = [r + 0.5 for r in raw]
+    targets = torch.tensor([_target(0, 30, 30, 16, 48)]) * torch.tensor([1, 1, 1, SIZE / 64, SIZE / 64, SIZE / 64,
+                                                                          SIZE / 64])
+    options = LossOptions(distill_weight=2.0, score_targets="yolox")
+    criterion = CSTrackCriterion(ANCHORS[:, :1], STRIDES, 8, 0, options, "yolox")
+    embeddings = torch.zeros(1, 8, 8, 8)
+    plain = criterion(raw, embeddings, targets)
+    distilled = criterion(raw, embeddings, targets, reference)
+    assert plain.terms["distill"].item() == 0.0 and distilled.terms["distill"].item() > 0
+    expected = plain.total + 2.0 * distilled.terms["distill"]
+    assert distilled.total.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_reference_taught_images_get_no_detection_loss_and_are_distilled_everywhere():
+    torch.manual_seed(3)
+    shapes = [(8, 8), (4, 4), (2, 2)]
+    scale = torch.tensor([1, 1, 1, SIZE / 64, SIZE / 64, SIZE / 64, SIZE / 64])
+    targets = torch.tensor([_target(0, 30, 30, 16, 48, 1), _target(1, 30, 30, 16, 48, 2)]) * scale
+    raw = [torch.randn(2, 1, h, w, 6, requires_grad=True) for h, w in shapes]
+    reference = [r.detach() + 0.3 for r in raw]
+    options = LossOptions(distill_weight=1.0, score_targets="yolox", id_weight=0.0)
+    criterion = CSTrackCriterion(ANCHORS[:, :1], STRIDES, 8, 0, options, "yolox")
+    flags = torch.tensor([False, True])
+    out = criterion(raw, torch.zeros(2, 8, 8, 8), targets, reference, flags)
+    out.total.backward()
+    # image 1 (reference-taught): gradient only from distillation, on every cell, boxes included
+    assert all(torch.count_nonzero(r.grad[1, ..., 4:]) == r[1, ..., 4:].numel() for r in raw)
+    assert all(torch.count_nonzero(r.grad[1, ..., :4]) == r[1, ..., :4].numel() for r in raw)
+    # ...and its detection terms are those of a batch without it
+    alone = criterion([r[:1].detach() for r in raw], torch.zeros(1, 8, 8, 8), targets[:1])
+    only_first = criterion([r.detach() for r in raw], torch.zeros(2, 8, 8, 8), targets, None, flags)
+    assert only_first.terms["box"].item() == pytest.approx(alone.terms["box"].item(), rel=1e-6)
+    assert only_first.terms["cls"].item() == pytest.approx(alone.terms["cls"].item(), rel=1e-6)
+    assert only_first.terms["obj"].item() == pytest.approx(alone.terms["obj"].item() / 2, rel=1e-6)  # mean over B
+
+
 # ----------------------------------------------------------------------------------- identity
 def test_id_cross_entropy_ignores_unlabelled_rows():
     torch.manual_seed(0)

@@ -102,6 +102,46 @@ def test_fused_model_matches_unfused() -> None:
         assert relative < 1e-5
 
 
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_space_to_depth_fold_is_the_same_function(kernel: int) -> None:
+    from mottrack_training.model.common import Focus
+
+    torch.manual_seed(kernel)
+    focus = Focus(3, 8, kernel)
+    _randomize_batch_norms(focus)
+    focus.eval()
+    images = torch.rand(2, 3, 12, 20)
+    with torch.no_grad():
+        before = focus(images)
+        focus.conv.fuse_batch_norm()
+        focus.fold()
+        after = focus(images)
+    assert focus.folded and focus.conv.conv.kernel_size == (2 * kernel, 2 * kernel)
+    assert focus.conv.conv.stride == (2, 2)
+    assert after.shape == before.shape == (2, 8, 6, 10)
+    assert (after - before).abs().max() < 1e-5
+
+
+def test_space_to_depth_fold_refuses_a_strided_convolution() -> None:
+    from mottrack_training.model.common import fold_space_to_depth
+
+    with pytest.raises(ValueError, match="stride-1"):
+        fold_space_to_depth(torch.nn.Conv2d(12, 4, 3, 2, 1))
+
+
+def test_fused_yolox_family_folds_its_focus_stem() -> None:
+    torch.manual_seed(0)
+    model = build_model("cstrack_nano").eval()
+    images = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        predictions, embeddings = model(images)
+        model.fuse()
+        fused_predictions, fused_embeddings = model(images)
+    assert model.backbone.stem.folded
+    assert (fused_predictions - predictions).abs().max() < 1e-4
+    assert (fused_embeddings - embeddings).abs().max() < 1e-5
+
+
 def test_eval_forward_is_deterministic(small_model: CSTrack) -> None:
     small_model.eval()
     images = torch.rand(1, 3, 96, 96)

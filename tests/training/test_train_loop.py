@@ -116,7 +116,7 @@ def test_a_run_validates_logs_and_writes_checkpoints(tiny_config, tmp_path, one_
     assert set(state) >= {"model", "ema", "optimizer", "scheduler", "scaler", "rng", "sampler", "criterion"}
     assert state["best"]["metric"] == "hota" and state["best"]["epoch"] == 1
     header = (tmp_path / "steps.csv").read_text().splitlines()[0]
-    assert header == "epoch,step,iteration,lr,loss,box,obj,cls,id,images_per_s"
+    assert header == "epoch,step,iteration,lr,loss,box,obj,cls,id,distill,images_per_s"
     # the saved weights load into a fresh model of the run's config
     from mottrack_training.model import build_model
 
@@ -138,18 +138,39 @@ def test_a_yolox_run_freezes_validates_extra_sets_and_picks_the_best_by_their_me
                       model={"config": "cstrack_nano", "overrides": {"embedding_dim": 16, "saan_channels": 32},
                              "freeze": ["backbone.stem.*", "*.detection_gate"]},
                       data={"ignore_regions": True, "img_size": [96, 64], "resize_mode": "letterbox"},
-                      val={"best_metric": "mean"})
+                      loss={"score_targets": "yolox", "distill_weight": 1.0}, val={"best_metric": "mean"})
+    raw["optim"]["clip_grad_norm"] = 5.0
+    raw["data"]["train"].append({**raw["data"]["train"][0], "detection": "reference"})
     cache = raw["data"]["val"]["synthetic"]["root"]
     raw["data"]["val_extra"] = [{"name": "real-like", "mot": cache, "select": ["ap50", "idf1"]}]
     trainer = Trainer(train_options_from_dict(raw), out_dir=tmp_path)
     stem = trainer.model.backbone.stem.conv.conv.weight.detach().clone()
+    start = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     summary = trainer.fit()
+    # the distillation reference: the network as it started, frozen, never updated
+    reference = trainer.net.reference
+    assert reference is not None and not any(p.requires_grad for p in reference.parameters())
+    assert all(torch.equal(v, start[k]) for k, v in reference.state_dict().items())
+    assert not all(torch.equal(v, start[k]) for k, v in trainer.model.state_dict().items())
+    with open(tmp_path / "steps.csv") as fh:
+        distill = [float(r["distill"]) for r in csv.DictReader(fh)]
+    assert distill and all(d > 0 for d in distill)
     row = summary.epochs[0]
     assert {"real-like.ap50", "real-like.hota", "real-like.mota", "real-like.idf1"} <= set(row)
     expected = (row["hota"] + row["real-like.ap50"] + row["real-like.idf1"]) / 3
     assert summary.best["metric"] == "mean" and summary.best["value"] == pytest.approx(expected)
     assert torch.equal(trainer.model.backbone.stem.conv.conv.weight, stem)  # frozen
     assert (tmp_path / "val" / "epoch_001_real-like").is_dir()
+
+
+def test_a_reference_taught_source_needs_the_distillation_term(tiny_config):
+    raw = tiny_config()
+    raw["data"]["train"][0]["detection"] = "reference"
+    with pytest.raises(ValueError, match="distill_weight"):
+        train_options_from_dict(raw)
+    raw["data"]["train"][0]["detection"] = "teacher"
+    with pytest.raises(ValueError, match="detection"):
+        train_options_from_dict(raw)
 
 
 def test_best_metric_names_must_exist(tiny_config):

@@ -70,31 +70,37 @@ class Sample:
         targets: (K, 6) float32 rows (class, identity, cx, cy, w, h), boxes normalised by the
             network input size (letterbox padding included); K may be 0.
         path: the image file. transform: how the frame was mapped into the network input.
+        detection_from_reference: the frame's detection is learnt from a frozen reference network
+            (``detection: reference`` of its data source), its boxes only give identities.
     """
 
     image: torch.Tensor
     targets: torch.Tensor
     path: str
     transform: ResizeTransform
+    detection_from_reference: bool = False
 
 
 @dataclass
 class Batch:
     """A collated batch: ``images`` (B, 3, H, W); ``targets`` (T, 7) rows
-    (image index in batch, class, identity, cx, cy, w, h) normalised; per-image paths and transforms."""
+    (image index in batch, class, identity, cx, cy, w, h) normalised; per-image paths and transforms;
+    ``from_reference`` (B,) bool: images whose detection follows the reference network (None: none)."""
 
     images: torch.Tensor
     targets: torch.Tensor
     paths: list[str] = field(default_factory=list)
     transforms: list[ResizeTransform] = field(default_factory=list)
+    from_reference: torch.Tensor | None = None
 
     def pin_memory(self) -> "Batch":
         """Called by ``DataLoader(pin_memory=True)``."""
         return replace(self, images=self.images.pin_memory(), targets=self.targets.pin_memory())
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        flags = None if self.from_reference is None else self.from_reference.to(device, non_blocking=non_blocking)
         return replace(self, images=self.images.to(device, non_blocking=non_blocking),
-                       targets=self.targets.to(device, non_blocking=non_blocking))
+                       targets=self.targets.to(device, non_blocking=non_blocking), from_reference=flags)
 
 
 def collate(samples: Sequence[Sample]) -> Batch:
@@ -102,8 +108,10 @@ def collate(samples: Sequence[Sample]) -> Batch:
     if not samples:
         raise ValueError("collate: expected at least one sample, got an empty batch")
     rows = [torch.cat([torch.full((len(s.targets), 1), float(i)), s.targets], dim=1) for i, s in enumerate(samples)]
+    flags = [s.detection_from_reference for s in samples]
     return Batch(images=torch.stack([s.image for s in samples]), targets=torch.cat(rows, dim=0),
-                 paths=[s.path for s in samples], transforms=[s.transform for s in samples])
+                 paths=[s.path for s in samples], transforms=[s.transform for s in samples],
+                 from_reference=torch.tensor(flags, dtype=torch.bool) if any(flags) else None)
 
 
 class IdentityMap:
@@ -143,6 +151,7 @@ class FrameDataset(Dataset):
         self.num_identities = int(num_identities)
         self.options = options
         self.skipped: list[SkippedFile] = list(skipped or [])
+        self.detection_from_reference = False  # set by the data source (``detection: reference``)
         self._epoch = 0
         if self.skipped:
             warnings.warn(self.report(), stacklevel=3)
@@ -218,7 +227,8 @@ class FrameDataset(Dataset):
             if rng.random() < opt.flip_prob:
                 resized, targets = flip_horizontal(resized, targets)
         return Sample(image=torch.from_numpy(normalize_chw(resized)), targets=torch.from_numpy(targets),
-                      path=str(record.image_path), transform=transform)
+                      path=str(record.image_path), transform=transform,
+                      detection_from_reference=self.detection_from_reference)
 
 
 def _to_network_targets(labels: np.ndarray, transform: ResizeTransform, min_box_px: float) -> np.ndarray:

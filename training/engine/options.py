@@ -24,6 +24,7 @@ the config file) starts from another run config: mappings merge key by key, othe
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,16 +80,24 @@ class JdeListSource:
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """One data source: exactly one of ``synthetic``, ``mot``, ``jde``."""
+    """One data source: exactly one of ``synthetic``, ``mot``, ``jde``.
+
+    ``detection``: ``labels`` (its boxes train detection and identities) or ``reference`` (its boxes
+    train identities only; detection on its frames follows the frozen network training started
+    from, through ``loss.distill_weight``: fine-tuning keeps what the detector knew of them).
+    """
 
     synthetic: SyntheticSource | None = None
     mot: str | None = None
     jde: JdeListSource | None = None
+    detection: Literal["labels", "reference"] = "labels"
 
     def __post_init__(self) -> None:
         chosen = [k for k in ("synthetic", "mot", "jde") if getattr(self, k) is not None]
         if len(chosen) != 1:
             raise ValueError(f"a data source needs exactly one of synthetic, mot, jde; got {chosen or 'none'}")
+        if self.detection not in ("labels", "reference"):
+            raise ValueError(f"a data source's detection must be 'labels' or 'reference', got {self.detection!r}")
 
     @property
     def kind(self) -> str:
@@ -167,7 +176,8 @@ class OptimOptions:
     steps of 64): lr from 0 (biases: from ``warmup_bias_lr``), momentum from ``warmup_momentum``.
     After it, lr · gamma^(number of ``milestones`` <= epoch). ``max_steps`` stops the run after that
     many optimizer steps in total (a checkpoint is written there; resuming continues exactly).
-    ``amp``: float16 autocast + GradScaler, used on CUDA only.
+    ``amp``: float16 autocast + GradScaler, used on CUDA only. ``clip_grad_norm``: clip the global
+    gradient norm of each optimizer step to this (None: no clipping, the reference's setting).
     """
 
     epochs: int = 30
@@ -187,6 +197,7 @@ class OptimOptions:
     ema_tau: float = 2000.0
     amp: bool = True
     max_steps: int | None = None
+    clip_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.nominal_batch < 1 or self.warmup_min_steps < 0:
@@ -197,6 +208,10 @@ class OptimOptions:
             raise ValueError(f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
         if not 0 < self.ema_decay < 1 or self.ema_tau <= 0:
             raise ValueError("optim.ema_decay must be in (0, 1) and ema_tau > 0")
+        if self.clip_grad_norm is not None and not (isinstance(self.clip_grad_norm, (int, float))
+                                                    and not isinstance(self.clip_grad_norm, bool)
+                                                    and math.isfinite(self.clip_grad_norm) and self.clip_grad_norm > 0):
+            raise ValueError(f"optim.clip_grad_norm must be a number > 0 or null, got {self.clip_grad_norm!r}")
 
 
 @dataclass(frozen=True)
@@ -265,6 +280,9 @@ class TrainOptions:
             name = self.val.best_metric.rsplit(".", 1)[0]
             if name not in {v.name for v in self.data.val_extra}:
                 raise ValueError(f"val.best_metric {self.val.best_metric!r}: no data.val_extra set named {name!r}")
+        if any(s.detection == "reference" for s in self.data.train) and self.loss.distill_weight <= 0:
+            raise ValueError("a data.train source with detection: reference needs loss.distill_weight > 0 "
+                             "(its frames' detection is learnt from the reference network only)")
 
     @property
     def out_dir(self) -> Path:

@@ -1,6 +1,6 @@
 """The run's logs on the main process: per-step and per-epoch CSV files, optional TensorBoard events.
 
-``steps.csv``: epoch, step, iteration, lr, loss, box, obj, cls, id, images_per_s (one row per
+``steps.csv``: epoch, step, iteration, lr, loss, box, obj, cls, id, distill, images_per_s (one row per
 optimizer step; losses are per-image means over the step's images, before any batch scaling).
 ``epochs.csv``: epoch, step, loss, ap50, hota, mota, idf1, val_seconds, epoch_seconds.
 On resume, rows beyond the checkpoint (written after it by the interrupted run) are dropped first,
@@ -17,7 +17,7 @@ from mottrack_sdk.io import atomic_write
 
 __all__ = ["EPOCH_FIELDS", "STEP_FIELDS", "RunLog"]
 
-STEP_FIELDS = ("epoch", "step", "iteration", "lr", "loss", "box", "obj", "cls", "id", "images_per_s")
+STEP_FIELDS = ("epoch", "step", "iteration", "lr", "loss", "box", "obj", "cls", "id", "distill", "images_per_s")
 EPOCH_FIELDS = ("epoch", "step", "loss", "ap50", "hota", "mota", "idf1", "val_seconds", "epoch_seconds")
 
 
@@ -49,7 +49,7 @@ class RunLog:
             return
         _append(self.steps_path, STEP_FIELDS, row)
         if self._tb is not None:
-            for key in ("lr", "loss", "box", "obj", "cls", "id", "images_per_s"):
+            for key in ("lr", "loss", "box", "obj", "cls", "id", "distill", "images_per_s"):
                 self._tb.add_scalar(f"train/{key}", row[key], int(row["step"]))
 
     def epoch(self, row: dict[str, float]) -> None:

@@ -91,4 +91,5 @@ def build_train_dataset(config: DataConfig, seed: int) -> FrameDataset | ConcatF
             datasets.append(JdeDataset([JdeSource(Path(source.jde.list_file), root)], options))
         else:
             datasets.append(MotSequenceDataset(sequence_dirs(source), options))
+        datasets[-1].detection_from_reference = source.detection == "reference"
     return datasets[0] if len(datasets) == 1 else ConcatFrameDataset(datasets)

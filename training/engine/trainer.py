@@ -16,6 +16,7 @@ those of an uninterrupted one (bit-exact on CPU with the same thread count).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 import random
@@ -44,7 +45,7 @@ from mottrack_training.model import build_model
 
 __all__ = ["TrainSummary", "Trainer", "init_class_prior"]
 
-TERMS = ("box", "obj", "cls", "id")
+TERMS = ("box", "obj", "cls", "id", "distill")
 
 
 @dataclasses.dataclass
@@ -132,13 +133,17 @@ class Trainer:
             load_yolox_onnx(self.model, options.model.init_onnx)
         if options.model.weights:
             self.model.load_state_dict(load_model_weights(options.model.weights))
+        # the network as fine-tuning starts, frozen: the distillation term's reference (LossOptions.distill_weight)
+        reference = copy.deepcopy(self.model) if options.loss.distill_weight > 0 else None
         frozen = freeze_parameters(self.model, options.model.freeze)
         if frozen:
             self._print(f"frozen (model.freeze): {frozen} parameter tensors")
         self.model.to(self.device)
         self.criterion = CSTrackCriterion.for_model(self.model, self.dataset.num_identities, options.loss)
         self.criterion.to(self.device)
-        self.net = ModelWithLoss(self.model, self.criterion, amp=self.amp)
+        if reference is not None:
+            reference.to(self.device)
+        self.net = ModelWithLoss(self.model, self.criterion, amp=self.amp, reference=reference)
         self.ddp: torch.nn.Module = self.net
         if self.ctx.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -213,7 +218,7 @@ class Trainer:
             batch = batch.to(self.device, non_blocking=True)
             sync = contextlib.nullcontext() if group_end or not self.ctx.distributed else self.ddp.no_sync()
             with sync:
-                out = self.ddp(batch.images, batch.targets)
+                out = self.ddp(batch.images, batch.targets, batch.from_reference)
                 scale = batch.images.shape[0] * self.ctx.world_size
                 self.scaler.scale(out.total * scale).backward()
             sums += torch.stack([out.total.detach(), *(out.terms[k] for k in TERMS)])
@@ -223,6 +228,9 @@ class Trainer:
             if not group_end:
                 continue
             lr = self.schedule.apply(self.optimizer, self.step, self.epoch)
+            if opt.clip_grad_norm is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), opt.clip_grad_norm)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.optimizer.zero_grad(set_to_none=True)

@@ -1,6 +1,8 @@
 """The complete CSTrack training loss and the model + loss module that training (and DDP) wraps.
 
     total = box + obj + cls + id_weight · id          (spec: box + obj + 0.02·id; cls only if nc > 1)
+            + distill_weight · distill                (only with a frozen reference network, see
+                                                       :mod:`.distillation`)
 
 Every term is a mean over this batch (positives, cells or GT rows): a batch of B images yields the
 loss of an "average image". The trainer multiplies by the images of a micro-batch before
@@ -17,18 +19,20 @@ from torch import nn
 
 from mottrack_training.losses.assignment import LevelTargets, assign_targets
 from mottrack_training.losses.detection import detection_loss
+from mottrack_training.losses.distillation import reference_distillation
 from mottrack_training.losses.identity import JdeIdentityLoss, target_embeddings
 from mottrack_training.losses.ihoim import IHoimLoss
 from mottrack_training.losses.options import LossOptions
 
 __all__ = ["CSTrackCriterion", "LossOutput", "ModelWithLoss", "ignore_cells", "sample_background"]
 
-TERMS = ("box", "obj", "cls", "id")
+TERMS = ("box", "obj", "cls", "id", "distill")
 
 
 @dataclass
 class LossOutput:
-    """``total``: the scalar to optimise; ``terms``: detached unweighted-by-batch parts (box, obj, cls, id)."""
+    """``total``: the scalar to optimise; ``terms``: detached unweighted-by-batch parts (box, obj, cls, id,
+    distill)."""
 
     total: torch.Tensor
     terms: dict[str, torch.Tensor]
@@ -119,22 +123,44 @@ class CSTrackCriterion(nn.Module):
         return assign_targets(targets, self.anchors, self.strides, shapes, self.options.anchor_threshold)
 
     def forward(self, raw_levels: Sequence[torch.Tensor], embeddings: torch.Tensor | Sequence[torch.Tensor],
-                targets: torch.Tensor) -> LossOutput:
+                targets: torch.Tensor, reference: Sequence[torch.Tensor] | None = None,
+                from_reference: torch.Tensor | None = None) -> LossOutput:
         """Raw head outputs (train mode), embeddings and targets (T, 7) -> :class:`LossOutput`.
 
         Target rows with class < 0 are ignore regions: no positive, no ID, and the cells whose centre
-        lies inside one are left out of the objectness loss.
+        lies inside one are left out of the objectness loss. ``reference``: the raw outputs of the
+        frozen starting network on the same images, for the distillation term (``distill_weight``).
+        ``from_reference`` (B,) bool: images whose detection follows ``reference`` alone (no
+        detection loss on them; their boxes still train identities).
         """
         opt = self.options
-        targets = targets.to(raw_levels[0].device).float()
+        device = raw_levels[0].device
+        targets = targets.to(device).float()
         ignored = targets[:, 1] < 0
+        labelled = torch.ones_like(ignored)
+        if from_reference is not None:
+            from_reference = from_reference.to(device)
+            labelled = ~from_reference[targets[:, 0].long()]
+        distill = raw_levels[0].new_zeros((), dtype=torch.float32)
+        if reference is not None and opt.distill_weight > 0:
+            boxes = targets[labelled]
+            inside = ignore_cells(raw_levels, boxes) if len(boxes) else None
+            distill = reference_distillation(raw_levels, reference, inside, opt.level_weights, from_reference)
         ignore_masks = ignore_cells(raw_levels, targets[ignored]) if bool(ignored.any()) else None
-        targets = targets[~ignored]
-        positives = self.assign(raw_levels, targets)
-        terms = detection_loss(raw_levels, positives, targets[:, 1].long(), opt.level_weights, opt.box_weight,
-                               opt.obj_weight, opt.cls_weight, self.box_coding, ignore_masks)
-        terms["id"] = self._identity_loss(embeddings, targets, positives)
-        total = terms["box"] + terms["obj"] + terms["cls"] + opt.id_weight * terms["id"]
+        if from_reference is not None:  # no objectness loss at all on reference-taught images
+            flags = [from_reference.view(-1, 1, 1, 1).expand(r.shape[:4]) for r in raw_levels]
+            ignore_masks = flags if ignore_masks is None else [m | f for m, f in zip(ignore_masks, flags)]
+        detection_targets = targets[~ignored & labelled]
+        positives = self.assign(raw_levels, detection_targets)
+        terms = detection_loss(raw_levels, positives, detection_targets[:, 1].long(), opt.level_weights,
+                               opt.box_weight, opt.obj_weight, opt.cls_weight, self.box_coding, ignore_masks,
+                               opt.score_targets)
+        id_targets = targets[~ignored]
+        id_positives = positives if from_reference is None else self.assign(raw_levels, id_targets)
+        terms["id"] = self._identity_loss(embeddings, id_targets, id_positives)
+        terms["distill"] = distill
+        total = terms["box"] + terms["obj"] + terms["cls"] + opt.id_weight * terms["id"] \
+            + opt.distill_weight * distill
         return LossOutput(total, {k: terms[k].detach() for k in TERMS})
 
     def _identity_loss(self, embeddings: torch.Tensor | Sequence[torch.Tensor], targets: torch.Tensor,
@@ -157,15 +183,31 @@ class ModelWithLoss(nn.Module):
     loss is always computed in float32.
     """
 
-    def __init__(self, model: nn.Module, criterion: CSTrackCriterion, amp: bool = False) -> None:
+    def __init__(self, model: nn.Module, criterion: CSTrackCriterion, amp: bool = False,
+                 reference: nn.Module | None = None) -> None:
         super().__init__()
         self.model = model
         self.criterion = criterion
         self.amp = amp
+        self.reference = reference
+        if reference is not None:
+            reference.requires_grad_(False)
+            reference.eval()
 
-    def forward(self, images: torch.Tensor, targets: torch.Tensor) -> LossOutput:
+    def train(self, mode: bool = True) -> "ModelWithLoss":
+        super().train(mode)
+        if self.reference is not None:
+            self.reference.eval()
+        return self
+
+    def forward(self, images: torch.Tensor, targets: torch.Tensor,
+                from_reference: torch.Tensor | None = None) -> LossOutput:
         device_type = images.device.type
         with torch.autocast(device_type=device_type, dtype=torch.float16, enabled=self.amp):
             raw, embeddings = self.model(images, decode=False)
+            reference = None
+            if self.reference is not None:
+                with torch.no_grad():
+                    reference = self.reference(images, decode=False)[0]
         with torch.autocast(device_type=device_type, enabled=False):
-            return self.criterion(raw, embeddings, targets)
+            return self.criterion(raw, embeddings, targets, reference, from_reference)

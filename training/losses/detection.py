@@ -15,7 +15,9 @@ loss unless they are positives: neither positive nor negative.
 
 ``target_obj`` is 0 everywhere except at positives, where it is the CIoU of that prediction,
 detached and clamped at 0 (when several GTs claim one prediction the highest CIoU wins, which
-makes the target independent of scatter order). All means are over this batch: see
+makes the target independent of scatter order). With ``score_targets="yolox"`` (fine-tuning an
+imported YOLOX head, score σ(obj)·σ(cls)) the objectness target of a positive is 1 and the class
+logit learns the positive's detached, clamped CIoU (also with one class), as YOLOX trains them. All means are over this batch: see
 :class:`~mottrack_training.losses.criterion.CSTrackCriterion` for how batch size enters.
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = ["detection_loss", "objectness_target", "predicted_boxes"]
 # exp(8) = 2981 grid cells: far beyond any image, keeps the yolox box loss finite early in training
 MAX_LOG_SIZE = 8.0
 BOX_CODINGS = ("yolov5", "yolox")
+SCORE_TARGETS = ("yolov5", "yolox")
 
 
 def predicted_boxes(raw: torch.Tensor, positives: LevelTargets, box_coding: str = "yolov5") -> torch.Tensor:
@@ -60,7 +63,8 @@ def objectness_target(shape: Sequence[int], positives: LevelTargets, ciou: torch
 def detection_loss(raw_levels: Sequence[torch.Tensor], positives: Sequence[LevelTargets], classes: torch.Tensor,
                    level_weights: Sequence[float], box_weight: float, obj_weight: float,
                    cls_weight: float, box_coding: str = "yolov5",
-                   ignore: Sequence[torch.Tensor | None] | None = None) -> dict[str, torch.Tensor]:
+                   ignore: Sequence[torch.Tensor | None] | None = None,
+                   score_targets: str = "yolov5") -> dict[str, torch.Tensor]:
     """Weighted box, objectness and class losses (scalars, each already multiplied by its weight).
 
     Args:
@@ -70,12 +74,16 @@ def detection_loss(raw_levels: Sequence[torch.Tensor], positives: Sequence[Level
         level_weights: objectness weight per level (spec: 4.0, 1.0, 0.4).
         box_coding: ``yolov5`` (anchor boxes) or ``yolox`` (anchor-free), see the module docstring.
         ignore: optional per level [B, A, H_l, W_l] bool: cells left out of the objectness loss.
+        score_targets: ``yolov5`` or ``yolox`` targets of objectness and class (module docstring).
 
     Returns:
         ``{"box", "obj", "cls"}`` (zero tensors where nothing contributes).
     """
     if box_coding not in BOX_CODINGS:
         raise ValueError(f"box_coding must be one of {BOX_CODINGS}, got {box_coding!r}")
+    if score_targets not in SCORE_TARGETS:
+        raise ValueError(f"score_targets must be one of {SCORE_TARGETS}, got {score_targets!r}")
+    yolox = score_targets == "yolox"
     if len(level_weights) < len(raw_levels):
         raise ValueError(f"{len(raw_levels)} levels but {len(level_weights)} objectness level weights")
     device = raw_levels[0].device
@@ -88,13 +96,15 @@ def detection_loss(raw_levels: Sequence[torch.Tensor], positives: Sequence[Level
         if len(pos):
             ciou = box_ciou(predicted_boxes(raw, pos, box_coding), pos.box)
             box = box + (1.0 - ciou).mean()
-            if num_classes > 1:
+            if num_classes > 1 or yolox:
                 logits = raw[pos.image, pos.anchor, pos.grid_y, pos.grid_x, 5:].float()
                 onehot = F.one_hot(classes[pos.target_index], num_classes).float()
+                if yolox:
+                    onehot = onehot * ciou.detach().float().clamp(min=0.0)[:, None]
                 cls = cls + F.binary_cross_entropy_with_logits(logits, onehot)
         else:
             ciou = raw.new_zeros(0, dtype=torch.float32)
-        target = objectness_target(raw.shape[:4], pos, ciou)
+        target = objectness_target(raw.shape[:4], pos, torch.ones_like(ciou) if yolox else ciou)
         if skip is None:
             obj = obj + weight * F.binary_cross_entropy_with_logits(raw[..., 4].float(), target)
         else:  # ignored cells weigh 0 (positives never do); the mean stays over all cells

@@ -5,9 +5,10 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["IdLossKind", "LossOptions"]
+__all__ = ["IdLossKind", "LossOptions", "ScoreTargets"]
 
 IdLossKind = Literal["ce", "ihoim"]
+ScoreTargets = Literal["yolov5", "yolox"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,15 @@ class LossOptions:
             (P3 4.0, P4 1.0, P5 0.4).
         cls_weight: weight of the class BCE over positives, used only when the model has more than
             one class (YOLOv5's rule; with one class the class logit is fixed by its prior bias).
+        score_targets: ``"yolov5"`` (above: objectness learns the positive's CIoU) or ``"yolox"``
+            (YOLOX's own targets, for fine-tuning an imported YOLOX head whose score is
+            σ(obj)·σ(cls): objectness 1 at positives, and the class logit learns the positive's IoU
+            at positives, with one class too).
+    Keeping a starting detector (fine-tuning without forgetting, :mod:`.distillation`):
+        distill_weight: weight of the term that holds the objectness and class logits of every cell
+            outside all target boxes (ignore regions included) to those of a frozen copy of the
+            network as it started (0: off). Learning new scenes (synthetic figures) then cannot
+            move the detector's background on the real footage it already handled.
     Identity:
         id_loss: ``"ce"`` (JDE: scaled-cosine cross-entropy over a bias-free linear classifier) or
             ``"ihoim"`` (the second paper's improved hierarchical OIM loss, section 3.2).
@@ -36,6 +46,8 @@ class LossOptions:
     box_weight: float = 0.05
     obj_weight: float = 1.0
     cls_weight: float = 0.5
+    score_targets: ScoreTargets = "yolov5"
+    distill_weight: float = 0.0
     level_weights: tuple[float, ...] = (4.0, 1.0, 0.4)
     id_loss: IdLossKind = "ce"
     id_weight: float = 0.02
@@ -45,7 +57,7 @@ class LossOptions:
     ihoim_background_per_image: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("box_weight", "obj_weight", "cls_weight", "id_weight"):
+        for name in ("box_weight", "obj_weight", "cls_weight", "id_weight", "distill_weight"):
             _check_number(name, getattr(self, name), 0.0, math.inf)
         _check_number("anchor_threshold", self.anchor_threshold, 1.0, math.inf)
         _check_number("ihoim_temperature", self.ihoim_temperature, 1e-4, 10.0)
@@ -54,6 +66,8 @@ class LossOptions:
         if not weights or any(not math.isfinite(w) or w < 0 for w in weights):
             raise ValueError(f"LossOptions.level_weights must be numbers >= 0, got {self.level_weights!r}")
         object.__setattr__(self, "level_weights", weights)
+        if self.score_targets not in ("yolov5", "yolox"):
+            raise ValueError(f"LossOptions.score_targets must be 'yolov5' or 'yolox', got {self.score_targets!r}")
         if self.id_loss not in ("ce", "ihoim"):
             raise ValueError(f"LossOptions.id_loss must be 'ce' or 'ihoim', got {self.id_loss!r}")
         for name in ("ihoim_queue_size", "ihoim_background_per_image"):

@@ -3,7 +3,8 @@
 All blocks take and return NCHW float tensors. ``ConvBlock`` is Conv2d (no bias) + BatchNorm +
 LeakyReLU(0.1), "same" padding for odd kernels. Modules that hold a foldable BatchNorm expose
 ``fuse_batch_norm()``, which folds it into the preceding convolution for inference (outputs equal
-up to float rounding); :meth:`CSTrack.fuse` calls it on every such module.
+up to float rounding); :meth:`CSTrack.fuse` calls it on every such module, then folds every
+:class:`SpaceToDepthStem` (Focus) into one strided convolution (:func:`fold_space_to_depth`).
 """
 from __future__ import annotations
 
@@ -112,16 +113,57 @@ class SpatialPyramidPooling(nn.Module):
         return self.mix(torch.cat([x, *(pool(x) for pool in self.pools)], dim=1))
 
 
-class Focus(nn.Module):
-    """Space-to-depth then a ConvBlock: [B, C, H, W] -> [B, C_out, H/2, W/2] (H, W even)."""
+def fold_space_to_depth(conv: nn.Conv2d) -> nn.Conv2d:
+    """The k x k "same" convolution that follows a Focus space-to-depth, as one 2k x 2k convolution of
+    stride 2 (padding 2·(k // 2)) on the image itself: the same function, without the four strided
+    slices and the concatenation (YOLOv5 v6 made the same change; here it is exact, weights moved).
+
+    Space-to-depth channel block b = dy + 2·dx holds pixels (2i + dy, 2j + dx), so kernel tap (ki, kj)
+    of block b reads image offset (2·ki + dy, 2·kj + dx) - 2·(k // 2): the big kernel's tap.
+    """
+    out_channels, in4, k, kw = conv.weight.shape
+    if in4 % 4 or k != kw or k % 2 == 0 or conv.stride != (1, 1) or conv.groups != 1 \
+            or conv.dilation != (1, 1) or conv.padding != (k // 2, k // 2):
+        raise ValueError(f"fold_space_to_depth needs an odd square 'same' stride-1 convolution over 4·C channels, "
+                         f"got weight {tuple(conv.weight.shape)}, stride {conv.stride}, padding {conv.padding}")
+    channels = in4 // 4
+    with torch.no_grad():
+        weight = conv.weight.view(out_channels, 2, 2, channels, k, k)  # (o, dx, dy, c, ki, kj)
+        weight = weight.permute(0, 3, 4, 2, 5, 1).reshape(out_channels, channels, 2 * k, 2 * k)
+        folded = nn.Conv2d(channels, out_channels, 2 * k, 2, 2 * (k // 2), bias=conv.bias is not None)
+        folded = folded.to(conv.weight.device, conv.weight.dtype)
+        folded.weight.copy_(weight)
+        if conv.bias is not None:
+            folded.bias.copy_(conv.bias)
+    return folded
+
+
+class SpaceToDepthStem(nn.Module):
+    """Space-to-depth (top-left, bottom-left, top-right, bottom-right) then ``self.conv``, a block whose
+    ``.conv`` is its Conv2d: [B, C, H, W] -> [B, C_out, H/2, W/2] (H, W even). ``fold()`` (inference)
+    turns the pair into one strided convolution (:func:`fold_space_to_depth`)."""
+
+    conv: nn.Module
+    folded: bool = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.folded:
+            # Same channel order as YOLOv5 / YOLOX, so their pretrained first layers map one to one.
+            x = torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1)
+        return self.conv(x)
+
+    def fold(self) -> None:
+        if not self.folded:
+            self.conv.conv = fold_space_to_depth(self.conv.conv)
+            self.folded = True
+
+
+class Focus(SpaceToDepthStem):
+    """YOLOv5's Focus: space-to-depth then a ConvBlock."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 3) -> None:
         super().__init__()
         self.conv = ConvBlock(4 * in_channels, out_channels, kernel)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Same channel order as YOLOv5, so its pretrained first layer maps one to one.
-        return self.conv(torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1))
 
 
 class Concat(nn.Module):
@@ -132,8 +174,12 @@ class Concat(nn.Module):
 
 
 def fuse_batch_norms(module: nn.Module) -> int:
-    """Call ``fuse_batch_norm()`` on every submodule that has one; returns how many were fused."""
+    """Call ``fuse_batch_norm()`` on every submodule that has one, then fold every space-to-depth stem;
+    returns how many BatchNorm holders were fused."""
     fusable = [m for m in module.modules() if hasattr(m, "fuse_batch_norm") and m is not module]
     for m in fusable:
         m.fuse_batch_norm()
+    for m in module.modules():
+        if isinstance(m, SpaceToDepthStem):
+            m.fold()
     return len(fusable)

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mottrack_training.model.common import SpaceToDepthStem
+
 __all__ = ["CSPDarknet", "ConvAct", "DepthwiseSeparable", "YoloxHead", "YoloxPafpn", "decode_yolox"]
 
 
@@ -100,15 +102,12 @@ class _SppBottleneck(nn.Module):
         return self.conv2(torch.cat([x] + [pool(x) for pool in self.pools], dim=1))
 
 
-class _Focus(nn.Module):
-    """Space-to-depth (top-left, bottom-left, top-right, bottom-right) then a 3x3 ConvAct."""
+class _Focus(SpaceToDepthStem):
+    """YOLOX's Focus: space-to-depth then a 3x3 ConvAct (folded into one 6x6 stride-2 conv by ``fuse``)."""
 
     def __init__(self, out_channels: int) -> None:
         super().__init__()
         self.conv = ConvAct(12, out_channels, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat((x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]), 1))
 
 
 class CSPDarknet(nn.Module):
