@@ -170,7 +170,7 @@ def main() -> None:
     from mottrack_calibration import FrameCalibrationReader, PreprocessingSpec, QuantizationOptions, open_frame_source
     from mottrack_calibration import quantize_int8
     from mottrack_export import ExportOptions, TorchModelFromConfig, TorchModelFromWeights, export_onnx
-    from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
+    from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu, cpu_has_vnni
     from mottrack_export.options import parse_size
     from mottrack_sdk.io import write_json
     from mottrack_sdk.model_metadata import read_model_metadata
@@ -197,7 +197,8 @@ def main() -> None:
                 paths[name] = quantize_int8(fp32, workdir / f"{name}_{text}.onnx", reader,
                                             QuantizationOptions(method="minmax", **kw)).path
                 if name == "int8_s8s8_cpu":
-                    adapted, _ = adapt_int8_for_cpu(paths[name], "auto")
+                    # the int8 kernels (auto would pick float compute on CPUs without VNNI)
+                    adapted, _ = adapt_int8_for_cpu(paths[name], "u8" if cpu_has_vnni() else "u8_w7")
                     if isinstance(adapted, bytes):
                         paths[name].write_bytes(adapted)
             entry: dict[str, Any] = {}

@@ -195,7 +195,7 @@ def run_benchmark(tracker: Any, frames: BenchFrames, count: int, warmup: int = 5
     return BenchRecord(
         backend=detector.backend.name, precision=md.precision, size=f"{width}x{height}",
         fps=round(1000.0 / total_mean, 2) if total_mean > 0 else 0.0, ms=ms, layout=md.output_layout,
-        device=detector.backend.device,
+        device=detector.backend.device + (f"; {detector.backend.load_note}" if detector.backend.load_note else ""),
         model=str(getattr(detector.backend, "model", "")), frames=count, detections=detections,
         tracks_mean=round(float(np.mean(live)), 1), outside_network_share=round(outside / total_mean, 4),
         ratio_to_paper=round(1000.0 / total_mean / PAPER_FPS, 3), process_peak_rss_mb=round(_process_peak_rss_mb(), 1))

@@ -8,7 +8,7 @@ and INT8 calibration use, with the resize mode, size and pad value from the mode
 The default model (``model=None``) is the CSTrack-nano model shipped inside the package,
 ``mottrack_sdk/assets/models/cstrack_nano_int8.onnx`` (INT8 QDQ, ONNX Runtime): YOLOX-nano's COCO
 backbone with CSTrack's REN and SAAN, trained for real pedestrians (see its metrics card in
-``training/weights/cstrack_nano_real``).
+``training/weights/cstrack_nano_real_ft``).
 """
 from __future__ import annotations
 

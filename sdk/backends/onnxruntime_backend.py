@@ -47,9 +47,10 @@ class OnnxRuntimeOptions:
             15.4 -> 9.0 ms at 1088x608, `benchmarks/bench_ort_spinning.py`), and idle cores save power
             on a Jetson. Turn it on for a process that only runs inference back to back.
         cpu_int8: how an INT8 QDQ model runs on the CPU provider (:mod:`mottrack_sdk.backends.qdq_cpu`):
-            ``auto`` (uint8 activations; 7-bit weights too when the CPU shows no VNNI), ``u8``,
-            ``u8_w7`` or ``as_is`` (the file unchanged: int8 activations, ONNX Runtime fuses part of
-            it). Never applied on the CUDA / TensorRT providers.
+            ``auto`` (``u8`` on CPUs with an int8 dot product, else ``float``), ``float`` (weights
+            dequantized at load, float kernels), ``u8`` (uint8 activations, int8 kernels), ``u8_w7``
+            (and 7-bit weights) or ``as_is`` (the file unchanged: int8 activations, ONNX Runtime fuses
+            part of it). Never applied on the CUDA / TensorRT providers.
     """
 
     providers: tuple[str, ...] | None = None

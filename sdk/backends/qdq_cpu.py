@@ -7,7 +7,8 @@ consumer, so in CSTrack-S 40 of 89 convolutions ran in float between ``Dequantiz
 ``QuantizeLinear`` and INT8 was no faster than FP32. On CPUs without an int8 dot-product instruction
 (VNNI; this VM's CPUID shows AVX2 only) the AVX2 kernel adds u8 x s8 products pairwise in saturating
 16-bit lanes, so full-range weights overflow: the demo model at 1088x608 lost 60% of its FP32
-detections. Both are fixed at load time, without the ``onnx`` package, by :func:`rewrite_qdq_for_cpu`:
+detections. Both are fixed at load time, without the ``onnx`` package, by :func:`rewrite_qdq_for_cpu`
+(modes ``u8`` and ``u8_w7``):
 
 - **uint8 activations**: every activation Q/DQ group (a ``QuantizeLinear`` of a computed tensor and
   the ``DequantizeLinear`` nodes that read it) gets its int8 zero point ``z`` replaced by the uint8
@@ -20,31 +21,40 @@ detections. Both are fixed at load time, without the ``onnx`` package, by :func:
   (older files) keep their values and get the pair's scale doubled, so ONNX Runtime quantizes them to
   [-64, 64] itself. Even levels give identical 7-bit weights in both layouts; an odd 8-bit level lies
   halfway between two 7-bit levels, where only the float file knows which one is nearer.
+- **SiLU as one node**: ``Mul(x, Sigmoid(x))`` becomes ONNX Runtime's ``com.microsoft.QuickGelu``
+  with ``alpha = 1`` (x·σ(x), the fusion ONNX Runtime makes itself in float graphs). In a QDQ graph
+  it cannot: ``x`` is a ``DequantizeLinear`` output read twice, which ONNX Runtime duplicates before
+  fusing, so every quantized YOLOX convolution paid two dequantizations, a sigmoid and a product.
+  CSTrack-nano INT8 at 640x352: 104 SiLUs, outputs bit-identical, ~10% less inference time.
 
-The model is edited on its protobuf wire format (a small reader/writer below): initializers are
-re-encoded, every other byte is copied. Models with external data, subgraphs, or zero points that
+Mode ``float`` (what ``auto`` picks on CPUs without VNNI): every weight is dequantized at load (the
+file's int8 values times their scales, so weight rounding stays what TensorRT will use) and every
+activation Q/DQ pair is removed: ONNX Runtime then runs its float kernels. On such CPUs the int8 path
+is the slower one: ``u8_w7`` still pays a dequantize / quantize around every float depthwise
+convolution and an NHWC transpose around every ``QLinearConv``; on CSTrack-nano at 640x352 it took
+32.8 ms against 24.0 ms in float (``mottrack bench``, this 2-core AVX2 VM), and 7-bit weights cost
+accuracy. CPUs with VNNI (or ARM dot product) keep ``u8``; GPUs and TensorRT are never rewritten.
+
+The model is edited on its protobuf wire format (:mod:`.onnx_wire`): initializers and fused nodes
+are re-encoded, every other byte is copied. Models with external data, subgraphs, or zero points that
 are not plain int8 initializers are left as they are for the affected groups (reported in the result).
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from mottrack_sdk.backends.onnx_wire import (FLOAT, GRAPH_INITIALIZER, GRAPH_NODE, INT8, MODEL_GRAPH, UINT8, Node,
+                                             Tensor, encode_float_initializer, encode_node, encode_opset_import,
+                                             encode_tensor, fields, graph_output_names, length_field,
+                                             opset_domains, read_node, read_tensor, splice)
+
 __all__ = ["CPU_INT8_MODES", "CpuInt8Rewrite", "adapt_int8_for_cpu", "cpu_has_vnni", "rewrite_qdq_for_cpu"]
 
-CPU_INT8_MODES = ("auto", "u8", "u8_w7", "as_is")
-
-# ONNX TensorProto.DataType and field numbers (onnx.proto3)
-_FLOAT, _UINT8, _INT8 = 1, 2, 3
-_MODEL_GRAPH = 7
-_GRAPH_NODE, _GRAPH_INITIALIZER = 1, 5
-_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 4, 5
-_ATTR_NAME, _ATTR_INT, _ATTR_G, _ATTR_GRAPHS = 1, 3, 6, 11
-_T_DIMS, _T_DATA_TYPE, _T_FLOAT_DATA, _T_INT32_DATA, _T_NAME, _T_RAW, _T_LOCATION = 1, 2, 4, 5, 8, 9, 14
+CPU_INT8_MODES = ("auto", "float", "u8", "u8_w7", "as_is")
+MS_DOMAIN = "com.microsoft"
 
 
 def cpu_has_vnni() -> bool:
@@ -67,31 +77,42 @@ def cpu_has_vnni() -> bool:
 
 @dataclass
 class CpuInt8Rewrite:
-    """What :func:`rewrite_qdq_for_cpu` changed: counts of zero points / scales / weights, and why not more."""
+    """What :func:`rewrite_qdq_for_cpu` changed: counts of zero points / scales / weights / fused SiLUs,
+    and why not more."""
 
     activation_zero_points: int = 0
     weight_scales: int = 0
     int8_weights: int = 0
+    silu_fused: int = 0
+    float_weights: int = 0
+    float_activations: int = 0
     skipped: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.activation_zero_points or self.weight_scales or self.int8_weights)
+        return bool(self.activation_zero_points or self.weight_scales or self.int8_weights or self.silu_fused
+                    or self.float_weights or self.float_activations)
 
     def describe(self) -> str:
         """e.g. ``uint8 activations (278 zero points), 7-bit weights (105 scales)``."""
         parts = []
+        if self.float_weights or self.float_activations:
+            parts.append(f"float compute ({self.float_weights} weights dequantized at load, "
+                         f"{self.float_activations} activation Q/DQ removed)")
         if self.activation_zero_points:
             parts.append(f"uint8 activations ({self.activation_zero_points} zero points)")
         if self.weight_scales or self.int8_weights:
             parts.append(f"7-bit weights ({self.weight_scales + self.int8_weights} tensors)")
+        if self.silu_fused:
+            parts.append(f"{self.silu_fused} SiLUs as one node")
         return ", ".join(parts) or "unchanged"
 
 
 def adapt_int8_for_cpu(path: str | Path, mode: str = "auto") -> tuple[str | bytes, CpuInt8Rewrite | None]:
     """What to give ``onnxruntime.InferenceSession`` for ``path`` on the CPU provider: the adapted bytes
-    of a QDQ model (``mode``: ``auto`` = uint8 activations + 7-bit weights when the CPU shows no VNNI,
-    ``u8``, ``u8_w7``), else the path unchanged; plus what was changed (None: nothing to adapt)."""
+    of a QDQ model (``mode``: ``auto`` = ``u8`` on CPUs with an int8 dot product (VNNI), else
+    ``float``; ``float``, ``u8``, ``u8_w7``; see the module docstring), else the path unchanged; plus
+    what was changed (None: nothing to adapt)."""
     if mode not in CPU_INT8_MODES:
         raise ValueError(f"cpu_int8 must be one of {CPU_INT8_MODES}, got {mode!r}")
     if mode == "as_is":
@@ -99,186 +120,35 @@ def adapt_int8_for_cpu(path: str | Path, mode: str = "auto") -> tuple[str | byte
     data = Path(path).read_bytes()
     if b"QuantizeLinear" not in data and b"DequantizeLinear" not in data:
         return str(path), None
-    seven_bit = mode == "u8_w7" or (mode == "auto" and not cpu_has_vnni())
+    if mode == "auto":
+        mode = "u8" if cpu_has_vnni() else "float"
     try:
-        new, report = rewrite_qdq_for_cpu(data, seven_bit)
+        new, report = rewrite_qdq_for_cpu(data, mode == "u8_w7", float_compute=mode == "float")
     except (ValueError, IndexError, UnicodeDecodeError):  # not an ONNX protobuf: ONNX Runtime will say so
         return str(path), None
     return (new if report.changed else str(path)), report
 
 
-# ------------------------------------------------------------------ protobuf wire format
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _fields(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int, int, int]]:
-    """``(number, wire_type, field_start, value_start, value_end)`` of each field in ``buf[start:end]``;
-    for varints ``value_start`` holds the decoded value and ``value_end`` the end."""
-    pos, end = start, len(buf) if end is None else end
-    while pos < end:
-        field_start = pos
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, wire, field_start, value, pos
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            yield number, wire, field_start, pos, pos + length
-            pos += length
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            yield number, wire, field_start, pos, pos + size
-            pos += size
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-    if pos != end:
-        raise ValueError("truncated protobuf message")
-
-
-def _length_field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
-
-
-def _splice(buf: bytes, start: int, end: int, edits: dict[int, tuple[int, bytes]]) -> bytes:
-    """``buf[start:end]`` with the fields starting at the keys of ``edits`` replaced (``end, new``)."""
-    out, pos = bytearray(), start
-    for field_start in sorted(edits):
-        field_end, new = edits[field_start]
-        out += buf[pos:field_start]
-        out += new
-        pos = field_end
-    out += buf[pos:end]
-    return bytes(out)
-
-
-@dataclass
-class _Tensor:
-    name: str
-    data_type: int
-    dims: list[int]
-    field_start: int  # where the initializer field (tag + length) starts; it ends at value_end
-    value_start: int
-    value_end: int
-
-
-def _read_tensor(buf: bytes, field_start: int, start: int, end: int) -> tuple[_Tensor, np.ndarray | None]:
-    name, dtype, dims, raw, int32s, floats, external = "", 0, [], None, [], [], False
-    for number, wire, _, vs, ve in _fields(buf, start, end):
-        if number == _T_NAME:
-            name = buf[vs:ve].decode()
-        elif number == _T_DATA_TYPE:
-            dtype = vs
-        elif number == _T_DIMS:
-            dims += [vs] if wire == 0 else list(_packed_varints(buf, vs, ve))
-        elif number == _T_RAW:
-            raw = buf[vs:ve]
-        elif number == _T_INT32_DATA:
-            int32s += [vs] if wire == 0 else list(_packed_varints(buf, vs, ve))
-        elif number == _T_FLOAT_DATA:
-            floats += [struct.unpack("<f", buf[vs:ve])[0]] if wire == 5 else \
-                list(np.frombuffer(buf[vs:ve], "<f4"))
-        elif number == _T_LOCATION and vs == 1:
-            external = True
-    tensor = _Tensor(name, dtype, dims, field_start, start, end)
-    count = int(np.prod(dims)) if dims else 1
-    if external:
-        return tensor, None
-    if dtype in (_INT8, _UINT8):
-        np_type = np.int8 if dtype == _INT8 else np.uint8
-        values = np.frombuffer(raw, np_type) if raw is not None else \
-            np.array([(v - (1 << 64)) if v >= 1 << 63 else v for v in int32s], np.int64).astype(np_type)
-    elif dtype == _FLOAT:
-        values = np.frombuffer(raw, "<f4") if raw is not None else np.array(floats, np.float32)
-    else:
-        return tensor, None
-    return tensor, (values.reshape(dims) if values.size == count else None)
-
-
-def _packed_varints(buf: bytes, start: int, end: int) -> Iterator[int]:
-    pos = start
-    while pos < end:
-        value, pos = _varint(buf, pos)
-        yield value
-
-
-def _encode_tensor(buf: bytes, tensor: _Tensor, data_type: int, values: np.ndarray) -> bytes:
-    """The tensor's field with its data replaced by ``raw_data`` of ``values`` (other fields kept)."""
-    kept = bytearray()
-    for number, _, fs, _, ve in _fields(buf, tensor.value_start, tensor.value_end):
-        if number not in (_T_DATA_TYPE, _T_RAW, _T_INT32_DATA, _T_FLOAT_DATA):
-            kept += buf[fs:ve]
-    kept += _encode_varint(_T_DATA_TYPE << 3) + _encode_varint(data_type)
-    raw = np.ascontiguousarray(values, "<f4" if data_type == _FLOAT else values.dtype).tobytes()
-    kept += _length_field(_T_RAW, raw)
-    return _length_field(_GRAPH_INITIALIZER, bytes(kept))
-
-
 # ------------------------------------------------------------------ the rewrite
-@dataclass
-class _Node:
-    op_type: str
-    inputs: list[str]
-    outputs: list[str]
-    has_subgraph: bool
-    axis: int = 1  # QuantizeLinear / DequantizeLinear's per-channel axis (ONNX default 1)
-
-
-def _read_node(buf: bytes, start: int, end: int) -> _Node:
-    node = _Node("", [], [], False)
-    for number, _, _, vs, ve in _fields(buf, start, end):
-        if number == _NODE_INPUT:
-            node.inputs.append(buf[vs:ve].decode())
-        elif number == _NODE_OUTPUT:
-            node.outputs.append(buf[vs:ve].decode())
-        elif number == _NODE_OP_TYPE:
-            node.op_type = buf[vs:ve].decode()
-        elif number == _NODE_ATTRIBUTE:
-            attr = {n: (buf[a:b] if w == 2 else a) for n, w, _, a, b in _fields(buf, vs, ve)}
-            node.has_subgraph |= _ATTR_G in attr or _ATTR_GRAPHS in attr
-            if attr.get(_ATTR_NAME) == b"axis" and _ATTR_INT in attr:
-                value = attr[_ATTR_INT]
-                node.axis = value - (1 << 64) if value >= 1 << 63 else value
-    return node
-
-
-def rewrite_qdq_for_cpu(model: bytes, seven_bit_weights: bool) -> tuple[bytes, CpuInt8Rewrite]:
-    """``model`` (serialized ONNX) with uint8 activation Q/DQ groups and, if ``seven_bit_weights``,
-    7-bit weights; see the module docstring. Returns the new bytes and what changed."""
+def rewrite_qdq_for_cpu(model: bytes, seven_bit_weights: bool,
+                        float_compute: bool = False) -> tuple[bytes, CpuInt8Rewrite]:
+    """``model`` (serialized ONNX) with uint8 activation Q/DQ groups, single-node SiLUs and, if
+    ``seven_bit_weights``, 7-bit weights; or, if ``float_compute``, every weight dequantized at load and
+    every activation Q/DQ removed (single-node SiLUs too). See the module docstring. Returns the new
+    bytes and what changed."""
     report = CpuInt8Rewrite()
-    graph = next(((fs, vs, ve) for n, w, fs, vs, ve in _fields(model) if n == _MODEL_GRAPH and w == 2), None)
+    graph = next(((fs, vs, ve) for n, w, fs, vs, ve in fields(model) if n == MODEL_GRAPH and w == 2), None)
     if graph is None:
         report.skipped.append("no graph")
         return model, report
     g_field, g_start, g_end = graph
-    nodes: list[_Node] = []
-    inits: dict[str, tuple[_Tensor, np.ndarray | None]] = {}
-    for number, wire, fs, vs, ve in _fields(model, g_start, g_end):
-        if number == _GRAPH_NODE and wire == 2:
-            nodes.append(_read_node(model, vs, ve))
-        elif number == _GRAPH_INITIALIZER and wire == 2:
-            tensor, values = _read_tensor(model, fs, vs, ve)
+    nodes: list[Node] = []
+    inits: dict[str, tuple[Tensor, np.ndarray | None]] = {}
+    for number, wire, fs, vs, ve in fields(model, g_start, g_end):
+        if number == GRAPH_NODE and wire == 2:
+            nodes.append(read_node(model, vs, ve, fs))
+        elif number == GRAPH_INITIALIZER and wire == 2:
+            tensor, values = read_tensor(model, fs, vs, ve)
             inits[tensor.name] = (tensor, values)
     if any(n.has_subgraph for n in nodes):
         report.skipped.append("the graph has subgraphs (If/Loop/Scan): left as it is")
@@ -292,6 +162,11 @@ def rewrite_qdq_for_cpu(model: bytes, seven_bit_weights: bool) -> tuple[bytes, C
 
     def dtype_of(name: str) -> int:
         return inits[name][0].data_type if name in inits else 0
+
+    if float_compute:
+        edits = _float_compute_edits(nodes, inits, consumers, users, g_end, report)
+        edits.update(_fused_silu_edits(nodes, consumers, graph_output_names(model, g_start, g_end), report))
+        return _finish(model, g_field, g_start, g_end, edits, report)
 
     new_values: dict[str, tuple[int, np.ndarray]] = {}
     # uint8 activations: Q of a computed tensor + the DQs reading it, grouped through shared zero points
@@ -307,23 +182,130 @@ def rewrite_qdq_for_cpu(model: bytes, seven_bit_weights: bool) -> tuple[bytes, C
     merged = _merge_groups(groups)
     for members, zero_points in merged:
         reason = next((f"zero point {z}: not an int8 initializer" for z in zero_points
-                       if dtype_of(z) != _INT8 or inits[z][1] is None), None)
+                       if dtype_of(z) != INT8 or inits[z][1] is None), None)
         reason = reason or next((f"zero point {z}: also used outside its Q/DQ group" for z in zero_points
                                  if not users[z] <= members), None)
         if reason:
             report.skipped.append(reason)
             continue
         for z in zero_points:
-            new_values[z] = (_UINT8, (inits[z][1].astype(np.int16) + 128).astype(np.uint8))
+            new_values[z] = (UINT8, (inits[z][1].astype(np.int16) + 128).astype(np.uint8))
             report.activation_zero_points += 1
     if seven_bit_weights:
         _seven_bit_weights(nodes, inits, users, consumers, new_values, report)
-    if not new_values:
-        return model, report
-    edits = {inits[name][0].field_start: (inits[name][0].value_end, _encode_tensor(model, inits[name][0], dt, v))
+    edits = {inits[name][0].field_start: (inits[name][0].value_end, encode_tensor(model, inits[name][0], dt, v))
              for name, (dt, v) in new_values.items()}
-    new_graph = _splice(model, g_start, g_end, edits)
-    return _splice(model, 0, len(model), {g_field: (g_end, _length_field(_MODEL_GRAPH, new_graph))}), report
+    edits.update(_fused_silu_edits(nodes, consumers, graph_output_names(model, g_start, g_end), report))
+    return _finish(model, g_field, g_start, g_end, edits, report)
+
+
+def _finish(model: bytes, g_field: int, g_start: int, g_end: int, edits: dict[int, tuple[int, bytes]],
+            report: CpuInt8Rewrite) -> tuple[bytes, CpuInt8Rewrite]:
+    """The model with ``edits`` spliced into its graph (and the com.microsoft opset when a node needs it)."""
+    if not edits:
+        return model, report
+    new_graph = splice(model, g_start, g_end, edits)
+    new = splice(model, 0, len(model), {g_field: (g_end, length_field(MODEL_GRAPH, new_graph))})
+    if report.silu_fused and MS_DOMAIN not in opset_domains(model):
+        new += encode_opset_import(MS_DOMAIN, 1)
+    return new, report
+
+
+def _float_compute_edits(nodes: list[Node], inits: dict, consumers: dict[str, list[int]],
+                         users: dict[str, set[int]], g_end: int, report: CpuInt8Rewrite) -> dict[int, tuple[int, bytes]]:
+    """Edits that turn a QDQ graph into a float one with the file's quantized weights.
+
+    A weight ``DequantizeLinear`` (of an int8 / uint8 initializer) is replaced by a float initializer
+    holding ``(q - zero_point) · scale`` under its output's name; a weight ``QuantizeLinear`` of a float
+    initializer (older files) and its readers by the fake-quantized values. An activation
+    ``QuantizeLinear`` is dropped and each ``DequantizeLinear`` reading it becomes an ``Identity`` of
+    its input (ONNX Runtime removes those). Initializers read only by those nodes (int8 weights, scales,
+    zero points) are dropped. Anything else stays as it is (reported)."""
+    edits: dict[int, tuple[int, bytes]] = {}
+    added = bytearray()
+    replaced: set[int] = set()  # nodes removed or turned into Identity (they no longer read initializers)
+
+    def values(name: str) -> np.ndarray | None:
+        return inits[name][1] if name in inits else None
+
+    def dequantized(q: np.ndarray, node: Node) -> np.ndarray | None:
+        scale = values(node.inputs[1])
+        zero = values(node.inputs[2]) if len(node.inputs) > 2 else np.zeros((), np.float32)
+        if scale is None or zero is None or (scale.size > 1 and q.ndim == 0):
+            return None
+        shape = [1] * q.ndim
+        if scale.size > 1:
+            shape[node.axis % q.ndim] = -1
+        return (q.astype(np.float32) - zero.astype(np.float32).reshape(shape if zero.size > 1 else ())) \
+            * scale.astype(np.float32).reshape(shape if scale.size > 1 else ())
+
+    for i, node in enumerate(nodes):
+        x = node.inputs[0] if node.inputs else ""
+        if node.op_type == "DequantizeLinear" and x in inits:
+            q = values(x)
+            w = None if q is None or inits[x][0].data_type not in (INT8, UINT8) else dequantized(q, node)
+            if w is None:
+                report.skipped.append(f"weight {x}: not a plain int8 initializer with known scale")
+                continue
+            edits[node.field_start] = (node.field_end, b"")
+            replaced.add(i)
+            added += encode_float_initializer(node.outputs[0], w)
+            report.float_weights += 1
+        elif node.op_type == "QuantizeLinear":
+            readers = [nodes[j] for j in consumers.get(node.outputs[0], [])]
+            if not readers or any(r.op_type != "DequantizeLinear" for r in readers):
+                report.skipped.append(f"{node.outputs[0]}: read by a node other than DequantizeLinear")
+                continue
+            if x in inits:  # float weight behind a Q/DQ pair: its fake-quantized values
+                scale, zero = values(node.inputs[1]), values(node.inputs[2]) if len(node.inputs) > 2 else None
+                w = values(x)
+                if w is None or scale is None:
+                    report.skipped.append(f"weight {x}: not readable")
+                    continue
+                low, high = (0, 255) if zero is not None and zero.dtype == np.uint8 else (-128, 127)
+                shape = [1] * w.ndim
+                if scale.size > 1:
+                    shape[node.axis % w.ndim] = -1
+                z = np.zeros(()) if zero is None else zero.astype(np.float32).reshape(shape if zero.size > 1 else ())
+                s = scale.astype(np.float32).reshape(shape if scale.size > 1 else ())
+                q = np.clip(np.round(w.astype(np.float32) / s) + z, low, high)
+                for r in readers:
+                    edits[r.field_start] = (r.field_end, b"")
+                    added += encode_float_initializer(r.outputs[0], (q - z) * s)
+                report.float_weights += 1
+            else:
+                for r in readers:
+                    edits[r.field_start] = (r.field_end, encode_node("Identity", [x], r.outputs, r.name))
+                report.float_activations += 1
+            edits[node.field_start] = (node.field_end, b"")
+            replaced |= {i, *consumers.get(node.outputs[0], [])}
+    for name, readers in users.items():
+        if name in inits and readers <= replaced:
+            edits[inits[name][0].field_start] = (inits[name][0].value_end, b"")
+    if added:
+        edits[g_end] = (g_end, bytes(added))
+    return edits
+
+
+def _fused_silu_edits(nodes: list[Node], consumers: dict[str, list[int]], graph_outputs: set[str],
+                      report: CpuInt8Rewrite) -> dict[int, tuple[int, bytes]]:
+    """Node edits turning each ``Mul(x, Sigmoid(x))`` into one ``com.microsoft.QuickGelu(x, alpha=1)``."""
+    edits: dict[int, tuple[int, bytes]] = {}
+    for node in nodes:
+        if node.op_type != "Sigmoid" or node.domain or len(node.inputs) != 1 or len(node.outputs) != 1:
+            continue
+        x, s = node.inputs[0], node.outputs[0]
+        readers = consumers.get(s, [])
+        if len(readers) != 1 or s in graph_outputs:
+            continue
+        mul = nodes[readers[0]]
+        if mul.op_type != "Mul" or mul.domain or sorted(mul.inputs) != sorted([x, s]):
+            continue
+        edits[node.field_start] = (node.field_end, encode_node("QuickGelu", [x], mul.outputs, node.name or s,
+                                                               MS_DOMAIN, {"alpha": 1.0}))
+        edits[mul.field_start] = (mul.field_end, b"")
+        report.silu_fused += 1
+    return edits
 
 
 def _weight_levels(weights: np.ndarray | None, scale: np.ndarray | None, axis: int) -> float:
@@ -352,7 +334,7 @@ def _merge_groups(groups: list[tuple[set[int], set[str]]]) -> list[tuple[set[int
     return merged
 
 
-def _seven_bit_weights(nodes: list[_Node], inits: dict, users: dict[str, set[int]], consumers: dict[str, list[int]],
+def _seven_bit_weights(nodes: list[Node], inits: dict, users: dict[str, set[int]], consumers: dict[str, list[int]],
                        new_values: dict[str, tuple[int, np.ndarray]], report: CpuInt8Rewrite) -> None:
     """Double weight scales (float weights + Q/DQ pair) or halve int8 weights read by a DQ."""
     weight_nodes: set[int] = set()
@@ -360,14 +342,14 @@ def _seven_bit_weights(nodes: list[_Node], inits: dict, users: dict[str, set[int
     halved: set[str] = set()
     for i, node in enumerate(nodes):
         x = node.inputs[0] if node.inputs else ""
-        if node.op_type == "QuantizeLinear" and x in inits and inits[x][0].data_type == _FLOAT:
+        if node.op_type == "QuantizeLinear" and x in inits and inits[x][0].data_type == FLOAT:
             readers = consumers.get(node.outputs[0], [])
             weight_nodes |= {i, *readers}
             if _weight_levels(inits[x][1], inits.get(node.inputs[1], (None, None))[1], node.axis) <= 64.5:
                 report.skipped.append(f"weight {x}: already quantized to 7 bits")
                 continue
             scales |= {node.inputs[1], *(nodes[j].inputs[1] for j in readers)}
-        elif node.op_type == "DequantizeLinear" and x in inits and inits[x][0].data_type == _INT8:
+        elif node.op_type == "DequantizeLinear" and x in inits and inits[x][0].data_type == INT8:
             weight_nodes.add(i)
             values = inits[x][1]
             if values is not None and values.size and np.abs(values.astype(np.int16)).max() <= 64:
@@ -377,10 +359,10 @@ def _seven_bit_weights(nodes: list[_Node], inits: dict, users: dict[str, set[int
             halved.add(x)
     for name in sorted(scales):
         tensor, values = inits.get(name, (None, None))
-        if tensor is None or tensor.data_type != _FLOAT or values is None or not users[name] <= weight_nodes:
+        if tensor is None or tensor.data_type != FLOAT or values is None or not users[name] <= weight_nodes:
             report.skipped.append(f"weight scale {name}: not a float initializer of weight Q/DQ nodes only")
             continue
-        new_values[name] = (_FLOAT, values.astype(np.float32) * np.float32(2.0))
+        new_values[name] = (FLOAT, values.astype(np.float32) * np.float32(2.0))
         report.weight_scales += 1
     for name in sorted(halved):
         tensor, values = inits[name]
@@ -388,5 +370,5 @@ def _seven_bit_weights(nodes: list[_Node], inits: dict, users: dict[str, set[int
             report.skipped.append(f"int8 weight {name}: not rewritable")
             continue
         # np.round halves to even, like QuantizeLinear; +-127 -> +-64 as a float weight with a doubled scale gives
-        new_values[name] = (_INT8, np.clip(np.round(values.astype(np.float32) / 2), -64, 64).astype(np.int8))
+        new_values[name] = (INT8, np.clip(np.round(values.astype(np.float32) / 2), -64, 64).astype(np.int8))
         report.int8_weights += 1

@@ -18,9 +18,10 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads of the backend (ONNX Runtime intra-op threads, default 2; torch threads)")
     g.add_argument("--cpu-int8", choices=CPU_INT8_MODES, default="auto",
-                   help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = uint8 activations, plus 7-bit "
-                        "weights when the CPU shows no VNNI (faster, and no int16 saturation); as_is = the file "
-                        "unchanged")
+                   help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = u8 (uint8 activations, int8 "
+                        "kernels) on CPUs with VNNI, else float (the file's int8 weights dequantized at load, float "
+                        "kernels: faster there); u8_w7 = int8 kernels with 7-bit weights (no int16 saturation "
+                        "without VNNI); as_is = the file unchanged")
     g.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
                    help="camera-motion compensation from the frames: auto (default) = sparse_flow (OpenCV "
                         "optical flow on a downscaled frame, ~2 ms per 1080p frame); off for fixed cameras when "

@@ -10,8 +10,9 @@ from onnx import helper, numpy_helper
 
 from mottrack_calibration.quantize import QuantizationOptions, check_tensorrt_qdq, quantize_int8
 from mottrack_calibration.readers import FrameCalibrationReader, PreprocessingSpec, open_frame_source
-from mottrack_sdk.backends.qdq_cpu import (_encode_varint, _varint, adapt_int8_for_cpu, cpu_has_vnni,
-                                           rewrite_qdq_for_cpu)
+from mottrack_sdk.backends.onnx_wire import encode_varint as _encode_varint
+from mottrack_sdk.backends.onnx_wire import read_varint as _varint
+from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu, cpu_has_vnni, rewrite_qdq_for_cpu
 
 SPEC = PreprocessingSpec("images", (64, 32), "letterbox", 127.5)
 
@@ -101,6 +102,51 @@ def test_groups_that_cannot_change_together_are_left_alone():
     assert new == data and not report.changed and "other than DequantizeLinear" in report.skipped[0]
 
 
+def _silu_model(extra_reader: bool = False, as_output: bool = False) -> bytes:
+    """x -> Q/DQ -> SiLU (Mul(x, Sigmoid(x)), operands in both orders) -> Q/DQ -> y, opset 17."""
+    f32 = onnx.TensorProto.FLOAT
+    inits = [numpy_helper.from_array(np.array(0.05, np.float32), "s"), numpy_helper.from_array(np.array(3, np.int8), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("Sigmoid", ["xd"], ["sig"], name="act1"),
+             helper.make_node("Mul", ["xd", "sig"], ["a"]),
+             helper.make_node("Sigmoid", ["a"], ["sig2"]),
+             helper.make_node("Mul", ["sig2", "a"], ["b"]),
+             helper.make_node("QuantizeLinear", ["b", "s", "z"], ["bq"]),
+             helper.make_node("DequantizeLinear", ["bq", "s", "z"], ["y"])]
+    outputs = [helper.make_tensor_value_info("y", f32, [2, 8])]
+    if extra_reader:  # the sigmoid is read twice: not a SiLU
+        nodes.append(helper.make_node("Neg", ["sig"], ["n"]))
+        outputs.append(helper.make_tensor_value_info("n", f32, [2, 8]))
+    if as_output:
+        outputs.append(helper.make_tensor_value_info("sig2", f32, [2, 8]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f32, [2, 8])], outputs, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+def test_silu_becomes_one_quickgelu_node_computing_the_same_function():
+    data = _silu_model()
+    new, report = rewrite_qdq_for_cpu(data, seven_bit_weights=False)
+    after = onnx.load_from_string(new)
+    assert report.silu_fused == 2 and report.changed
+    ops = [(n.op_type, n.domain) for n in after.graph.node]
+    assert ("Sigmoid", "") not in ops and ("Mul", "") not in ops and ops.count(("QuickGelu", "com.microsoft")) == 2
+    assert {o.domain for o in after.opset_import} == {"", "com.microsoft"}
+    gelu = next(n for n in after.graph.node if n.op_type == "QuickGelu")
+    assert gelu.name == "act1" and helper.get_attribute_value(gelu.attribute[0]) == 1.0
+    x = np.linspace(-6, 6, 16, dtype=np.float32).reshape(2, 8)
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = ort.InferenceSession(new, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.abs(got - ref).max() <= 0.05 + 1e-6  # at most one quantization step apart (float rounding)
+    assert np.mean(got == ref) >= 0.9
+
+
+def test_a_sigmoid_read_elsewhere_or_returned_is_not_fused():
+    assert rewrite_qdq_for_cpu(_silu_model(extra_reader=True), False)[1].silu_fused == 1
+    assert rewrite_qdq_for_cpu(_silu_model(as_output=True), False)[1].silu_fused == 1
+    assert rewrite_qdq_for_cpu(_silu_model(extra_reader=True, as_output=True), False)[1].silu_fused == 0
+
+
 def test_adapt_reads_qdq_files_only_and_leaves_others_to_onnx_runtime(s8s8_model, tiny_model, tmp_path):
     source, report = adapt_int8_for_cpu(s8s8_model, "u8_w7")
     assert isinstance(source, bytes) and report.weight_scales > 0
@@ -110,9 +156,43 @@ def test_adapt_reads_qdq_files_only_and_leaves_others_to_onnx_runtime(s8s8_model
     garbage.write_bytes(b"\xff\xffQuantizeLinear")
     assert adapt_int8_for_cpu(garbage, "auto") == (str(garbage), None)
     auto = adapt_int8_for_cpu(s8s8_model, "auto")[1]
-    assert (auto.weight_scales > 0) == (not cpu_has_vnni())
+    assert (auto.float_weights > 0) == (not cpu_has_vnni()) and (auto.activation_zero_points > 0) == cpu_has_vnni()
     with pytest.raises(ValueError, match="cpu_int8 must be"):
         adapt_int8_for_cpu(s8s8_model, "fast")
+
+
+def test_float_compute_dequantizes_weights_at_load_and_drops_every_activation_qdq(s8s8_model, tiny_model):
+    data = s8s8_model.read_bytes()
+    before = onnx.load_from_string(data)
+    new, report = rewrite_qdq_for_cpu(data, seven_bit_weights=False, float_compute=True)
+    after = onnx.load_from_string(new)
+    ops = {n.op_type for n in after.graph.node}
+    assert "QuantizeLinear" not in ops and "DequantizeLinear" not in ops and report.skipped == []
+    assert report.float_weights > 0 and report.float_activations > 0 and "float compute" in report.describe()
+    used = {i for n in after.graph.node for i in n.input}
+    assert all(init.name in used for init in after.graph.initializer)  # int8 weights, scales, zps dropped
+    assert all(init.data_type != onnx.TensorProto.INT8 for init in after.graph.initializer)
+    assert before.metadata_props == after.metadata_props
+    # the weights are the file's quantized ones: what its weight DequantizeLinear / Q-DQ pair gives
+    old, cur = _inits(before), _inits(after)
+    for dq in (n for n in before.graph.node if n.op_type == "DequantizeLinear"):
+        q = next((p for p in before.graph.node if dq.input[0] in p.output), None)
+        if dq.input[0] not in old and (q is None or q.input[0] not in old):
+            continue  # an activation
+        weights = old[dq.input[0]] if dq.input[0] in old else None
+        if weights is None:  # float weight behind a Q/DQ pair: quantize it as QuantizeLinear does
+            s = old[q.input[1]].reshape(-1, *([1] * (old[q.input[0]].ndim - 1)))
+            weights = np.clip(np.round(old[q.input[0]] / s), -128, 127)
+        scale = old[dq.input[1]].reshape(-1, *([1] * (weights.ndim - 1)))
+        expected = (weights.astype(np.float32) - old[dq.input[2]].astype(np.float32).reshape(scale.shape)) * scale
+        assert np.allclose(cur[dq.output[0]], expected, rtol=0, atol=1e-7)
+    # closer to the FP32 network than the int8 kernels: only weight rounding is left
+    x = np.random.default_rng(2).random((1, 3, 32, 64), dtype=np.float32)
+    fp32, floated, as_is = _run(str(tiny_model), x), _run(new, x), _run(str(s8s8_model), x)
+    for f, q, a in zip(fp32, floated, as_is):
+        if f.dtype == np.float32 and f.size:
+            assert np.abs(q - f).max() <= np.abs(a - f).max() + 1e-6
+            assert np.abs(q - f).max() <= 0.05 * max(np.abs(f).max(), 1e-3)
 
 
 def test_the_onnxruntime_backend_adapts_int8_files_on_the_cpu_provider(s8s8_model):

@@ -94,26 +94,32 @@ def test_same_size_stretch_is_a_copy():
 
 def test_interpolation_auto_uses_area_when_shrinking():
     frame = _frame(400, 200)
-    out, _ = stretch(frame, (100, 50))
-    assert np.array_equal(out, cv2.resize(frame, (100, 50), interpolation=cv2.INTER_AREA))
+    out, _ = stretch(frame, (250, 125))  # under 2x: one step (2x or more: halvings first, tested below)
+    assert np.array_equal(out, cv2.resize(frame, (250, 125), interpolation=cv2.INTER_AREA))
     out, _ = stretch(frame, (800, 400))
     assert np.array_equal(out, cv2.resize(frame, (800, 400), interpolation=cv2.INTER_LINEAR))
 
 
-def test_shrinking_2x_or_more_block_averages_first_then_interpolates_linearly():
+def test_shrinking_2x_or_more_halves_exactly_first_then_interpolates_linearly():
     frame = cv2.GaussianBlur(_frame(1920, 1080), (0, 0), 3)  # natural-image-like smoothness
     out, tf = stretch(frame, (576, 324))
-    block = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
-    means = frame.reshape(360, 3, 640, 3, 3).mean((1, 3))  # the exact 3x3 block means
-    assert np.abs(block.astype(float) - means).max() <= 0.5 + 1e-9
-    assert np.array_equal(out, cv2.resize(block, (576, 324), interpolation=cv2.INTER_LINEAR))
+    half = cv2.resize(frame, (960, 540), interpolation=cv2.INTER_AREA)
+    means = frame.reshape(540, 2, 960, 2, 3).mean((1, 3))  # the exact 2x2 block means
+    assert np.abs(half.astype(float) - means).max() <= 0.5 + 1e-9
+    assert np.array_equal(out, cv2.resize(half, (576, 324), interpolation=cv2.INTER_LINEAR))
     one_step = cv2.resize(frame, (576, 324), interpolation=cv2.INTER_AREA)
-    assert np.abs(out.astype(int) - one_step.astype(int)).mean() < 1.0
+    assert np.abs(out.astype(int) - one_step.astype(int)).mean() < 1.5
     assert tf.scale_xy == (576 / 1920, 324 / 1080)
     boxed, tf = letterbox(frame, (576, 320))  # 569x320 content: same two steps, same geometry rules
     assert tf.pad_xy == (3, 0) and np.array_equal(
-        boxed[:, 3:572], cv2.resize(block, (569, 320), interpolation=cv2.INTER_LINEAR))
-    # under 2x, or a frame that does not divide by k: one INTER_AREA step, as before
+        boxed[:, 3:572], cv2.resize(half, (569, 320), interpolation=cv2.INTER_LINEAR))
+    # 4x and more: halvings repeat (2x2 of 2x2 = the exact 4x4 block mean), then linear
+    quarter = cv2.resize(half, (480, 270), interpolation=cv2.INTER_AREA)
+    out, _ = stretch(frame, (400, 220))
+    assert np.array_equal(out, cv2.resize(quarter, (400, 220), interpolation=cv2.INTER_LINEAR))
+    exact, _ = stretch(frame, (480, 270))
+    assert np.array_equal(exact, quarter)
+    # under 2x, or odd sides: one INTER_AREA step, as before
     for w, h, size in ((960, 540, (576, 320)), (1921, 1081, (576, 320))):
         odd = _frame(w, h)
         out, tf = stretch(odd, size)
