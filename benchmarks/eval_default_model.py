@@ -31,13 +31,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def _ap50(model: str, sequences: list[Path], min_visibility: float) -> float:
+def _backend_options(cpu_int8: str):
+    from mottrack_sdk.backends.onnxruntime_backend import OnnxRuntimeOptions
+
+    return OnnxRuntimeOptions(cpu_int8=cpu_int8)
+
+
+def _ap50(model: str, sequences: list[Path], min_visibility: float, cpu_int8: str = "auto") -> float:
     from mottrack_sdk.detector import FrameDetector
     from mottrack_sdk.io import read_mot_txt
     from mottrack_training.engine.metrics import DetectionAP
     from mottrack_training.engine.validation import gt_split, sequence_frames
 
-    detector = FrameDetector.from_model(model)
+    detector = FrameDetector.from_model(model, backend_options=_backend_options(cpu_int8))
     ap = DetectionAP()
     for seq in sequences:
         gt = read_mot_txt(seq / "gt" / "gt.txt")
@@ -48,7 +54,7 @@ def _ap50(model: str, sequences: list[Path], min_visibility: float) -> float:
     return 100.0 * ap.ap50()
 
 
-def _tracking(model: str, sequences: list[Path], benchmark: str) -> dict[str, float]:
+def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str = "auto") -> dict[str, float]:
     from mottrack_sdk import Tracker
     from mottrack_sdk.eval import evaluate_mot
     from mottrack_sdk.io import write_results
@@ -57,7 +63,7 @@ def _tracking(model: str, sequences: list[Path], benchmark: str) -> dict[str, fl
     with tempfile.TemporaryDirectory() as tmp:
         for seq in sequences:
             frames, frame_rate = sequence_frames(seq)
-            tracker = Tracker(model=model, frame_rate=frame_rate)
+            tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8))
             rows = []
             for frame, path in frames:
                 for t in tracker.update(cv2.imread(str(path))):
@@ -73,6 +79,7 @@ def _tracking(model: str, sequences: list[Path], benchmark: str) -> dict[str, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--cpu-int8", default="auto", help="ONNX Runtime CPU INT8 mode (auto, float, u8, u8_w7, as_is)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     from mottrack_sdk.detector import default_model_path
@@ -80,19 +87,19 @@ def main() -> int:
 
     model = str(args.model or default_model_path(must_exist=True))
     start = time.perf_counter()
-    out: dict = {"model": model, "date": time.strftime("%Y-%m-%d")}
+    out: dict = {"model": model, "cpu_int8": args.cpu_int8, "date": time.strftime("%Y-%m-%d")}
     tud = SHARED / "MOT15" / "train" / "TUD-Campus"
     if tud.is_dir():
-        out["tud_campus"] = _tracking(model, [tud], "MOT15")
-        out["tud_campus"]["AP50"] = round(_ap50(model, [tud], 0.0), 2)
+        out["tud_campus"] = _tracking(model, [tud], "MOT15", args.cpu_int8)
+        out["tud_campus"]["AP50"] = round(_ap50(model, [tud], 0.0, args.cpu_int8), 2)
     mini = SHARED / "MOT17-mini" / "train"
     if mini.is_dir():
-        out["mot17_mini"] = {"AP50": round(_ap50(model, find_sequences(mini), 0.25), 2)}
+        out["mot17_mini"] = {"AP50": round(_ap50(model, find_sequences(mini), 0.25, args.cpu_int8), 2)}
     synthetic = REPO / ".cache" / "synthetic" / "test-seed2"
     if synthetic.is_dir():
         seqs = find_sequences(synthetic)
-        out["synthetic_seed2"] = _tracking(model, seqs, "MOT17")
-        out["synthetic_seed2"]["AP50"] = round(_ap50(model, seqs, 0.0), 2)
+        out["synthetic_seed2"] = _tracking(model, seqs, "MOT17", args.cpu_int8)
+        out["synthetic_seed2"]["AP50"] = round(_ap50(model, seqs, 0.0, args.cpu_int8), 2)
     out["seconds"] = round(time.perf_counter() - start, 1)
     for name, metrics in out.items():
         if isinstance(metrics, dict):
