@@ -61,7 +61,7 @@ demo-model: $(STAMP)
 # 2. stage 1 (configs/cstrack_nano_real_cpu.yaml, ~15 min on 2 idle cores): YOLOX-nano COCO init,
 #    detector frozen, identity path trained on synthetic + pseudo-labelled real frames; packaged to
 #    training/weights/cstrack_nano_real;
-# 3. stage 2 (configs/cstrack_nano_real_cpu_ft.yaml, ~25 min): from stage 1's packaged weights, the
+# 3. stage 2 (configs/cstrack_nano_real_cpu_ft.yaml, 1 epoch, ~7 min): from stage 1's packaged weights, the
 #    detector learns the synthetic figures while distillation from stage 1 keeps real footage;
 #    packaged (FP16) with a card measured on held-out synthetic, MOT17-mini and TUD-Campus
 #    (REAL_TRACKER_SET: the tracker settings chosen on the validation sets, see below)
