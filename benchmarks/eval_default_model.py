@@ -54,7 +54,10 @@ def _ap50(model: str, sequences: list[Path], min_visibility: float, cpu_int8: st
     return 100.0 * ap.ap50()
 
 
-def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str = "auto") -> dict[str, float]:
+def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str = "auto",
+              det_thresh: float | None = None) -> dict[str, float]:
+    """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=...)`` over ``sequences`` (``det_thresh``: a
+    fixed threshold instead of the model's own ``tracker_defaults``)."""
     from mottrack_sdk import Tracker
     from mottrack_sdk.eval import evaluate_mot
     from mottrack_sdk.io import write_results
@@ -63,7 +66,9 @@ def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str =
     with tempfile.TemporaryDirectory() as tmp:
         for seq in sequences:
             frames, frame_rate = sequence_frames(seq)
-            tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8))
+            changes = {} if det_thresh is None else {"det_thresh": det_thresh}
+            tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8),
+                              **changes)
             rows = []
             for frame, path in frames:
                 for t in tracker.update(cv2.imread(str(path))):

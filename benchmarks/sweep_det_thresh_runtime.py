@@ -14,36 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
+from eval_default_model import REPO, SHARED, _tracking  # benchmarks/ is the script's folder
 
-REPO = Path(__file__).resolve().parents[1]
-TUD = REPO.parent / "shared" / "data" / "MOT15" / "train" / "TUD-Campus"
-
-
-def _run(model: str, sequences: list[Path], benchmark: str, det_thresh: float, cpu_int8: str) -> dict[str, float]:
-    from mottrack_sdk import Tracker
-    from mottrack_sdk.backends.onnxruntime_backend import OnnxRuntimeOptions
-    from mottrack_sdk.eval import evaluate_mot
-    from mottrack_sdk.io import write_results
-    from mottrack_training.engine.validation import sequence_frames
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for seq in sequences:
-            frames, frame_rate = sequence_frames(seq)
-            tracker = Tracker(model=model, frame_rate=frame_rate, det_thresh=det_thresh,
-                              backend_options=OnnxRuntimeOptions(cpu_int8=cpu_int8))
-            rows = [(frame, t.track_id, *t.tlwh, t.score) for frame, path in frames
-                    for t in tracker.update(cv2.imread(str(path)))]
-            arr = np.array(rows, np.float64).reshape(-1, 7)
-            write_results(Path(tmp) / f"{seq.name}.txt", arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
-                          arr[:, 2:6], arr[:, 6])
-        combined = evaluate_mot(sequences[0].parent, Path(tmp), sequences=[s.name for s in sequences],
-                                benchmark=benchmark).combined
-    return {k: round(float(combined[k]), 2) for k in ("MOTA", "IDF1", "HOTA")}
+TUD = SHARED / "MOT15" / "train" / "TUD-Campus"
 
 
 def main() -> int:
@@ -64,7 +40,7 @@ def main() -> int:
         for value in (float(v) for v in args.values.split(",")):
             row: dict = {"det_thresh": value}
             for name, (sequences, benchmark) in sets.items():
-                row[name] = _run(args.model, sequences, benchmark, value, mode)
+                row[name] = _tracking(args.model, sequences, benchmark, mode, value)
             row["score"] = round(float(np.mean([min(row[n]["MOTA"], row[n]["IDF1"]) for n in sets])), 2)
             print(mode, json.dumps(row), flush=True)
             rows.append(row)

@@ -13,13 +13,12 @@ import argparse
 from pathlib import Path
 
 from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
+from mottrack_sdk.cli.model_args import add_cpu_int8_option
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".torchscript")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
-
     p = sub.add_parser("bench", help="end-to-end FPS and per-stage latency of the frame pipeline",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     p.add_argument("--model", type=Path, action="append", default=[], metavar="PATH",
@@ -27,9 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     p.add_argument("--sizes", default=None, metavar="WxH,...", help="keep these sizes, e.g. 1088x608,864x480,576x320")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads per backend (default 2)")
-    p.add_argument("--cpu-int8", choices=CPU_INT8_MODES, default="auto",
-                   help="INT8 QDQ models on ONNX Runtime's CPU provider (as `mottrack track --cpu-int8`): auto = "
-                        "u8 on CPUs with VNNI, else float (weights dequantized at load)")
+    add_cpu_int8_option(p)
     p.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
                    help="camera-motion compensation (as `mottrack track --cmc`; timed as its own stage)")
     p.add_argument("--frames", type=positive_int("--frames"), default=100, help="timed frames per configuration (100)")

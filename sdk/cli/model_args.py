@@ -17,15 +17,20 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
     g.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads of the backend (ONNX Runtime intra-op threads, default 2; torch threads)")
-    g.add_argument("--cpu-int8", choices=CPU_INT8_MODES, default="auto",
-                   help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = u8 (uint8 activations, int8 "
-                        "kernels) on CPUs with VNNI, else float (the file's int8 weights dequantized at load, float "
-                        "kernels: faster there); u8_w7 = int8 kernels with 7-bit weights (no int16 saturation "
-                        "without VNNI); as_is = the file unchanged")
+    add_cpu_int8_option(g)
     g.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
                    help="camera-motion compensation from the frames: auto (default) = sparse_flow (OpenCV "
                         "optical flow on a downscaled frame, ~2 ms per 1080p frame); off for fixed cameras when "
                         "every millisecond counts")
+
+
+def add_cpu_int8_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--cpu-int8`` (track, demo, bench): how INT8 QDQ files run on ONNX Runtime's CPU provider."""
+    parser.add_argument("--cpu-int8", choices=CPU_INT8_MODES, default="auto",
+                        help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = u8 (uint8 activations, int8 "
+                             "kernels) on CPUs with VNNI, else float (the file's int8 weights dequantized at load, "
+                             "float kernels: faster there); u8_w7 = int8 kernels with 7-bit weights (no int16 "
+                             "saturation without VNNI); as_is = the file unchanged")
 
 
 def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:

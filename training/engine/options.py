@@ -208,9 +208,7 @@ class OptimOptions:
             raise ValueError(f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
         if not 0 < self.ema_decay < 1 or self.ema_tau <= 0:
             raise ValueError("optim.ema_decay must be in (0, 1) and ema_tau > 0")
-        if self.clip_grad_norm is not None and not (isinstance(self.clip_grad_norm, (int, float))
-                                                    and not isinstance(self.clip_grad_norm, bool)
-                                                    and math.isfinite(self.clip_grad_norm) and self.clip_grad_norm > 0):
+        if self.clip_grad_norm is not None and not 0 < self.clip_grad_norm < math.inf:
             raise ValueError(f"optim.clip_grad_norm must be a number > 0 or null, got {self.clip_grad_norm!r}")
 
 

@@ -49,7 +49,7 @@ class RunLog:
             return
         _append(self.steps_path, STEP_FIELDS, row)
         if self._tb is not None:
-            for key in ("lr", "loss", "box", "obj", "cls", "id", "distill", "images_per_s"):
+            for key in STEP_FIELDS[3:]:  # lr, loss, the loss terms, images_per_s
                 self._tb.add_scalar(f"train/{key}", row[key], int(row["step"]))
 
     def epoch(self, row: dict[str, float]) -> None:

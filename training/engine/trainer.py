@@ -41,11 +41,11 @@ from mottrack_training.engine.run_log import RunLog
 from mottrack_training.engine.sources import build_train_dataset, prepare_sources, sequence_dirs
 from mottrack_training.engine.validation import ValidationResult, validate_sequences
 from mottrack_training.losses import CSTrackCriterion, ModelWithLoss
+from mottrack_training.losses.criterion import TERMS
 from mottrack_training.model import build_model
 
 __all__ = ["TrainSummary", "Trainer", "init_class_prior"]
 
-TERMS = ("box", "obj", "cls", "id", "distill")
 
 
 @dataclasses.dataclass
@@ -133,16 +133,14 @@ class Trainer:
             load_yolox_onnx(self.model, options.model.init_onnx)
         if options.model.weights:
             self.model.load_state_dict(load_model_weights(options.model.weights))
-        # the network as fine-tuning starts, frozen: the distillation term's reference (LossOptions.distill_weight)
-        reference = copy.deepcopy(self.model) if options.loss.distill_weight > 0 else None
         frozen = freeze_parameters(self.model, options.model.freeze)
         if frozen:
             self._print(f"frozen (model.freeze): {frozen} parameter tensors")
         self.model.to(self.device)
+        # the network as fine-tuning starts, frozen: the distillation term's reference (LossOptions.distill_weight)
+        reference = copy.deepcopy(self.model) if options.loss.distill_weight > 0 else None
         self.criterion = CSTrackCriterion.for_model(self.model, self.dataset.num_identities, options.loss)
         self.criterion.to(self.device)
-        if reference is not None:
-            reference.to(self.device)
         self.net = ModelWithLoss(self.model, self.criterion, amp=self.amp, reference=reference)
         self.ddp: torch.nn.Module = self.net
         if self.ctx.distributed:

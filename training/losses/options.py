@@ -27,10 +27,11 @@ class LossOptions:
             σ(obj)·σ(cls): objectness 1 at positives, and the class logit learns the positive's IoU
             at positives, with one class too).
     Keeping a starting detector (fine-tuning without forgetting, :mod:`.distillation`):
-        distill_weight: weight of the term that holds the objectness and class logits of every cell
-            outside all target boxes (ignore regions included) to those of a frozen copy of the
-            network as it started (0: off). Learning new scenes (synthetic figures) then cannot
-            move the detector's background on the real footage it already handled.
+        distill_weight: weight of the term that holds the detection score σ(obj)·σ(cls) of every cell
+            outside all target boxes (ignore regions included) to that of a frozen copy of the
+            network as it started, and everything (boxes too) on frames of ``detection: reference``
+            sources (0: off). Learning new scenes (synthetic figures) then cannot move what the
+            detector already did on the real footage.
     Identity:
         id_loss: ``"ce"`` (JDE: scaled-cosine cross-entropy over a bias-free linear classifier) or
             ``"ihoim"`` (the second paper's improved hierarchical OIM loss, section 3.2).

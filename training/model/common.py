@@ -174,12 +174,16 @@ class Concat(nn.Module):
 
 
 def fuse_batch_norms(module: nn.Module) -> int:
-    """Call ``fuse_batch_norm()`` on every submodule that has one, then fold every space-to-depth stem;
-    returns how many BatchNorm holders were fused."""
+    """Call ``fuse_batch_norm()`` on every submodule that has one; returns how many were fused."""
     fusable = [m for m in module.modules() if hasattr(m, "fuse_batch_norm") and m is not module]
     for m in fusable:
         m.fuse_batch_norm()
-    for m in module.modules():
-        if isinstance(m, SpaceToDepthStem):
-            m.fold()
     return len(fusable)
+
+
+def fold_space_to_depth_stems(module: nn.Module) -> int:
+    """:meth:`SpaceToDepthStem.fold` on every stem in ``module`` (after BatchNorm fusion); returns how many."""
+    stems = [m for m in module.modules() if isinstance(m, SpaceToDepthStem)]
+    for m in stems:
+        m.fold()
+    return len(stems)

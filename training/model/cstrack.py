@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mottrack_training.model.common import fuse_batch_norms
+from mottrack_training.model.common import fold_space_to_depth_stems, fuse_batch_norms
 from mottrack_training.model.config import PREVIOUS, ConfigError, ModelConfig, YoloxModelConfig, load_model_config
 from mottrack_training.model.feature_graph import FeatureGraph, FeatureInfo
 from mottrack_training.model.heads import DetectionHead
@@ -111,9 +111,11 @@ class OneShotNetwork(nn.Module):
         return (self.detect.decode(raw) if decode else raw), embeddings
 
     def fuse(self) -> "OneShotNetwork":
-        """Fold all BatchNorms into their convolutions, switch to eval mode; returns ``self``."""
+        """Fold all BatchNorms into their convolutions and every Focus stem into one strided convolution,
+        switch to eval mode; returns ``self`` (inference only: the stems' state dict changes)."""
         self.eval()
         fuse_batch_norms(self)
+        fold_space_to_depth_stems(self)
         return self
 
     def block_modules(self) -> dict[str, nn.Module]:
