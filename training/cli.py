@@ -83,6 +83,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "read from the run (pseudo-label licences, init_onnx); repeatable")
     pack.set_defaults(func=run_package_weights)
 
+    avg = subparsers.add_parser(
+        "average-weights",
+        help="weighted mean of fine-tuned runs of one model (a model soup) as a checkpoint to package",
+        description="Average the EMA weights of two or more training checkpoints of the same model config "
+                    "(fine-tunes of one starting point) and write the mean as a checkpoint that "
+                    "`mottrack package-weights` takes; its card lists every member's training sources.",
+    )
+    avg.add_argument("checkpoints", nargs="+", metavar="CKPT", help="training checkpoints (best.pt / last.pt)")
+    avg.add_argument("--out", required=True, help="checkpoint to write (e.g. runs/soup/best.pt)")
+    avg.add_argument("--mix", default=None, help="comma-separated weights, one per checkpoint, in [0, 1], "
+                                                 "summing to 1 (default: equal)")
+    avg.set_defaults(func=run_average_weights)
+
     abl = subparsers.add_parser(
         "ablate",
         help="JDE vs +REN vs +REN+SAAN (CE) and CE vs iHOIM, same budget each, held-out metrics",
@@ -184,6 +197,17 @@ def run_ablate(args: argparse.Namespace) -> int:
     arms = [a.strip() for a in args.arms.split(",")] if args.arms else list(ARMS)
     run_ablation(base, args.out, arms, args.test_seed, args.test_sequences)
     print((Path(args.out) / "ablation.md").read_text(), end="")
+    return 0
+
+
+def run_average_weights(args: argparse.Namespace) -> int:
+    """Average checkpoints (``mottrack_training.engine.soup``) and say what went in."""
+    from mottrack_training.engine.soup import average_checkpoints, parse_mix
+
+    record = average_checkpoints(args.checkpoints, args.out, parse_mix(args.mix, len(args.checkpoints)))
+    for member in record["averaged_from"]:
+        print(f"  {member['weight']:.3f} x {member['checkpoint']} ({member['config']}, epoch {member['epoch']})")
+    print(f"averaged {len(record['averaged_from'])} checkpoints -> {args.out}")
     return 0
 
 

@@ -117,7 +117,16 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
     real = evaluate_extra_sets(model, options)
     if real:
         card["real"] = real
-    card["training_sources"] = training_sources(options, source_notes or {})
+    members = load_checkpoint(checkpoint).get("averaged_from") or []
+    if members:  # a model soup: every member's sources, and the mix
+        card["training"]["averaged_from"] = [{k: m.get(k) for k in ("checkpoint", "weight", "config", "epoch")}
+                                             for m in members]
+        member_options = [train_options_from_dict(m["options"], where=f"{checkpoint} [averaged_from]")
+                          for m in members]
+    else:
+        member_options = [options]
+    sources = [s for o in member_options for s in training_sources(o, source_notes or {})]
+    card["training_sources"] = list({(s["name"], s["licence"]): s for s in sources}.values())
     write_json(out_dir / "metrics.json", card)
     return card
 

@@ -115,6 +115,9 @@ class Trainer:
         if options.num_threads:
             torch.set_num_threads(options.num_threads)
         state = load_checkpoint(resume, map_location="cpu") if resume else None
+        if state is not None and state.get("averaged_from"):
+            raise ValueError(f"--resume {resume}: an averaged checkpoint (mottrack average-weights) has no "
+                             "optimizer state to resume; start a new run from it with model.weights")
         self.out_dir = Path(out_dir) if out_dir else (Path(resume).parent if resume else options.out_dir)
         self.device = self.ctx.device
         self.amp = options.optim.amp and self.device.type == "cuda"

@@ -1,0 +1,113 @@
+"""Averaging fine-tuned checkpoints (``mottrack average-weights``): the weighted mean, what it records,
+packaging it, and every bad input named."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mottrack_training.engine import Trainer, train_options_from_dict
+from mottrack_training.engine.checkpoint import load_checkpoint, save_checkpoint
+from mottrack_training.engine.soup import average_checkpoints, parse_mix
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture()
+def two_runs(tiny_config, tmp_path_factory, one_thread):
+    """A tiny run's last checkpoint and a second one whose EMA floats are shifted (another "fine-tune")."""
+    out = tmp_path_factory.mktemp("run")
+    Trainer(train_options_from_dict(tiny_config(optim={"epochs": 1})), out_dir=out).fit()
+    first = out / "last.pt"
+    state = load_checkpoint(first)
+    generator = torch.Generator().manual_seed(0)
+    shifted = {k: v + torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+               for k, v in state["ema"]["model"].items()}
+    state["ema"]["model"] = shifted
+    second = save_checkpoint(out / "other.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
+    return first, second
+
+
+def test_the_weighted_mean_of_the_ema_weights_and_what_it_records(two_runs, tmp_path):
+    first, second = two_runs
+    record = average_checkpoints([first, second], tmp_path / "soup.pt", [0.25, 0.75])
+    a, b = load_checkpoint(first)["ema"]["model"], load_checkpoint(second)["ema"]["model"]
+    soup = load_checkpoint(tmp_path / "soup.pt")
+    assert soup["optimizer"] is None and soup["scheduler"] is None
+    assert soup["model"].keys() == a.keys()
+    for name, value in soup["ema"]["model"].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.25 * a[name] + 0.75 * b[name])
+            assert not torch.equal(value, a[name]) or torch.equal(a[name], b[name])
+        else:
+            assert torch.equal(value, a[name])
+        torch.testing.assert_close(soup["model"][name], value)
+    assert [m["weight"] for m in record["averaged_from"]] == [0.25, 0.75]
+    assert [m["checkpoint"] for m in soup["averaged_from"]] == [str(first), str(second)]
+    assert soup["averaged_from"][0]["options"] == load_checkpoint(first)["options"]
+
+
+def test_equal_weights_by_default_and_the_cli(two_runs, tmp_path, capsys):
+    from mottrack_sdk.cli.main import main
+
+    first, second = two_runs
+    assert main(["average-weights", str(first), str(second), "--out", str(tmp_path / "soup.pt")]) == 0
+    assert "0.500 x" in capsys.readouterr().out
+    a, b = load_checkpoint(first)["ema"]["model"], load_checkpoint(second)["ema"]["model"]
+    name = next(k for k, v in a.items() if v.is_floating_point())
+    torch.testing.assert_close(load_checkpoint(tmp_path / "soup.pt")["ema"]["model"][name], (a[name] + b[name]) / 2)
+
+
+def test_a_soup_packages_with_every_members_sources_and_is_not_resumable(two_runs, tmp_path, tiny_config):
+    from mottrack_training.engine.release import package_weights
+
+    first, second = two_runs
+    average_checkpoints([first, second], tmp_path / "soup.pt")
+    card = package_weights(tmp_path / "soup.pt", tmp_path / "pkg", test_seed=5, test_sequences=1,
+                           test_root=tmp_path / "test")
+    assert [m["weight"] for m in card["training"]["averaged_from"]] == [0.5, 0.5]
+    assert any("synthetic scenes" in s["name"] for s in card["training_sources"])
+    with pytest.raises(ValueError, match="averaged checkpoint"):
+        Trainer(train_options_from_dict(tiny_config(optim={"epochs": 1})), out_dir=tmp_path / "again",
+                resume=tmp_path / "soup.pt")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("0.5", "expected 2 weights"), ("0.5,x", "comma-separated numbers"), ("1.5,-0.5", r"in \[0, 1\]"),
+    ("0.5,0.6", "sum to 1"), ("nan,0.5", r"in \[0, 1\]"),
+])
+def test_a_bad_mix_is_named(text, message):
+    with pytest.raises(ValueError, match=f"--mix: .*{message}"):
+        parse_mix(text, 2)
+    assert parse_mix("0.3,0.7", 2) == [0.3, 0.7] and parse_mix(None, 4) == [0.25] * 4
+
+
+def test_inputs_that_cannot_be_averaged_are_named_and_nothing_is_written(two_runs, tmp_path):
+    first, second = two_runs
+    out = tmp_path / "soup.pt"
+    with pytest.raises(ValueError, match="at least two"):
+        average_checkpoints([first], out)
+    with pytest.raises(ValueError, match="would overwrite"):
+        average_checkpoints([first, second], second)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "something else"}, foreign)
+    with pytest.raises(ValueError, match="foreign.pt: not a mottrack training checkpoint"):
+        average_checkpoints([first, foreign], out)
+    state = load_checkpoint(second)
+    name = next(k for k, v in state["ema"]["model"].items() if v.is_floating_point())
+    state["ema"]["model"][name] = torch.zeros(3, 3, 3)
+    bad_shape = save_checkpoint(tmp_path / "shape.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
+    with pytest.raises(ValueError, match=f"shape.pt: parameter {name} has shape"):
+        average_checkpoints([first, bad_shape], out)
+    state = load_checkpoint(second)
+    state["model_config"] = {"config": "another", "overrides": {}}
+    other_model = save_checkpoint(tmp_path / "model.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
+    with pytest.raises(ValueError, match="model.pt: model config"):
+        average_checkpoints([first, other_model], out)
+    state = load_checkpoint(second)
+    integer = [k for k, v in state["ema"]["model"].items() if not v.is_floating_point()]
+    if integer:
+        state["ema"]["model"][integer[0]] = state["ema"]["model"][integer[0]] + 1
+        counts = save_checkpoint(tmp_path / "counts.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
+        with pytest.raises(ValueError, match=f"counts.pt: integer buffer {integer[0]} differs"):
+            average_checkpoints([first, counts], out)
+    assert not out.exists()
