@@ -103,11 +103,26 @@ def test_inputs_that_cannot_be_averaged_are_named_and_nothing_is_written(two_run
     other_model = save_checkpoint(tmp_path / "model.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
     with pytest.raises(ValueError, match="model.pt: model config"):
         average_checkpoints([first, other_model], out)
-    state = load_checkpoint(second)
-    integer = [k for k, v in state["ema"]["model"].items() if not v.is_floating_point()]
-    if integer:
-        state["ema"]["model"][integer[0]] = state["ema"]["model"][integer[0]] + 1
-        counts = save_checkpoint(tmp_path / "counts.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
-        with pytest.raises(ValueError, match=f"counts.pt: integer buffer {integer[0]} differs"):
-            average_checkpoints([first, counts], out)
+    with_index = []
+    for i, path in enumerate((first, second)):  # an integer buffer that is not a step counter
+        state = load_checkpoint(path)
+        state["ema"]["model"]["head.index"] = torch.tensor([i])
+        with_index.append(save_checkpoint(tmp_path / f"index{i}.pt",
+                                          {k: v for k, v in state.items() if k not in ("format", "version")}))
+    with pytest.raises(ValueError, match="index1.pt: integer buffer head.index differs"):
+        average_checkpoints(with_index, out)
     assert not out.exists()
+
+
+def test_batchnorm_step_counters_take_the_longest_run(two_runs, tmp_path):
+    first, second = two_runs
+    state = load_checkpoint(second)
+    counters = [k for k in state["ema"]["model"] if k.endswith("num_batches_tracked")]
+    assert counters, "the tiny model has BatchNorm layers"
+    for name in counters:
+        state["ema"]["model"][name] = state["ema"]["model"][name] + 7
+    longer = save_checkpoint(tmp_path / "longer.pt", {k: v for k, v in state.items() if k not in ("format", "version")})
+    average_checkpoints([first, longer], tmp_path / "soup.pt")
+    soup = load_checkpoint(tmp_path / "soup.pt")["ema"]["model"]
+    for name in counters:
+        assert int(soup[name]) == int(state["ema"]["model"][name])

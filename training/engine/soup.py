@@ -8,7 +8,8 @@ fine-tuning of zero-shot models" (WiSE-FT), CVPR 2022). ``mottrack average-weigh
 as a training checkpoint that ``mottrack package-weights`` takes like any other.
 
 The result is the first checkpoint with its model (and EMA) weights replaced by the weighted mean of
-every input's EMA weights (its model weights when it has no EMA); integer buffers must be equal. It
+every input's EMA weights (its model weights when it has no EMA); BatchNorm step counters
+(``num_batches_tracked``) take the largest, any other integer buffer must be equal. It
 records ``averaged_from`` (file, weight, config name, options of each input) so the metrics card can
 list what every member learned from. Optimizer, scheduler and scaler states are dropped: an averaged
 checkpoint is a result, not a run to resume (``mottrack train --resume`` refuses it).
@@ -97,6 +98,8 @@ def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
                                  f"{paths[0]} has {tuple(reference[name].shape)}")
             if value.is_floating_point():
                 mean[name] += value.float() * weight
+            elif name.endswith("num_batches_tracked"):  # a BatchNorm step counter: the longest run's
+                mean[name] = torch.maximum(mean[name], value)
             elif not torch.equal(value, reference[name]):
                 raise ValueError(f"{path}: integer buffer {name} differs from {paths[0]}'s")
     mean = {k: v.to(reference[k].dtype) for k, v in mean.items()}
