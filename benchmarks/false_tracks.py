@@ -22,17 +22,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with (N, 4) xyxy boxes."""
-    if not len(boxes):
-        return np.zeros(0)
-    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = w * h
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
@@ -41,10 +30,11 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--png", type=Path, default=None)
     args = parser.parse_args()
+    from eval_default_model import _backend_options  # benchmarks/ is the script's folder
     from mottrack_sdk import Tracker
-    from mottrack_sdk.backends.onnxruntime_backend import OnnxRuntimeOptions
     from mottrack_sdk.detector import default_model_path
     from mottrack_sdk.io import read_mot_txt, write_json
+    from mottrack_sdk.tracking.matching import iou_matrix
     from mottrack_training.engine.validation import sequence_frames
 
     if not (args.sequence / "gt" / "gt.txt").is_file():
@@ -52,7 +42,7 @@ def main() -> int:
     model = str(args.model or default_model_path(must_exist=True))
     gt = read_mot_txt(args.sequence / "gt" / "gt.txt")
     frames, frame_rate = sequence_frames(args.sequence)
-    tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=OnnxRuntimeOptions(cpu_int8=args.cpu_int8))
+    tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(args.cpu_int8))
     tracks: dict[int, dict] = {}
     paths = dict(frames)
     for frame, path in frames:
@@ -62,7 +52,7 @@ def main() -> int:
             box = np.array([t.tlwh[0], t.tlwh[1], t.tlwh[0] + t.tlwh[2], t.tlwh[1] + t.tlwh[3]])
             entry = tracks.setdefault(int(t.track_id), {"track_id": int(t.track_id), "frames": 0, "unmatched": []})
             entry["frames"] += 1
-            if not (_iou(box, gt_boxes) >= 0.5).any():
+            if not (iou_matrix(box[None], gt_boxes) >= 0.5).any():
                 entry["unmatched"].append([int(frame), *np.round(box, 1).tolist()])
     ranked = sorted(tracks.values(), key=lambda e: -len(e["unmatched"]))
     total = sum(len(e["unmatched"]) for e in ranked)

@@ -30,8 +30,8 @@ import torch
 from mottrack_sdk.io import atomic_path
 from mottrack_training.engine.safe_load import load_weights_file
 
-__all__ = ["CHECKPOINT_FORMAT", "WEIGHTS_FORMAT", "capture_rng_state", "load_checkpoint", "load_model_weights", "restore_rng_state",
-           "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "WEIGHTS_FORMAT", "capture_rng_state", "checkpoint_weights", "load_checkpoint",
+           "load_model_weights", "restore_rng_state", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "mottrack-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -80,15 +80,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+def checkpoint_weights(state: dict[str, Any], use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict a loaded training checkpoint stands for: its EMA weights when it has them and
+    ``use_ema``, else its model weights."""
+    return state["ema"]["model"] if use_ema and state.get("ema") else state["model"]
+
+
 def load_model_weights(path: str | Path, use_ema: bool = True) -> dict[str, torch.Tensor]:
     """A CSTrack state dict from a training checkpoint (its EMA weights when present and ``use_ema``),
     from packaged weights (``mottrack package-weights``; FP16 turned back to FP32) or from a file
     holding a bare state dict."""
     state = load_weights_file(path, what="weights")
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        if use_ema and state.get("ema"):
-            return state["ema"]["model"]
-        return state["model"]
+        return checkpoint_weights(state, use_ema)
     if isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT and isinstance(state.get("model"), dict):
         return {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
     if isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()):

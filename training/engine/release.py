@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from mottrack_sdk.io import atomic_path, atomic_write, write_json
-from mottrack_training.engine.checkpoint import WEIGHTS_FORMAT, load_checkpoint
+from mottrack_training.engine.checkpoint import WEIGHTS_FORMAT, checkpoint_weights, load_checkpoint
 from mottrack_training.engine.options import SourceOptions, SyntheticSource, train_options_from_dict
 from mottrack_training.engine.safe_load import load_weights_file
 from mottrack_training.engine.sources import prepare_sources, sequence_dirs
@@ -41,7 +41,8 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
     letterbox, NMS, the run's validation TrackerOptions with ``tracker`` changes applied (settings
     chosen on the validation seed after training), TrackEval).
 
-    Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed"}, model)``.
+    Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed", "epoch", "step",
+    "averaged_from"}, model)`` (``averaged_from``: the members of an averaged checkpoint, else empty).
     """
     state = load_checkpoint(checkpoint)
     options = train_options_from_dict(state["options"], where=f"{checkpoint} [options]")
@@ -61,13 +62,13 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
     prepare_sources([test], True, print)
 
     model = build_model(options.model.config, **options.model.overrides)
-    model.load_state_dict(state["ema"]["model"] if state.get("ema") else state["model"])
+    model.load_state_dict(checkpoint_weights(state))
     model.eval()
     with tempfile.TemporaryDirectory() as tmp:
         result = validate_sequences(model, sequence_dirs(test), options.val, options.data.img_size,
                                     options.data.pad_value, Path(tmp) / "results", torch.device("cpu"))
     seeds = {"test_seed": test_seed, "train_seeds": sorted(train_seeds), "val_seed": val_source.synthetic.seed,
-             "epoch": state.get("epoch"), "step": state.get("step")}
+             "epoch": state.get("epoch"), "step": state.get("step"), "averaged_from": state.get("averaged_from") or []}
     return result, options, seeds, model
 
 
@@ -117,7 +118,7 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
     real = evaluate_extra_sets(model, options)
     if real:
         card["real"] = real
-    members = load_checkpoint(checkpoint).get("averaged_from") or []
+    members = seeds["averaged_from"]
     if members:  # a model soup: every member's sources, and the mix
         card["training"]["averaged_from"] = [{k: m.get(k) for k in ("checkpoint", "weight", "config", "epoch")}
                                              for m in members]
@@ -125,8 +126,7 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
                           for m in members]
     else:
         member_options = [options]
-    sources = [s for o in member_options for s in training_sources(o, source_notes or {})]
-    card["training_sources"] = list({(s["name"], s["licence"]): s for s in sources}.values())
+    card["training_sources"] = _unique_sources(s for o in member_options for s in training_sources(o, source_notes or {}))
     write_json(out_dir / "metrics.json", card)
     return card
 
@@ -176,8 +176,12 @@ def training_sources(options: Any, notes: dict[str, str]) -> list[dict[str, str]
                         "a previous stage of this project (its sources follow)" if previous else "not recorded"})
         sources += [s for s in previous if isinstance(s, dict)]
     sources += [{"name": name, "licence": licence} for name, licence in notes.items()]
-    unique = {(s["name"], s["licence"]): s for s in sources}
-    return list(unique.values())
+    return _unique_sources(sources)
+
+
+def _unique_sources(sources: Any) -> list[dict[str, str]]:
+    """``sources`` in order, each (name, licence) once."""
+    return list({(s["name"], s["licence"]): s for s in sources}.values())
 
 
 def tracker_defaults(options: Any) -> dict[str, Any]:

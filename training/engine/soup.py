@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from mottrack_training.engine.checkpoint import load_checkpoint, save_checkpoint
+from mottrack_training.engine.checkpoint import checkpoint_weights, load_checkpoint, save_checkpoint
 
 __all__ = ["average_checkpoints", "check_mix", "parse_mix"]
 
@@ -53,10 +53,6 @@ def check_mix(weights: Sequence[float] | None, count: int) -> list[float]:
     return weights
 
 
-def _weights_of(state: dict[str, Any]) -> dict[str, torch.Tensor]:
-    return state["ema"]["model"] if state.get("ema") else state["model"]
-
-
 def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
                         mix: Sequence[float] | None = None) -> dict[str, Any]:
     """Write the weighted mean of ``checkpoints`` (training checkpoints of one model) to ``out``.
@@ -82,13 +78,13 @@ def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
     if any(out.resolve() == p.resolve() for p in paths):
         raise ValueError(f"--out {out}: would overwrite one of the input checkpoints")
     states = [load_checkpoint(p) for p in paths]
-    first, reference = states[0], _weights_of(states[0])
+    first, reference = states[0], checkpoint_weights(states[0])
     mean = {k: v.float() * weights[0] if v.is_floating_point() else v.clone() for k, v in reference.items()}
     for path, state, weight in zip(paths[1:], states[1:], weights[1:]):
         if state.get("model_config") != first.get("model_config"):
             raise ValueError(f"{path}: model config {state.get('model_config')!r} differs from {paths[0]}'s "
                              f"{first.get('model_config')!r}: only runs of one model can be averaged")
-        params = _weights_of(state)
+        params = checkpoint_weights(state)
         if params.keys() != reference.keys():
             extra = sorted(set(params) ^ set(reference))[:3]
             raise ValueError(f"{path}: its parameters differ from {paths[0]}'s (e.g. {extra})")
