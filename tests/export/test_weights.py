@@ -82,3 +82,24 @@ def test_unreadable_and_foreign_files(tmp_path):
         TorchModelFromWeights(tmp_path / "list.pt")()
     with pytest.raises(FileNotFoundError):
         TorchModelFromWeights(tmp_path / "missing.pt")()
+
+
+def test_the_shipped_default_model_is_the_packaged_weights_with_their_tracker_settings():
+    """``make default-model`` exports ``training/weights/cstrack_nano_real_ft``: the ONNX file names
+    those weights by hash and carries the tracker settings their card was measured with (a forgotten
+    re-export after ``package-weights --tracker-set`` fails here)."""
+    import hashlib
+    from pathlib import Path
+
+    import yaml
+    from mottrack_sdk.detector import default_model_path
+    from mottrack_sdk.model_metadata import read_model_metadata
+
+    onnx_path = default_model_path()
+    if not onnx_path.is_file():
+        pytest.skip("no default model shipped in this build")
+    weights = Path(__file__).resolve().parents[2] / "training" / "weights" / "cstrack_nano_real_ft"
+    meta = read_model_metadata(onnx_path)
+    assert meta.weights_sha256 == hashlib.sha256((weights / "weights.pt").read_bytes()).hexdigest()
+    card = yaml.safe_load((weights / "config.yaml").read_text())
+    assert (meta.tracker_defaults or {}) == card["tracker"]

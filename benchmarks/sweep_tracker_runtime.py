@@ -1,0 +1,167 @@
+"""Choose an exported model's tracker settings as the runtime runs it, on validation sets only.
+
+    .venv/bin/python benchmarks/sweep_tracker_runtime.py --model sdk/assets/models/cstrack_nano_int8.onnx \
+        --grid det_thresh=0.4,0.45,0.5,0.55 --grid min_hits=2,4,5,6 --grid low_score_thresh=0.1,0.2 \
+        --cpu-int8 float --cpu-int8 u8_w7 \
+        --json benchmarks/results/cstrack_nano_real_ft_tracker_grid_runtime.json
+
+``benchmarks/sweep_det_thresh.py`` sweeps a training checkpoint's ``det_thresh`` in PyTorch; this one
+runs the file a user gets through ``Tracker(model=..., **point)`` for every point of the grid (the
+cartesian product of the ``--grid`` values, each a ``TrackerOptions`` field, on top of the model's own
+``tracker_defaults``) on three validation sets, never the held-out synthetic seed 2:
+
+- the synthetic validation seed (``.cache/synthetic/val``, 2 x 100 frames, 20 people);
+- TUD-Campus (71 real frames, 5-8 people at a time; MOT15 rules);
+- MOT17-mini tracked as clips (7 real clips of 4-8 frames, 10-50 people each, MOT17 rules; their
+  ground truth holds only the clips' frames): dense real scenes. Births after a clip's first frame
+  rarely confirm within 4-8 frames, so this set weighs the thresholds more than ``min_hits``.
+
+The rule: the point maximising the mean over the sets of min(MOTA, IDF1); the first such point in
+grid order on a tie.
+
+The detections of every frame are computed once per CPU INT8 mode (preprocessing, ONNX Runtime, the
+in-graph tail: they do not depend on the tracker's options) and fed with their frame to
+``Tracker.update_detections_arrays``: the same association and camera-motion compensation as
+``Tracker.update``, so a grid of a hundred points costs minutes, not hours.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from eval_default_model import REPO, SHARED, _backend_options, score_tracks  # benchmarks/ is the script's folder
+
+TUD = SHARED / "MOT15" / "train" / "TUD-Campus"
+MOT17_MINI = SHARED / "MOT17-mini" / "train"
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["det_thresh=0.4,0.5", "min_hits=2,4"]`` -> ``{"det_thresh": [0.4, 0.5], "min_hits": [2, 4]}``
+    (integers stay integers, ``none`` is None); every point is checked as ``TrackerOptions.for_model``
+    changes, so a wrong name or value fails before any frame is read."""
+    from mottrack_sdk.tracking import TrackerOptions
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise ValueError(f"--grid {item!r}: expected KEY=V1,V2,... (a TrackerOptions field and its values)")
+        if key in grid:
+            raise ValueError(f"--grid {key}: given twice")
+        grid[key] = [_value(v.strip(), key) for v in values.split(",")]
+    for point in grid_points(grid):
+        try:
+            TrackerOptions.for_model(**point)
+        except ValueError as exc:
+            raise ValueError(f"--grid point {point}: {exc}") from None
+    return grid
+
+
+def _value(text: str, key: str) -> Any:
+    if text.lower() == "none":
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(f"--grid {key}: {text!r} is not a number, true/false or none")
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in order (the last key varies fastest)."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def best_row(rows: list[dict], sets: list[str]) -> dict:
+    """The row with the largest ``score`` (mean over ``sets`` of min(MOTA, IDF1)); first on a tie."""
+    for row in rows:
+        row["score"] = round(float(np.mean([min(row[n]["MOTA"], row[n]["IDF1"]) for n in sets])), 2)
+    return max(rows, key=lambda r: r["score"])
+
+
+def _detections(model: str, sequences: list[Path], cpu_int8: str) -> dict[Path, list]:
+    """Per sequence: (frame number, image, Detections) of every frame, as the runtime detects them."""
+    from mottrack_sdk.detector import FrameDetector
+    from mottrack_training.engine.validation import sequence_frames
+
+    detector = FrameDetector.from_model(model, backend_options=_backend_options(cpu_int8))
+    out = {}
+    for seq in sequences:
+        frames, _ = sequence_frames(seq)
+        rows = []
+        for frame, path in frames:
+            image = cv2.imread(str(path))
+            rows.append((frame, image, detector.detect(image)))
+        out[seq] = rows
+    detector.close()
+    return out
+
+
+def _track(model: str, cached: dict[Path, list], benchmark: str, point: dict[str, Any]) -> dict[str, float]:
+    from mottrack_sdk import Tracker
+    from mottrack_training.engine.validation import sequence_frames
+
+    per_sequence = {}
+    for seq, frames in cached.items():
+        tracker = Tracker(model=model, frame_rate=sequence_frames(seq)[1], **point)
+        tracker.load_model()  # the model's tracker_defaults, the point on top
+        rows = []
+        for frame, image, d in frames:
+            ft = tracker.update_detections_arrays(d.xyxy, d.scores, d.embeddings, d.classes, frame=image)
+            tlwh = np.c_[ft.xyxy[:, :2], ft.xyxy[:, 2:] - ft.xyxy[:, :2]]
+            rows += [(frame, i, *box, s) for i, box, s in zip(ft.track_id.tolist(), tlwh.tolist(), ft.score.tolist())]
+        tracker.close()
+        per_sequence[seq] = rows
+    return score_tracks(per_sequence, benchmark)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2",
+                        help="a TrackerOptions field and its values (repeatable; default det_thresh=0.5,0.55,0.6)")
+    parser.add_argument("--cpu-int8", action="append", default=None, help="CPU INT8 modes (repeatable; default auto)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    from mottrack_sdk.io import find_sequences, write_json
+
+    try:
+        grid = parse_grid(args.grid or ["det_thresh=0.5,0.55,0.6"])
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not Path(args.model).is_file():
+        parser.error(f"--model {args.model}: file not found")
+    sets = {"synthetic_val": (find_sequences(REPO / ".cache" / "synthetic" / "val"), "MOT17")}
+    if TUD.is_dir():
+        sets["tud"] = ([TUD], "MOT15")
+    if MOT17_MINI.is_dir():
+        sets["mot17_mini_clips"] = (find_sequences(MOT17_MINI), "MOT17")
+    out: dict = {"model": args.model, "grid": grid, "rule": "max mean over sets of min(MOTA, IDF1)", "modes": {}}
+    for mode in args.cpu_int8 or ["auto"]:
+        cached = {name: (_detections(args.model, seqs, mode), bench) for name, (seqs, bench) in sets.items()}
+        rows = []
+        for point in grid_points(grid):
+            row: dict = {**point, **{name: _track(args.model, c, bench, point) for name, (c, bench) in cached.items()}}
+            best_row([row], list(sets))  # this row's score
+            print(mode, json.dumps(row), flush=True)
+            rows.append(row)
+        best = best_row(rows, list(sets))
+        chosen = {k: best[k] for k in grid}
+        print(f"{mode}: best {chosen} (score {best['score']})")
+        out["modes"][mode] = {"rows": rows, "best": chosen}
+    if args.json:
+        write_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""benchmarks/sweep_tracker_runtime.py: how the shipped model's tracker settings are chosen (grid
+parsing, the selection rule, MOT17-mini as clips)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import sweep_tracker_runtime as sweep  # noqa: E402
+
+
+def test_grid_values_keep_their_types_and_points_come_in_order():
+    grid = sweep.parse_grid(["det_thresh=0.4,0.5", "min_hits=2,6", "low_score_thresh=none,0.2", "gating=false"])
+    assert grid == {"det_thresh": [0.4, 0.5], "min_hits": [2, 6], "low_score_thresh": [None, 0.2], "gating": [False]}
+    assert isinstance(grid["min_hits"][0], int)
+    points = sweep.grid_points(grid)
+    assert len(points) == 8
+    assert points[0] == {"det_thresh": 0.4, "min_hits": 2, "low_score_thresh": None, "gating": False}
+    assert points[1]["low_score_thresh"] == 0.2 and points[-1]["det_thresh"] == 0.5  # last key fastest
+
+
+@pytest.mark.parametrize("items, message", [
+    (["det_thresh"], r"--grid 'det_thresh': expected KEY=V1,V2"),
+    (["=0.4"], "expected KEY=V1,V2"),
+    (["det_thresh="], "expected KEY=V1,V2"),
+    (["det_thresh=0.4", "det_thresh=0.5"], "det_thresh: given twice"),
+    (["det_thresh=high"], r"det_thresh: 'high' is not a number"),
+    (["no_such_option=1"], r"no_such_option.*unknown option"),
+    (["min_hits=1"], r"min_hits: expected an integer in \[2"),
+    (["det_thresh=0.1", "low_score_thresh=0.2"], r"\{'det_thresh': 0.1, 'low_score_thresh': 0.2\}.*low_score_thresh"),
+])
+def test_bad_grids_fail_before_any_frame_is_read(items, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.parse_grid(items)
+
+
+def _row(**sets):
+    return {name: {"MOTA": mota, "IDF1": idf1} for name, (mota, idf1) in sets.items()}
+
+
+def test_rule_is_the_mean_of_min_mota_idf1_first_on_a_tie():
+    rows = [_row(a=(50.0, 70.0), b=(60.0, 40.0)),   # min 50, 40 -> 45
+            _row(a=(55.0, 52.0), b=(39.0, 80.0)),   # 52, 39 -> 45.5
+            _row(a=(52.0, 60.0), b=(39.0, 39.0))]   # 52, 39 -> 45.5 (tie: the earlier row wins)
+    best = sweep.best_row(rows, ["a", "b"])
+    assert [r["score"] for r in rows] == [45.0, 45.5, 45.5]
+    assert best is rows[1]
+    assert sweep.best_row(rows, ["a"]) is rows[1]  # only the sets named count
+
+
+def test_mot17_mini_ground_truth_holds_only_the_clips_frames(mot17_mini_root):
+    """Why the sweep tracks MOT17-mini as it is: TrackEval counts the ground truth of every frame up to
+    seqLength, and these files hold rows of the clips' own frames only (no frame is counted as missed)."""
+    from mottrack_sdk.io import find_sequences, read_mot_txt
+    from mottrack_training.engine.validation import sequence_frames
+
+    for seq in find_sequences(mot17_mini_root):
+        frames = [f for f, _ in sequence_frames(seq)[0]]
+        assert frames == list(range(1, len(frames) + 1))
+        assert set(read_mot_txt(seq / "gt" / "gt.txt").frame.tolist()) <= set(frames)
