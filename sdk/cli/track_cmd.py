@@ -79,11 +79,26 @@ def run(args: argparse.Namespace) -> int:
     tracker = Tracker(options, **changes, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
     try:
         print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors come first
+        note = birth_delay_note(tracker.options.min_hits, source.fps)
+        if note:
+            print(note)
         summary = track_source(tracker, source, args.out, name, video, args.quiet, flush_seconds=args.flush_seconds)
     except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM, or one before tracking started
         print("\nstopped", file=sys.stderr)
         return 130
     return summary["exit_code"]
+
+
+SLOW_BIRTH_SECONDS = 0.5  # a new track confirmed later than this gets a note (people cross a frame in ~2 s)
+
+
+def birth_delay_note(min_hits: int, fps: float | None) -> str | None:
+    """A one-line note when ``min_hits`` consecutive matches take more than ``SLOW_BIRTH_SECONDS`` at
+    the source's frame rate (low-frame-rate video), with the option that shortens it; else None."""
+    if not fps or fps <= 0 or min_hits <= 2 or min_hits / fps <= SLOW_BIRTH_SECONDS:
+        return None
+    return (f"note: a new track is confirmed after {min_hits} consecutive matched frames, {min_hits / fps:.1f} s at "
+            f"{fps:g} fps; for low-frame-rate video pass --set min_hits=2 (or 3) to confirm tracks sooner")
 
 
 def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str) -> None:

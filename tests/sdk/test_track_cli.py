@@ -66,6 +66,18 @@ def test_track_sequence_writes_results_video_and_summary(tiny_models, sequence, 
     assert not list(out.glob(".*"))  # no temporary files left
 
 
+def test_a_slow_birth_at_the_source_frame_rate_gets_a_note(tiny_models, sequence, tmp_path, capsys):
+    from mottrack_sdk.cli.track_cmd import birth_delay_note
+
+    assert birth_delay_note(6, 30.0) is None and birth_delay_note(2, 1.0) is None and birth_delay_note(6, None) is None
+    assert "6 consecutive matched frames, 2.0 s at 3 fps" in birth_delay_note(6, 3.0)
+    base = ["track", str(sequence), "--model", str(tiny_models.nms), "--quiet", "--threads", "1"]
+    assert main(base + ["--out", str(tmp_path / "a"), "--set", "min_hits=20"]) == 0  # 20 frames at 25 fps: 0.8 s
+    assert "--set min_hits=2" in capsys.readouterr().out
+    assert main(base + ["--out", str(tmp_path / "b"), "--set", "min_hits=6"]) == 0  # 0.24 s: no note
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_track_video_file_with_a_raw_heads_model(tiny_models, video, tmp_path):
     assert main(["track", str(video), "--model", str(tiny_models.raw), "--out", str(tmp_path), "--max-frames", "3",
                  "--name", "v", "--quiet"]) == 0
