@@ -124,15 +124,65 @@ def _track(model: str, cached: dict[Path, list], benchmark: str, point: dict[str
     return score_tracks(per_sequence, benchmark)
 
 
+def plot_scores(result: dict, png: Path) -> None:
+    """One heat map per CPU mode: the rule's score over the grid's first two keys (the best over any
+    other keys), each cell labelled, the chosen point boxed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(result["grid"])
+    if len(keys) < 2:
+        raise ValueError("--png needs a grid of at least two keys (rows x columns)")
+    ys, xs = result["grid"][keys[0]], result["grid"][keys[1]]
+    modes = result["modes"]
+    fig, axes = plt.subplots(1, len(modes), figsize=(1.1 * len(xs) * len(modes) + 1.5, 0.6 * len(ys) + 1.6),
+                             squeeze=False)
+    for ax, (mode, entry) in zip(axes[0], modes.items()):
+        score = np.full((len(ys), len(xs)), np.nan)
+        for row in entry["rows"]:
+            i, j = ys.index(row[keys[0]]), xs.index(row[keys[1]])
+            score[i, j] = np.nanmax([score[i, j], row["score"]])
+        ax.imshow(score, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(score):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="w" if value < np.nanmean(score) else "k")
+        best = entry["best"]
+        ax.add_patch(plt.Rectangle((xs.index(best[keys[1]]) - 0.5, ys.index(best[keys[0]]) - 0.5), 1, 1,
+                                   fill=False, edgecolor="red", linewidth=2))
+        ax.set(xticks=range(len(xs)), xticklabels=xs, yticks=range(len(ys)), yticklabels=ys,
+               xlabel=keys[1], ylabel=keys[0], title=f"{mode}: best {best}")
+        ax.title.set_fontsize(8)
+    fig.suptitle(f"mean over {', '.join(k for k in entry['rows'][0] if isinstance(entry['rows'][0][k], dict))} "
+                 "of min(MOTA, IDF1)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default=None, help="the exported model (required unless --from-json)")
     parser.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2",
                         help="a TrackerOptions field and its values (repeatable; default det_thresh=0.5,0.55,0.6)")
     parser.add_argument("--cpu-int8", action="append", default=None, help="CPU INT8 modes (repeatable; default auto)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--png", type=Path, default=None, help="heat maps of the score over the first two grid keys")
+    parser.add_argument("--from-json", type=Path, default=None, help="plot a previous --json result (no sweep)")
     args = parser.parse_args()
     from mottrack_sdk.io import find_sequences, write_json
+
+    if args.from_json is not None:
+        if args.png is None:
+            parser.error("--from-json: give --png to plot it")
+        try:
+            plot_scores(json.loads(args.from_json.read_text()), args.png)
+        except (OSError, ValueError, KeyError) as exc:
+            parser.error(f"--from-json {args.from_json}: {exc}")
+        print(f"wrote {args.png}")
+        return 0
+    if args.model is None:
+        parser.error("--model is required (or --from-json to plot a previous result)")
 
     try:
         grid = parse_grid(args.grid or ["det_thresh=0.5,0.55,0.6"])
@@ -160,6 +210,8 @@ def main() -> int:
         out["modes"][mode] = {"rows": rows, "best": chosen}
     if args.json:
         write_json(args.json, out)
+    if args.png:
+        plot_scores(out, args.png)
     return 0
 
 

@@ -61,3 +61,14 @@ def test_mot17_mini_ground_truth_holds_only_the_clips_frames(mot17_mini_root):
         frames = [f for f, _ in sequence_frames(seq)[0]]
         assert frames == list(range(1, len(frames) + 1))
         assert set(read_mot_txt(seq / "gt" / "gt.txt").frame.tolist()) <= set(frames)
+
+
+def test_the_heat_map_is_written_and_needs_two_keys(tmp_path):
+    grid = {"det_thresh": [0.4, 0.5], "min_hits": [2, 6], "low_score_thresh": [0.1, 0.2]}
+    rows = [{**p, "a": {"MOTA": 10.0 * i, "IDF1": 90.0}} for i, p in enumerate(sweep.grid_points(grid))]
+    best = sweep.best_row(rows, ["a"])
+    result = {"grid": grid, "modes": {"float": {"rows": rows, "best": {k: best[k] for k in grid}}}}
+    sweep.plot_scores(result, tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="at least two keys"):
+        sweep.plot_scores({"grid": {"det_thresh": [0.4]}, "modes": {}}, tmp_path / "one.png")
