@@ -38,37 +38,29 @@ def _backend_options(cpu_int8: str):
     return OnnxRuntimeOptions(cpu_int8=cpu_int8)
 
 
-def _ap50(model: str, sequences: list[Path], min_visibility: float, cpu_int8: str = "auto") -> float:
-    from mottrack_sdk.detector import FrameDetector
+def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, min_visibility: float) -> dict:
+    """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=...).update(frame)`` over ``sequences``
+    (the model's own ``tracker_defaults``), and AP50 of the detections those frames gave
+    (``Tracker.last_detections``: the boxes the model returns; gt visible >= ``min_visibility``)."""
+    from mottrack_sdk import Tracker
     from mottrack_sdk.io import read_mot_txt
     from mottrack_training.engine.metrics import DetectionAP
     from mottrack_training.engine.validation import gt_split, sequence_frames
 
-    detector = FrameDetector.from_model(model, backend_options=_backend_options(cpu_int8))
     ap = DetectionAP()
-    for seq in sequences:
-        gt = read_mot_txt(seq / "gt" / "gt.txt")
-        for frame, path in sequence_frames(seq)[0]:
-            dets = detector.detect(cv2.imread(str(path)))
-            ap.add(dets.xyxy, dets.scores, *gt_split(gt, frame, min_visibility))
-    detector.close()
-    return 100.0 * ap.ap50()
-
-
-def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str = "auto") -> dict[str, float]:
-    """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=...).update(frame)`` over ``sequences``
-    (the model's own ``tracker_defaults``)."""
-    from mottrack_sdk import Tracker
-    from mottrack_training.engine.validation import sequence_frames
-
     per_sequence = {}
     for seq in sequences:
+        gt = read_mot_txt(seq / "gt" / "gt.txt")
         frames, frame_rate = sequence_frames(seq)
         tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8))
-        per_sequence[seq] = [(frame, t.track_id, *t.tlwh, t.score)
-                             for frame, path in frames for t in tracker.update(cv2.imread(str(path)))]
+        rows = []
+        for frame, path in frames:
+            rows += [(frame, t.track_id, *t.tlwh, t.score) for t in tracker.update(cv2.imread(str(path)))]
+            dets = tracker.last_detections
+            ap.add(dets.xyxy, dets.scores, *gt_split(gt, frame, min_visibility))
         tracker.close()
-    return score_tracks(per_sequence, benchmark)
+        per_sequence[seq] = rows
+    return {**score_tracks(per_sequence, benchmark), "AP50": round(100.0 * ap.ap50(), 2)}
 
 
 def score_tracks(per_sequence: dict[Path, list[tuple]], benchmark: str) -> dict[str, float]:
@@ -102,17 +94,13 @@ def main() -> int:
     out: dict = {"model": model, "cpu_int8": args.cpu_int8, "date": time.strftime("%Y-%m-%d")}
     tud = SHARED / "MOT15" / "train" / "TUD-Campus"
     if tud.is_dir():
-        out["tud_campus"] = _tracking(model, [tud], "MOT15", args.cpu_int8)
-        out["tud_campus"]["AP50"] = round(_ap50(model, [tud], 0.0, args.cpu_int8), 2)
+        out["tud_campus"] = _tracking(model, [tud], "MOT15", args.cpu_int8, 0.0)
     mini = SHARED / "MOT17-mini" / "train"
     if mini.is_dir():
-        out["mot17_mini"] = _tracking(model, find_sequences(mini), "MOT17", args.cpu_int8)  # 4-8 frame clips
-        out["mot17_mini"]["AP50"] = round(_ap50(model, find_sequences(mini), 0.25, args.cpu_int8), 2)
+        out["mot17_mini"] = _tracking(model, find_sequences(mini), "MOT17", args.cpu_int8, 0.25)  # 4-8 frame clips
     synthetic = REPO / ".cache" / "synthetic" / "test-seed2"
     if synthetic.is_dir():
-        seqs = find_sequences(synthetic)
-        out["synthetic_seed2"] = _tracking(model, seqs, "MOT17", args.cpu_int8)
-        out["synthetic_seed2"]["AP50"] = round(_ap50(model, seqs, 0.0, args.cpu_int8), 2)
+        out["synthetic_seed2"] = _tracking(model, find_sequences(synthetic), "MOT17", args.cpu_int8, 0.0)
     out["seconds"] = round(time.perf_counter() - start, 1)
     for name, metrics in out.items():
         if isinstance(metrics, dict):

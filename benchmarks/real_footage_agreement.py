@@ -44,6 +44,16 @@ def _counts(labels: np.ndarray, scores: np.ndarray, num_gt: int, thresholds: lis
     return rows
 
 
+def _entry(labels: np.ndarray, scores: np.ndarray, num_gt: int, thresholds: list[float]) -> dict:
+    """Teacher boxes, AP50 and the counts at each threshold of matched boxes (``match_detections``
+    labels: 1 true, 0 false, -1 on an ignore region, not counted)."""
+    from mottrack_training.engine.metrics import average_precision
+
+    counted = labels >= 0
+    ap = average_precision(scores[counted], labels[counted] == 1, num_gt)
+    return {"teacher_boxes": num_gt, "AP50": round(100 * ap, 1), "by_threshold": _counts(labels, scores, num_gt, thresholds)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
@@ -54,7 +64,7 @@ def main() -> int:
     args = parser.parse_args()
     from mottrack_sdk.detector import FrameDetector, default_model_path
     from mottrack_sdk.io import find_sequences, read_mot_txt, write_json
-    from mottrack_training.engine.metrics import DetectionAP, match_detections
+    from mottrack_training.engine.metrics import match_detections
     from mottrack_training.engine.validation import gt_split, sequence_frames
 
     if not args.labels.is_dir():
@@ -68,10 +78,10 @@ def main() -> int:
     detector = FrameDetector.from_model(model, backend_options=_backend_options(args.cpu_int8))
     out: dict = {"model": model, "cpu_int8": args.cpu_int8, "date": time.strftime("%Y-%m-%d"),
                  "labels": str(args.labels), "sources": {}}
-    everything = {"labels": [], "scores": [], "num_gt": 0, "ap": DetectionAP()}
+    per_source = {}
     for seq in find_sequences(args.labels):
         gt = read_mot_txt(seq / "gt" / "gt.txt")
-        labels, scores, num_gt, ap = [], [], 0, DetectionAP()
+        labels, scores, num_gt = [], [], 0
         frames = sequence_frames(seq)[0]
         for frame, path in frames:
             dets = detector.detect(cv2.imread(str(path)))
@@ -79,18 +89,11 @@ def main() -> int:
             labels.append(match_detections(dets.xyxy, dets.scores, positives, ignore))
             scores.append(dets.scores)
             num_gt += len(positives)
-            for acc in (ap, everything["ap"]):
-                acc.add(dets.xyxy, dets.scores, positives, ignore)
-        labels_arr, scores_arr = np.concatenate(labels), np.concatenate(scores)
-        everything["labels"].append(labels_arr)
-        everything["scores"].append(scores_arr)
-        everything["num_gt"] += num_gt
-        out["sources"][seq.name] = {"frames": len(frames), "teacher_boxes": num_gt, "AP50": round(100 * ap.ap50(), 1),
-                                    "by_threshold": _counts(labels_arr, scores_arr, num_gt, thresholds)}
+        per_source[seq.name] = (np.concatenate(labels), np.concatenate(scores), num_gt)
+        out["sources"][seq.name] = {"frames": len(frames), **_entry(*per_source[seq.name], thresholds)}
     detector.close()
-    out["all"] = {"teacher_boxes": everything["num_gt"], "AP50": round(100 * everything["ap"].ap50(), 1),
-                  "by_threshold": _counts(np.concatenate(everything["labels"]), np.concatenate(everything["scores"]),
-                                          everything["num_gt"], thresholds)}
+    all_labels, all_scores, all_gt = zip(*per_source.values())
+    out["all"] = _entry(np.concatenate(all_labels), np.concatenate(all_scores), sum(all_gt), thresholds)
     for name, entry in [*out["sources"].items(), ("all", out["all"])]:
         print(f"{name}: {entry['teacher_boxes']} teacher boxes, AP50 {entry['AP50']}")
         for row in entry["by_threshold"]:

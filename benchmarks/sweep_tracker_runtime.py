@@ -21,8 +21,9 @@ grid order on a tie.
 
 The detections of every frame are computed once per CPU INT8 mode (preprocessing, ONNX Runtime, the
 in-graph tail: they do not depend on the tracker's options) and fed with their frame to
-``Tracker.update_detections_arrays``: the same association and camera-motion compensation as
-``Tracker.update``, so a grid of a hundred points costs minutes, not hours.
+``Tracker.update_detections`` on ``TrackerOptions.for_model`` with the model's ``tracker_defaults`` and
+the point (what ``Tracker(model=...)`` builds): the same association and camera-motion compensation as
+``Tracker.update``, without opening the model per point, so a grid of a hundred points costs minutes.
 """
 from __future__ import annotations
 
@@ -81,46 +82,44 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
+def row_score(row: dict, sets: list[str]) -> float:
+    """The rule: the mean over ``sets`` of min(MOTA, IDF1), rounded to 0.01."""
+    return round(float(np.mean([min(row[n]["MOTA"], row[n]["IDF1"]) for n in sets])), 2)
+
+
 def best_row(rows: list[dict], sets: list[str]) -> dict:
-    """The row with the largest ``score`` (mean over ``sets`` of min(MOTA, IDF1)); first on a tie."""
+    """The row with the largest ``score`` (set on every row, :func:`row_score`); first on a tie."""
     for row in rows:
-        row["score"] = round(float(np.mean([min(row[n]["MOTA"], row[n]["IDF1"]) for n in sets])), 2)
+        row["score"] = row_score(row, sets)
     return max(rows, key=lambda r: r["score"])
 
 
-def _detections(model: str, sequences: list[Path], cpu_int8: str) -> dict[Path, list]:
-    """Per sequence: (frame number, image, Detections) of every frame, as the runtime detects them."""
+def _detections(model: str, sequences: list[Path], cpu_int8: str) -> dict[Path, tuple[float, list]]:
+    """Per sequence: its frame rate and (frame number, image, Detections) of every frame, as the
+    runtime detects them."""
     from mottrack_sdk.detector import FrameDetector
     from mottrack_training.engine.validation import sequence_frames
 
     detector = FrameDetector.from_model(model, backend_options=_backend_options(cpu_int8))
     out = {}
     for seq in sequences:
-        frames, _ = sequence_frames(seq)
-        rows = []
-        for frame, path in frames:
-            image = cv2.imread(str(path))
-            rows.append((frame, image, detector.detect(image)))
-        out[seq] = rows
+        frames, frame_rate = sequence_frames(seq)
+        images = ((frame, cv2.imread(str(path))) for frame, path in frames)
+        out[seq] = (frame_rate, [(frame, image, detector.detect(image)) for frame, image in images])
     detector.close()
     return out
 
 
-def _track(model: str, cached: dict[Path, list], benchmark: str, point: dict[str, Any]) -> dict[str, float]:
+def _track(options: Any, cached: dict[Path, tuple[float, list]], benchmark: str) -> dict[str, float]:
+    """Tracking metrics of ``options`` (what ``Tracker(model=..., **point)`` runs: ``for_model()``, the
+    model's ``tracker_defaults``, the point) on cached detections; no model is opened."""
     from mottrack_sdk import Tracker
-    from mottrack_training.engine.validation import sequence_frames
 
     per_sequence = {}
-    for seq, frames in cached.items():
-        tracker = Tracker(model=model, frame_rate=sequence_frames(seq)[1], **point)
-        tracker.load_model()  # the model's tracker_defaults, the point on top
-        rows = []
-        for frame, image, d in frames:
-            ft = tracker.update_detections_arrays(d.xyxy, d.scores, d.embeddings, d.classes, frame=image)
-            tlwh = np.c_[ft.xyxy[:, :2], ft.xyxy[:, 2:] - ft.xyxy[:, :2]]
-            rows += [(frame, i, *box, s) for i, box, s in zip(ft.track_id.tolist(), tlwh.tolist(), ft.score.tolist())]
-        tracker.close()
-        per_sequence[seq] = rows
+    for seq, (frame_rate, frames) in cached.items():
+        tracker = Tracker(options.replace(frame_rate=frame_rate))
+        per_sequence[seq] = [(frame, t.track_id, *t.tlwh, t.score) for frame, image, d in frames
+                             for t in tracker.update_detections(d.xyxy, d.scores, d.embeddings, d.classes, frame=image)]
     return score_tracks(per_sequence, benchmark)
 
 
@@ -145,16 +144,18 @@ def plot_scores(result: dict, png: Path) -> None:
             i, j = ys.index(row[keys[0]]), xs.index(row[keys[1]])
             score[i, j] = np.nanmax([score[i, j], row["score"]])
         ax.imshow(score, cmap="viridis", aspect="auto")
+        middle = np.nanmean(score)
         for (i, j), value in np.ndenumerate(score):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="w" if value < np.nanmean(score) else "k")
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="w" if value < middle else "k")
         best = entry["best"]
         ax.add_patch(plt.Rectangle((xs.index(best[keys[1]]) - 0.5, ys.index(best[keys[0]]) - 0.5), 1, 1,
                                    fill=False, edgecolor="red", linewidth=2))
         ax.set(xticks=range(len(xs)), xticklabels=xs, yticks=range(len(ys)), yticklabels=ys,
                xlabel=keys[1], ylabel=keys[0], title=f"{mode}: best {best}")
         ax.title.set_fontsize(8)
-    fig.suptitle(f"mean over {', '.join(k for k in entry['rows'][0] if isinstance(entry['rows'][0][k], dict))} "
-                 "of min(MOTA, IDF1)", fontsize=9)
+    first_row = next(iter(modes.values()))["rows"][0]
+    sets = [k for k, v in first_row.items() if isinstance(v, dict)]
+    fig.suptitle(f"mean over {', '.join(sets)} of min(MOTA, IDF1)", fontsize=9)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
@@ -171,13 +172,17 @@ def main() -> int:
     parser.add_argument("--from-json", type=Path, default=None, help="plot a previous --json result (no sweep)")
     args = parser.parse_args()
     from mottrack_sdk.io import find_sequences, write_json
+    from mottrack_sdk.model_metadata import read_model_metadata
+    from mottrack_sdk.tracking import TrackerOptions
 
     if args.from_json is not None:
         if args.png is None:
             parser.error("--from-json: give --png to plot it")
         try:
             plot_scores(json.loads(args.from_json.read_text()), args.png)
-        except (OSError, ValueError, KeyError) as exc:
+        except KeyError as exc:
+            parser.error(f"--from-json {args.from_json}: expected a --json result of this script, no key {exc}")
+        except (OSError, ValueError) as exc:
             parser.error(f"--from-json {args.from_json}: {exc}")
         print(f"wrote {args.png}")
         return 0
@@ -196,12 +201,14 @@ def main() -> int:
     if MOT17_MINI.is_dir():
         sets["mot17_mini_clips"] = (find_sequences(MOT17_MINI), "MOT17")
     out: dict = {"model": args.model, "grid": grid, "rule": "max mean over sets of min(MOTA, IDF1)", "modes": {}}
+    defaults = read_model_metadata(args.model).tracker_defaults or {}
     for mode in args.cpu_int8 or ["auto"]:
         cached = {name: (_detections(args.model, seqs, mode), bench) for name, (seqs, bench) in sets.items()}
         rows = []
         for point in grid_points(grid):
-            row: dict = {**point, **{name: _track(args.model, c, bench, point) for name, (c, bench) in cached.items()}}
-            best_row([row], list(sets))  # this row's score
+            options = TrackerOptions.for_model(**{**defaults, **point})
+            row: dict = {**point, **{name: _track(options, c, bench) for name, (c, bench) in cached.items()}}
+            row["score"] = row_score(row, list(sets))
             print(mode, json.dumps(row), flush=True)
             rows.append(row)
         best = best_row(rows, list(sets))
