@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test demo venv bench compare native demo-weights demo-model real-pseudo-labels real-weights real-weights-ft default-model clean
+.PHONY: test demo venv bench compare native demo-weights demo-model real-pseudo-labels real-weights real-weights-ft default-model research-inria clean
 
 venv: $(STAMP)
 
@@ -95,6 +95,20 @@ real-weights-ft: $(STAMP)
 	$(BIN)/mottrack package-weights --checkpoint runs/cstrack_nano_real_soup/best.pt \
 	  --out training/weights/cstrack_nano_real_ft $(REAL_TRACKER_SET) $(SOURCES) \
 	  --source "stage 1 weights: training/weights/cstrack_nano_real (the sources above)=Apache-2.0 / CC BY 4.0"
+
+# Research use only, NOT the shipped default (INRIA Person's terms): how much a research-only source
+# helps. Mosaics of the INRIA crops, labelled by the teachers at twice their usual sizes (small people),
+# train stage 2b's recipe plus the mosaics; its soup with stage 2a is measured like the default model.
+INRIA_TEACHERS := pd0200@1920x1088+960x544,pd0201@1920x1088+1280x736,yolox@1920x1088
+research-inria: $(STAMP)
+	test -d .cache/mosaic/inria || $(BIN)/mottrack mosaic $(REAL_DATA)/inria_person_crops --out .cache/mosaic/inria --count 200
+	$(BIN)/mottrack pseudo-label .cache/mosaic/inria --stills --out .cache/pseudo/inria_mosaic \
+	  --licence "research use (INRIA Person)" --teachers $(INRIA_TEACHERS)
+	$(BIN)/mottrack train --config configs/cstrack_nano_real_cpu_ft_labels_inria.yaml
+	$(BIN)/mottrack average-weights runs/cstrack_nano_real_cpu_ft/best.pt \
+	  runs/cstrack_nano_real_cpu_ft_labels_inria/best.pt --out runs/research_inria_soup/best.pt
+	$(BIN)/mottrack export --weights runs/research_inria_soup/best.pt --precision int8 --size 640x352 \
+	  --calib .cache/pseudo/intel_ms --calib-frames 200 --calib-method entropy --out out/research_inria_int8.onnx
 
 default-model: $(STAMP)
 	$(BIN)/mottrack export --weights training/weights/cstrack_nano_real_ft/weights.pt --precision int8 \

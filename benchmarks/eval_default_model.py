@@ -1,11 +1,12 @@
 """The shipped (or any exported) model end to end through the runtime, on real and synthetic ground truth.
 
     .venv/bin/python benchmarks/eval_default_model.py [--model sdk/assets/models/cstrack_nano_int8.onnx] \
-        --json benchmarks/results/default_model_eval.json
+        [--set det_thresh=0.45 ...] --json benchmarks/results/default_model_eval.json
 
 What a user gets from ``Tracker(model=...).update(frame)``: frames are read from disk, preprocessed,
 run through ONNX Runtime (the CPU INT8 adaptation included), decoded by the in-graph tail and tracked
-with the model's own ``tracker_defaults``. Measured on
+with the model's own ``tracker_defaults`` (``--set KEY=VALUE``: a ``TrackerOptions`` change on top, as
+``mottrack track --set`` does). Measured on
 
 - ``../shared/data/MOT15/train/TUD-Campus`` (71 real frames, 8 people; MOT15 rules: class -1 rows
   are pedestrians): HOTA / MOTA / IDF1 by TrackEval;
@@ -38,10 +39,11 @@ def _backend_options(cpu_int8: str):
     return OnnxRuntimeOptions(cpu_int8=cpu_int8)
 
 
-def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, min_visibility: float) -> dict:
-    """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=...).update(frame)`` over ``sequences``
-    (the model's own ``tracker_defaults``), and AP50 of the detections those frames gave
-    (``Tracker.last_detections``: the boxes the model returns; gt visible >= ``min_visibility``)."""
+def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, min_visibility: float,
+              changes: dict | None = None) -> dict:
+    """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=..., **changes).update(frame)`` over
+    ``sequences`` (the model's own ``tracker_defaults`` with ``changes`` on top), and AP50 of the
+    detections those frames gave (``Tracker.last_detections``: the boxes the model returns; gt visible >= ``min_visibility``)."""
     from mottrack_sdk import Tracker
     from mottrack_sdk.io import read_mot_txt
     from mottrack_training.engine.metrics import DetectionAP
@@ -52,7 +54,8 @@ def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, 
     for seq in sequences:
         gt = read_mot_txt(seq / "gt" / "gt.txt")
         frames, frame_rate = sequence_frames(seq)
-        tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8))
+        tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8),
+                          **(changes or {}))
         rows = []
         for frame, path in frames:
             rows += [(frame, t.track_id, *t.tlwh, t.score) for t in tracker.update(cv2.imread(str(path)))]
@@ -84,23 +87,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
     parser.add_argument("--cpu-int8", default="auto", help="ONNX Runtime CPU INT8 mode (auto, float, u8, u8_w7, as_is)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a TrackerOptions change over the model's tracker_defaults (repeatable)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    from mottrack_sdk.cli.common import tracker_changes
     from mottrack_sdk.detector import default_model_path
     from mottrack_sdk.io import find_sequences, write_json
 
+    try:
+        changes = tracker_changes(args.set, "--set")
+    except ValueError as exc:
+        parser.error(str(exc))
+    if "frame_rate" in changes:
+        parser.error("--set frame_rate: each sequence's frame rate comes from its seqinfo.ini")
     model = str(args.model or default_model_path(must_exist=True))
     start = time.perf_counter()
     out: dict = {"model": model, "cpu_int8": args.cpu_int8, "date": time.strftime("%Y-%m-%d")}
+    if changes:
+        out["tracker_set"] = changes
     tud = SHARED / "MOT15" / "train" / "TUD-Campus"
     if tud.is_dir():
-        out["tud_campus"] = _tracking(model, [tud], "MOT15", args.cpu_int8, 0.0)
+        out["tud_campus"] = _tracking(model, [tud], "MOT15", args.cpu_int8, 0.0, changes)
     mini = SHARED / "MOT17-mini" / "train"
     if mini.is_dir():
-        out["mot17_mini"] = _tracking(model, find_sequences(mini), "MOT17", args.cpu_int8, 0.25)  # 4-8 frame clips
+        out["mot17_mini"] = _tracking(model, find_sequences(mini), "MOT17", args.cpu_int8, 0.25, changes)  # 4-8 frame clips
     synthetic = REPO / ".cache" / "synthetic" / "test-seed2"
     if synthetic.is_dir():
-        out["synthetic_seed2"] = _tracking(model, find_sequences(synthetic), "MOT17", args.cpu_int8, 0.0)
+        out["synthetic_seed2"] = _tracking(model, find_sequences(synthetic), "MOT17", args.cpu_int8, 0.0, changes)
     out["seconds"] = round(time.perf_counter() - start, 1)
     for name, metrics in out.items():
         if isinstance(metrics, dict):

@@ -18,6 +18,10 @@
 - ``pseudo-label SOURCE... --out DATASET [--teachers ...]``: label footage with teacher detectors into
   MOTChallenge sequences (``mottrack_training.distill``; arguments in ``distill/cli_args.py``).
 
+- ``mosaic CROPS --out DIR [--count N] [--size WxH] [--rows-px MIN,MAX] [--seed S]``: tile a folder of
+  single-person crops into frames of many small people, to pseudo-label with ``--stills``
+  (``mottrack_training.data.mosaic``).
+
 This module imports neither torch nor the model at import time: the main
 CLI loads every plugin's ``register`` on start-up, and ``mottrack --help`` must stay fast.
 Bad input raises ``ValueError``, which the main CLI prints as one line (exit code 2).
@@ -111,6 +115,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     abl.add_argument("--test-seed", type=int, default=2, help="seed of the held-out sequences (default 2)")
     abl.add_argument("--test-sequences", type=int, default=2, help="how many held-out sequences (default 2)")
     abl.set_defaults(func=run_ablate)
+
+    mos = subparsers.add_parser(
+        "mosaic",
+        help="tile single-person crops into frames of many small people (then: pseudo-label --stills)",
+        description="Tile a folder of single-person crops (e.g. INRIA Person positives) into frames of many "
+                    "small people, rows of random heights, crops in a seeded permutation, half of them "
+                    "mirrored. The frames carry no labels: `mottrack pseudo-label DIR --stills` labels them.",
+    )
+    mos.add_argument("crops", metavar="CROPS", help="folder of crop images (.png, .jpg, .jpeg, .bmp)")
+    mos.add_argument("--out", required=True, help="new folder for the frames (must not exist)")
+    mos.add_argument("--count", type=int, default=200, help="frames to write (default: %(default)s)")
+    mos.add_argument("--size", default="960x540", help="frame WIDTHxHEIGHT (default: %(default)s)")
+    mos.add_argument("--rows-px", default="48,180", metavar="MIN,MAX",
+                     help="row heights in pixels, drawn log-uniformly (default: %(default)s)")
+    mos.add_argument("--seed", type=int, default=0, help="layout / order / mirroring seed (default: %(default)s)")
+    mos.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mos.set_defaults(func=run_mosaic)
 
     from mottrack_training.distill.cli_args import add_pseudo_label_parser  # argparse only
 
@@ -208,6 +229,27 @@ def run_average_weights(args: argparse.Namespace) -> int:
     for member in record["averaged_from"]:
         print(f"  {member['weight']:.3f} x {member['checkpoint']} ({member['config']}, epoch {member['epoch']})")
     print(f"averaged {len(record['averaged_from'])} checkpoints -> {args.out}")
+    return 0
+
+
+def run_mosaic(args: argparse.Namespace) -> int:
+    """Write crop mosaics (``mottrack_training.data.mosaic``) with a progress bar."""
+    from tqdm import tqdm
+
+    from mottrack_training.data.mosaic import MosaicOptions, write_mosaics
+
+    size = args.size.lower().replace("×", "x").split("x")
+    if len(size) != 2 or not all(p.strip().isdigit() for p in size):
+        raise ValueError(f"--size: expected WIDTHxHEIGHT (e.g. 960x540), got {args.size!r}")
+    rows = args.rows_px.split(",")
+    if len(rows) != 2 or not all(p.strip().isdigit() for p in rows):
+        raise ValueError(f"--rows-px: expected MIN,MAX pixels (e.g. 48,180), got {args.rows_px!r}")
+    options = MosaicOptions(width=int(size[0]), height=int(size[1]), count=args.count, min_height=int(rows[0]),
+                            max_height=int(rows[1]), seed=args.seed)
+    with tqdm(total=options.count, desc="mosaic", unit="frame", disable=args.no_progress, leave=False) as bar:
+        files = write_mosaics(args.crops, args.out, options, progress=bar.update)
+    print(f"wrote {len(files)} frames of {options.width}x{options.height} -> {args.out} "
+          f"(label them: mottrack pseudo-label {args.out} --stills --out DATASET)")
     return 0
 
 
