@@ -236,15 +236,14 @@ def run_mosaic(args: argparse.Namespace) -> int:
     """Write crop mosaics (``mottrack_training.data.mosaic``) with a progress bar."""
     from tqdm import tqdm
 
+    from mottrack_sdk.cli.synth_cmd import parse_size as parse_frame_size  # any frame size, not /32
     from mottrack_training.data.mosaic import MosaicOptions, write_mosaics
 
-    size = args.size.lower().replace("×", "x").split("x")
-    if len(size) != 2 or not all(p.strip().isdigit() for p in size):
-        raise ValueError(f"--size: expected WIDTHxHEIGHT (e.g. 960x540), got {args.size!r}")
+    width, height = parse_frame_size(args.size)
     rows = args.rows_px.split(",")
     if len(rows) != 2 or not all(p.strip().isdigit() for p in rows):
         raise ValueError(f"--rows-px: expected MIN,MAX pixels (e.g. 48,180), got {args.rows_px!r}")
-    options = MosaicOptions(width=int(size[0]), height=int(size[1]), count=args.count, min_height=int(rows[0]),
+    options = MosaicOptions(width=width, height=height, count=args.count, min_height=int(rows[0]),
                             max_height=int(rows[1]), seed=args.seed)
     with tqdm(total=options.count, desc="mosaic", unit="frame", disable=args.no_progress, leave=False) as bar:
         files = write_mosaics(args.crops, args.out, options, progress=bar.update)

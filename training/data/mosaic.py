@@ -49,21 +49,15 @@ class MosaicOptions:
     jpeg_quality: int = 92
 
     def __post_init__(self) -> None:
-        for name in ("width", "height", "count", "min_height", "max_height", "seed", "jpeg_quality"):
+        limits = {"width": (16, 1 << 14), "height": (16, 1 << 14), "count": (1, 10**6), "min_height": (8, 1 << 14),
+                  "max_height": (8, 1 << 14), "seed": (0, 2**63 - 1), "jpeg_quality": (1, 100)}
+        for name, (low, high) in limits.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"MosaicOptions.{name}: expected an integer, got {value!r}")
-        if self.width < 16 or self.height < 16:
-            raise ValueError(f"MosaicOptions: frame size must be at least 16x16, got {self.width}x{self.height}")
-        if self.count < 1:
-            raise ValueError(f"MosaicOptions.count: expected >= 1, got {self.count}")
-        if not 8 <= self.min_height <= self.max_height <= self.height:
-            raise ValueError(f"MosaicOptions: expected 8 <= min_height <= max_height <= height ({self.height}), "
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"MosaicOptions.{name}: expected an integer in [{low}, {high}], got {value!r}")
+        if not self.min_height <= self.max_height <= self.height:
+            raise ValueError(f"MosaicOptions: expected min_height <= max_height <= height ({self.height}), "
                              f"got {self.min_height}, {self.max_height}")
-        if self.seed < 0:
-            raise ValueError(f"MosaicOptions.seed: expected >= 0, got {self.seed}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"MosaicOptions.jpeg_quality: expected 1..100, got {self.jpeg_quality}")
 
 
 def list_crops(folder: str | Path) -> list[Path]:
