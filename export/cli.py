@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="output .onnx, or .engine / .plan for --format engine (checked before the export starts)")
     p.add_argument("--raw-heads", action="store_true", help="decoded predictions + embedding map, NMS on the host")
+    p.add_argument("--embedding-head", choices=("sparse", "dense"), default="sparse",
+                   help="sparse (default): SAAN's last convolutions at the kept boxes only; dense: the whole "
+                        "embedding map, then the gather (same embeddings, more work)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13-17 (17: TensorRT 8.5+ parses it)")
     tail = p.add_argument_group("in-graph tail")
     tail.add_argument("--score-threshold", type=float, default=0.1,
@@ -85,8 +88,8 @@ def run_export(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     if args.calib_frames < 1:
         raise ValueError(f"--calib-frames must be >= 1, got {args.calib_frames}")
-    options = ExportOptions(size=size, opset=args.opset, raw_heads=args.raw_heads, resize_mode=args.resize_mode,
-                            pad_value=args.pad_value,
+    options = ExportOptions(size=size, opset=args.opset, raw_heads=args.raw_heads,
+                            embedding_head=args.embedding_head, resize_mode=args.resize_mode, pad_value=args.pad_value,
                             tail=TailOptions(args.score_threshold, args.iou_threshold, args.top_k, args.max_det))
     engine = None
     if args.format == "engine":

@@ -91,7 +91,8 @@ def export_onnx(loaded: LoadedModel, out_path: str | Path, options: ExportOption
     if options.fuse_batch_norm:
         network.fuse()
     network.eval()
-    wrapper = RawHeadsModel(network) if options.raw_heads else EndToEndModel(network, options.tail)
+    wrapper = (RawHeadsModel(network) if options.raw_heads
+               else EndToEndModel(network, options.tail, options.embedding_head))
     wrapper.eval()
     width, height = options.size
     example = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))

@@ -13,6 +13,7 @@ DEFAULT_OPSET = 17
 # parse at most opset 17, so later opsets would build engines on some targets only.
 SUPPORTED_OPSETS = (13, 14, 15, 16, 17)
 SIZE_MULTIPLE = 32
+EMBEDDING_HEADS = ("sparse", "dense")  # see mottrack_export.tail.EndToEndModel
 MAX_TOPK = 3839  # TensorRT 10.x: TopK K < 3840 (and its NMS layer takes at most 5000 boxes)
 
 
@@ -55,6 +56,8 @@ class ExportOptions:
         size: static input ``(width, height)`` in pixels, multiples of 32.
         opset: ONNX opset, one of :data:`SUPPORTED_OPSETS` (17: TensorRT 8.5+ parses it).
         raw_heads: export decoded predictions + embedding map (host-side NMS) instead of the tail.
+        embedding_head: ``sparse`` (SAAN's last convolutions at the kept boxes only) or ``dense`` (the
+            whole embedding map, then the gather); the same embeddings. Ignored with ``raw_heads``.
         tail: the in-graph tail's thresholds (ignored with ``raw_heads``).
         resize_mode, pad_value: the preprocessing the runtime must apply, written to the metadata.
         fuse_batch_norm: fold BatchNorms into convolutions first (what TensorRT would do anyway).
@@ -65,6 +68,7 @@ class ExportOptions:
     size: tuple[int, int] = (1088, 608)
     opset: int = DEFAULT_OPSET
     raw_heads: bool = False
+    embedding_head: str = "sparse"
     tail: TailOptions = field(default_factory=TailOptions)
     resize_mode: str = "letterbox"
     pad_value: float = DEFAULT_PAD_VALUE
@@ -76,6 +80,8 @@ class ExportOptions:
         if self.opset not in SUPPORTED_OPSETS:
             raise ValueError(f"opset {self.opset} is not supported: use one of {list(SUPPORTED_OPSETS)} "
                              f"(TensorRT 8.5/8.6 on JetPack 5/6.0 parse at most opset 17)")
+        if self.embedding_head not in EMBEDDING_HEADS:
+            raise ValueError(f"embedding_head must be one of {list(EMBEDDING_HEADS)}, got {self.embedding_head!r}")
         if self.resize_mode not in ("letterbox", "stretch"):
             raise ValueError(f"resize_mode must be letterbox or stretch, got {self.resize_mode!r}")
         if not 0.0 <= self.pad_value <= 255.0:

@@ -64,6 +64,32 @@ def test_random_weights_export_then_fp16_from_the_onnx(capsys, tmp_path):
     assert read_model_metadata(tmp_path / "m16.onnx").precision == "fp16"
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("head", ["sparse", "dense"])
+def test_both_embedding_heads_export_and_convert_to_fp16(capsys, tmp_path, head):
+    pytest.importorskip("torch")
+    import numpy as np
+    import onnxruntime as ort
+
+    out = tmp_path / "m.onnx"
+    code, text = _run(capsys, "--random-weights", "--config", "cstrack_nano", "--embedding-head", head,
+                      "--size", "96x64", "--out", str(out))
+    assert code == 0, text
+    code, text = _run(capsys, "--weights", str(out), "--precision", "fp16", "--out", str(tmp_path / "m16.onnx"))
+    assert code == 0, text
+    session = ort.InferenceSession(str(tmp_path / "m16.onnx"), providers=["CPUExecutionProvider"])
+    boxes, scores, embeddings, count = session.run(None, {"images": np.random.default_rng(0).random(
+        (1, 3, 64, 96), dtype=np.float32)})
+    assert embeddings.shape == (300, 128) and np.isfinite(embeddings).all()
+
+
+def test_unknown_embedding_head_is_refused():
+    from mottrack_export.options import ExportOptions
+
+    with pytest.raises(ValueError, match="embedding_head must be one of"):
+        ExportOptions(embedding_head="map")
+
+
 def test_registering_the_commands_imports_nothing_heavy():
     code = ("import sys, argparse\nimport mottrack_export.cli as e, mottrack_calibration.cli as c\n"
             "p = argparse.ArgumentParser(); s = p.add_subparsers(); e.register(s); c.register(s)\n"

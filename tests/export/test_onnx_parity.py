@@ -140,3 +140,32 @@ def test_graph_holds_the_tail_and_the_metadata(exported_e2e):
     assert meta.output_layout == "nms" and meta.outputs == ("boxes", "scores", "embeddings", "count")
     assert meta.precision == "fp32" and meta.opset == 17 and meta.resize_mode == "letterbox"
     assert meta.anchors[0][0] == (8.0, 24.0) and meta.max_det == 300 and meta.score_threshold == 0.3
+
+
+def test_sparse_and_dense_embedding_heads_export_the_same_outputs(exported_e2e, tmp_path):
+    """The default sparse head (SAAN's last convolutions at the kept cells) against the full-map export."""
+    from mottrack_export import ExportOptions, TailOptions, export_onnx
+
+    sparse_path, loaded = exported_e2e
+    dense_path = export_onnx(loaded, tmp_path / "dense.onnx", ExportOptions(
+        size=(128, 96), embedding_head="dense", tail=TailOptions(score_threshold=0.3))).path
+    sparse, dense = _session(sparse_path), _session(dense_path)
+    for seed in range(3):
+        batch = np.random.default_rng(10 + seed).random((1, 3, 96, 128), dtype=np.float32)
+        s_out, d_out = sparse.run(None, {"images": batch}), dense.run(None, {"images": batch})
+        n = int(s_out[3][0])
+        assert n > 0 and n == int(d_out[3][0])
+        np.testing.assert_array_equal(s_out[0], d_out[0])
+        np.testing.assert_array_equal(s_out[1], d_out[1])
+        np.testing.assert_allclose(s_out[2], d_out[2], atol=1e-5)
+    # the dense file convolves the whole stride-8 map (input 128x96: a 16x12 grid), the sparse one max_det patches
+    import onnx
+
+    def embed_conv_inputs(path):
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+        shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
+        return [shapes.get(n.input[0]) for n in model.graph.node if n.op_type == "Conv" and "saan/embed" in n.name]
+
+    (dense_shape,), (sparse_shape,) = embed_conv_inputs(dense_path), embed_conv_inputs(sparse_path)
+    assert dense_shape[2:] == [12, 16]
+    assert sparse_shape[0] == 300 and sparse_shape[2:] == [1, 1]

@@ -1,4 +1,5 @@
-"""The in-graph tail in PyTorch: NMS rules, padding, ordering, embedding gather clamped at any size."""
+"""The in-graph tail in PyTorch: NMS rules, padding, ordering, embedding gather clamped at any size, and the
+sparse embedding head (SAAN's last convolutions at the kept cells) against the dense map."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,12 +60,69 @@ def test_embedding_gather_clamps_centres_outside_the_map():
     # a 3x5 map (stride 8 -> 40x24 px); centres far outside on every side
     emb_map = torch.arange(2 * 3 * 5, dtype=torch.float32).view(1, 2, 3, 5) + 1.0
     boxes = torch.tensor([[-100, -100, -80, -80], [500, 500, 520, 520], [10, 10, 14, 14]], dtype=torch.float32)
-    tail = DetectionTail(TailOptions(), 8)
-    got = tail._gather_embeddings(emb_map, boxes)
-    expected_cells = [(0, 0), (2, 4), (1, 1)]
-    for row, (y, x) in zip(got, expected_cells):
+    tail = DetectionTail(TailOptions(score_threshold=0.1, top_k=3, max_det=3), 8)
+    rows, cols = tail.cells(boxes, 3, 5)
+    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0), (2, 4), (1, 1)]
+    decoded = torch.cat([boxes, torch.tensor([[0.9], [0.8], [0.7]])], 1)[None]
+    out_boxes, _, out_emb, count = tail(decoded, emb_map)
+    assert int(count) == 3 and torch.equal(out_boxes, boxes)
+    for row, (y, x) in zip(out_emb, [(0, 0), (2, 4), (1, 1)]):
         vector = emb_map[0, :, y, x]
         assert torch.allclose(row, vector / vector.norm())
+
+
+@pytest.mark.parametrize("config", ["cstrack_nano", "cstrack_s"])
+def test_sparse_embedding_head_equals_the_dense_map_at_every_cell(config):
+    """SAAN.embeddings_at (the sparse head) against SAAN.forward's map, border cells (zero padding) included,
+    with BatchNorms as trained (eval) and folded."""
+    from mottrack_training.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(config, width_multiple=0.125) if config == "cstrack_s" else build_model(config)
+    for module in model.modules():  # non-trivial running statistics, so an unapplied BatchNorm would show
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    images = torch.rand(1, 3, 96, 160)
+    for fused in (False, True):
+        if fused:
+            model.fuse()
+        with torch.no_grad():
+            _, reid = model.raw_and_reid_features(images)
+            dense = model.saan(reid)[0]  # [E, h, w]
+            levels = model.saan.attended_levels(reid)
+            height, width = dense.shape[1:]
+            rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+            sparse = model.saan.embeddings_at(levels, rows.reshape(-1), cols.reshape(-1))
+        expected = dense.reshape(dense.shape[0], -1).transpose(0, 1)
+        assert sparse.shape == expected.shape
+        assert torch.allclose(sparse, expected, atol=1e-5, rtol=1e-4), (fused, (sparse - expected).abs().max())
+
+
+def test_sparse_embedding_head_refuses_a_batch():
+    from mottrack_training.model import build_model
+
+    model = build_model("cstrack_nano").eval()
+    levels = torch.zeros(2, 96, 4, 5)
+    with pytest.raises(ValueError, match="batch 1"):
+        model.saan.embeddings_at(levels, torch.zeros(1, dtype=torch.int64), torch.zeros(1, dtype=torch.int64))
+
+
+def test_end_to_end_heads_agree_and_unknown_head_is_refused(detecting_model):
+    from mottrack_export.tail import EndToEndModel
+
+    loaded = detecting_model((128, 96))
+    options = TailOptions(score_threshold=0.3)
+    images = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        sparse = EndToEndModel(loaded.model, options, "sparse").eval()(images)
+        dense = EndToEndModel(loaded.model, options, "dense").eval()(images)
+    assert int(sparse[3]) > 0, "the test model must keep boxes, or nothing is compared"
+    assert torch.equal(sparse[0], dense[0]) and torch.equal(sparse[1], dense[1]) and torch.equal(sparse[3], dense[3])
+    assert torch.allclose(sparse[2], dense[2], atol=1e-5)
+    with pytest.raises(ValueError, match="embedding_head"):
+        EndToEndModel(loaded.model, options, "map")
 
 
 def test_tail_options_are_validated():

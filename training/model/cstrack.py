@@ -90,16 +90,7 @@ class OneShotNetwork(nn.Module):
 
     def forward(self, images: torch.Tensor, decode: bool | None = None) -> tuple[Predictions, Embeddings]:
         """images [B, 3, H, W] -> (raw levels or decoded [B, N, 4 + nc], embeddings); see module docstring."""
-        height, width = images.shape[-2:]
-        if not torch.jit.is_tracing() and (height % self.max_stride or width % self.max_stride):
-            raise ValueError(f"{type(self).__name__} input size {width}x{height} (WxH) must be a multiple of "
-                             f"{self.max_stride}")
-        features = self.neck(self.backbone([images]))
-        if self.ren is not None:
-            detection_features, reid_features = self.ren(features)
-        else:  # JDE-style ablation: both tasks share the neck features
-            detection_features, reid_features = features, features
-        raw = self.detect(detection_features)
+        raw, reid_features = self.raw_and_reid_features(images)
         embeddings: Embeddings
         if self.saan is not None:
             embeddings = self.saan(reid_features)
@@ -109,6 +100,20 @@ class OneShotNetwork(nn.Module):
         if decode is None:
             decode = not self.training
         return (self.detect.decode(raw) if decode else raw), embeddings
+
+    def raw_and_reid_features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """images -> (raw detection levels, the L ReID maps SAAN or the JDE heads read): the part of
+        :meth:`forward` before the embedding path (the export's sparse embedding head starts here)."""
+        height, width = images.shape[-2:]
+        if not torch.jit.is_tracing() and (height % self.max_stride or width % self.max_stride):
+            raise ValueError(f"{type(self).__name__} input size {width}x{height} (WxH) must be a multiple of "
+                             f"{self.max_stride}")
+        features = self.neck(self.backbone([images]))
+        if self.ren is not None:
+            detection_features, reid_features = self.ren(features)
+        else:  # JDE-style ablation: both tasks share the neck features
+            detection_features, reid_features = features, features
+        return self.detect(detection_features), reid_features
 
     def fuse(self) -> "OneShotNetwork":
         """Fold all BatchNorms into their convolutions and every Focus stem into one strided convolution,

@@ -55,9 +55,12 @@ class ChannelAttention(nn.Module):
         # pooled [B, C] -> [B, 1, C] so the Conv1d slides over channels
         return self.fc(self.act(self.norm(self.local_mix(pooled.unsqueeze(1))))).squeeze(1)
 
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """a = σ(MLP(avgpool(x)) + MLP(maxpool(x))): [B, C, H, W] -> [B, C]."""
+        return torch.sigmoid(self._shared_mlp(x.mean(dim=(2, 3))) + self._shared_mlp(x.amax(dim=(2, 3))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self._shared_mlp(x.mean(dim=(2, 3))) + self._shared_mlp(x.amax(dim=(2, 3)))
-        return x * torch.sigmoid(logits)[:, :, None, None] + x
+        return x * self.weights(x)[:, :, None, None] + x
 
 
 def bilinear_upsampling_kernel(factor: int) -> torch.Tensor:
@@ -101,13 +104,55 @@ class ScaleAwareAttention(nn.Module):
         self.fuse = ConvBlock(fused_channels, channels, 3)
         self.embed = nn.Conv2d(channels, embedding_dim, 1, bias=True)
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        levels = [
+    def attended_levels(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The L attended levels on the finest grid, concatenated: [B, L·D, H/s_0, W/s_0]."""
+        return torch.cat([
             attend(upsample(encode(x)))
             for x, encode, upsample, attend in zip(features, self.encoders, self.upsamplers, self.spatial_attention)
-        ]
-        fused = self.channel_attention(torch.cat(levels, dim=1))
-        return self.embed(self.fuse(fused))
+        ], dim=1)
+
+    def forward(self, features: list[torch.Tensor], rows: torch.Tensor | None = None,
+                cols: torch.Tensor | None = None) -> torch.Tensor:
+        """The embedding map [B, E, H/s_0, W/s_0]; with ``rows`` and ``cols`` (int64 [M] cells of that map)
+        only its vectors there, [M, E], computed at those cells alone (:meth:`embeddings_at`)."""
+        levels = self.attended_levels(features)
+        if rows is not None and cols is not None:
+            return self.embeddings_at(levels, rows, cols)
+        return self.embed(self.fuse(self.channel_attention(levels)))
+
+    def embeddings_at(self, levels: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """What :meth:`forward` gives at M cells, computed at those cells only (inference; batch 1).
+
+        ``levels``: :meth:`attended_levels` [1, L·D, h, w]; ``rows`` / ``cols``: int64 [M] cell indices
+        in ``[0, h)`` / ``[0, w)``. Returns [M, E], the (unnormalised) embedding map's vectors there.
+
+        The channel attention is global (pooled over the whole map) and so is computed in full; what
+        follows it is local: a 3x3 ConvBlock (zero padding) and a 1x1 convolution. So the 3x3 patch of
+        each cell is gathered from the zero-padded map, scaled by the channel weights and sent through
+        the same two convolutions as a batch of M 3x3 images: the exported end-to-end graph then spends
+        the fuse and embed convolutions (a quarter of SAAN's arithmetic) on the kept boxes only. Needs
+        ``eval()`` (the BatchNorm, unless folded, uses its running statistics).
+        """
+        batch, channels, height, width = (int(v) for v in levels.shape)
+        if batch != 1:
+            raise ValueError(f"embeddings_at: batch 1 only, got levels of shape {tuple(levels.shape)}")
+        conv = self.fuse.conv
+        if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1):
+            raise ValueError(f"embeddings_at: the fuse convolution must be 3x3, stride 1, padding 1, got {conv}")
+        padded_width = width + 2
+        table = nn.functional.pad(levels[0], (1, 1, 1, 1)).reshape(channels, (height + 2) * padded_width)
+        table = table.transpose(0, 1)  # [(h + 2)·(w + 2), L·D]: one row per padded cell, gathered as rows
+        index = torch.stack([(rows + dy) * padded_width + (cols + dx) for dy in range(3) for dx in range(3)], dim=1)
+        count = int(index.shape[0])
+        patches = table.index_select(0, index.reshape(-1)).reshape(count, 9, channels)
+        scale = self.channel_attention.weights(levels)[0].view(1, 1, channels)
+        patches = patches * scale + patches  # the channel attention, x·a + x, on the patches only
+        patches = patches.permute(0, 2, 1).reshape(count, channels, 3, 3)
+        # the fuse convolution's 3x3 window on a 3x3 patch without padding: the centre cell's output
+        fused = self.fuse.act(self.fuse.norm(nn.functional.conv2d(patches, conv.weight, conv.bias)))
+        # kept as convolutions (not matrix products) so that INT8 calibration sees the same layers:
+        # the fuse convolution quantized, the embedding's last layer (a head convolution) in float
+        return self.embed(fused).view(count, self.embed.out_channels)
 
 
 class PerLevelEmbeddingHeads(nn.Module):
