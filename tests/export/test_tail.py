@@ -107,6 +107,8 @@ def test_sparse_embedding_head_refuses_a_batch():
     levels = torch.zeros(2, 96, 4, 5)
     with pytest.raises(ValueError, match="batch 1"):
         model.saan.embeddings_at(levels, torch.zeros(1, dtype=torch.int64), torch.zeros(1, dtype=torch.int64))
+    with pytest.raises(ValueError, match="both rows and cols"):  # checked before any feature is read
+        model.saan([], rows=torch.zeros(1, dtype=torch.int64))
 
 
 def test_end_to_end_heads_agree_and_unknown_head_is_refused(detecting_model):

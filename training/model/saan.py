@@ -10,7 +10,9 @@ into one embedding map [B, E, H/8, W/8]:
 - spatial attention on each level, concatenation to [B, L·D, H/8, W/8], channel attention;
 - ConvBlock 3x3 L·D -> D, Conv1x1 D -> E (with bias).
 
-The upsampling kernels start as bilinear interpolation (then train freely).
+The upsampling kernels start as bilinear interpolation (then train freely). Everything after the
+channel attention is local, so :meth:`ScaleAwareAttention.embeddings_at` gives the map's vectors at
+chosen cells without computing the rest of it (the export's sparse embedding head).
 :class:`PerLevelEmbeddingHeads` is the ``saan: false`` ablation: a 1x1 conv per level (JDE), giving
 L maps [B, E, H/s_l, W/s_l].
 """
@@ -115,6 +117,8 @@ class ScaleAwareAttention(nn.Module):
                 cols: torch.Tensor | None = None) -> torch.Tensor:
         """The embedding map [B, E, H/s_0, W/s_0]; with ``rows`` and ``cols`` (int64 [M] cells of that map)
         only its vectors there, [M, E], computed at those cells alone (:meth:`embeddings_at`)."""
+        if (rows is None) != (cols is None):
+            raise ValueError("ScaleAwareAttention: pass both rows and cols (the cells), or neither (the whole map)")
         levels = self.attended_levels(features)
         if rows is not None and cols is not None:
             return self.embeddings_at(levels, rows, cols)
