@@ -76,7 +76,8 @@ SOURCES := --source "initial weights: YOLOX-nano COCO (Megvii; COCO images)=Apac
 	  --source "pseudo-label teachers: Intel person-detection-0200/0201, YOLOX-nano=Apache-2.0"
 # chosen on the validation sets (synthetic seed 1, TUD-Campus, MOT17-mini clips) with the shipped file
 # through the runtime: benchmarks/sweep_tracker_runtime.py (README "The default model")
-REAL_TRACKER_SET ?= --tracker-set det_thresh=0.4 --tracker-set min_hits=6 --tracker-set low_score_thresh=0.2
+REAL_TRACKER_SET ?= --tracker-set det_thresh=0.4 --tracker-set min_hits=6 --tracker-set low_score_thresh=0.2 \
+	  --tracker-set crowd_drop=0.125
 real-pseudo-labels: $(STAMP)
 	$(BIN)/mottrack pseudo-label $(REAL_DATA)/intel_sample_videos/one-by-one-person-detection.mp4 --stride 3 $(LABELS)
 	$(BIN)/mottrack pseudo-label $(REAL_DATA)/intel_sample_videos/preview/*.gif \

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mottrack_sdk.tracking.core import AssociationCore, FrameTracks
 from mottrack_sdk.tracking.native import make_core
-from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
 from mottrack_sdk.tracking.validation import check_boxes, check_column, check_embeddings
 from mottrack_sdk.types import Detections, Track, TrackState
 
@@ -55,8 +55,9 @@ class Tracker:
         options: a :class:`TrackerOptions`; keyword overrides (``Tracker(det_thresh=0.4)``) are
             applied on top and validated by name. The library defaults suit detections of any
             score scale (``update_detections``: adaptive thresholds, see ``TrackerOptions``); a
-            ``det_thresh`` keyword (or ``--set det_thresh=...``) without ``det_quantile`` switches to
-            fixed thresholds (``det_quantile=None``), so the number given is the one used.
+            ``det_thresh`` or ``crowd_drop`` keyword (or ``--set det_thresh=...``) without
+            ``det_quantile`` switches to fixed thresholds (``det_quantile=None``), so the number
+            given is the one used.
             Without ``options``, opening a model (``update(frame)``) switches to the settings for
             the model's calibrated scores: :meth:`TrackerOptions.for_model` with the model's
             validated ``tracker_defaults`` (metadata, e.g. the shipped model's ``det_thresh``) on
@@ -92,8 +93,7 @@ class Tracker:
             hint = " (to choose a model, pass it by name: Tracker(model=...))" if isinstance(options, (str, Path)) else ""
             raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}{hint}")
         self._model_defaults_allowed = options is None
-        if "det_thresh" in overrides and "det_quantile" not in overrides:
-            overrides["det_quantile"] = None  # a threshold given by keyword is a fixed one, not ignored
+        overrides = keyword_changes(overrides)  # a threshold given by keyword is a fixed one, not ignored
         self._overrides = dict(overrides)
         options = options or TrackerOptions()
         self.options = options.replace(**overrides) if overrides else options

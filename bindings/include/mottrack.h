@@ -99,6 +99,13 @@ typedef struct mottrack_options {
                                     itself still needs use_low_score_thresh = 1. 0 */
   int64_t score_window;          /* scores the quantiles look back on (this frame's included), in
                                     [1, 2^20]: element (int64)(q * (n - 1)) of the n sorted. 2048 */
+  double crowd_drop;             /* fixed mode only (use_det_quantile = 0 when > 0): both thresholds
+                                    drop by crowd_drop * r in a crowd; 0: off. >= 0. 0 */
+  double crowd_low;              /* r = clip((m - crowd_low) / (crowd_high - crowd_low), 0, 1), m the
+                                    mean count of detections scoring >= det_thresh over the last
+                                    crowd_frames frames (this one included). >= 0. 5 */
+  double crowd_high;             /* > crowd_low. 20 */
+  int64_t crowd_frames;          /* in [1, 10000]. 30 */
 } mottrack_options;
 
 /* One confirmed track of the latest frame (plain data, no reference into the tracker). */

@@ -84,6 +84,10 @@ Options options_from_dict(const py::dict& d) {
       if (o.use_det_quantile) o.det_quantile = py::cast<double>(v);
     } else if (key == "low_score_quantile") o.low_score_quantile = py::cast<double>(v);
     else if (key == "score_window") o.score_window = int_option(key, v, int_range(1, mottrack::kMaxScoreWindow));
+    else if (key == "crowd_drop") o.crowd_drop = py::cast<double>(v);
+    else if (key == "crowd_low") o.crowd_low = py::cast<double>(v);
+    else if (key == "crowd_high") o.crowd_high = py::cast<double>(v);
+    else if (key == "crowd_frames") o.crowd_frames = int_option(key, v, int_range(1, mottrack::kMaxCrowdFrames));
     else throw py::value_error("NativeCore: unknown option '" + key + "'");
   }
   const std::string err = mottrack::validate_options(o);
@@ -118,6 +122,10 @@ py::dict default_options() {
   d["det_quantile"] = maybe(o.use_det_quantile, o.det_quantile);
   d["low_score_quantile"] = o.low_score_quantile;
   d["score_window"] = o.score_window;
+  d["crowd_drop"] = o.crowd_drop;
+  d["crowd_low"] = o.crowd_low;
+  d["crowd_high"] = o.crowd_high;
+  d["crowd_frames"] = o.crowd_frames;
   return d;
 }
 

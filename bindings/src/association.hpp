@@ -2,8 +2,9 @@
 // sdk/tracking/core.py::AssociationCore, same options, same semantics, same tie-breaking).
 //
 // One step() per frame:
-//  0. this frame's high / low score thresholds (fixed, or adaptive: quantiles of the latest scores,
-//     score_window.hpp); they replace det_thresh / low_score_thresh everywhere below;
+//  0. this frame's high / low score thresholds (fixed, or adaptive: quantiles of the latest scores;
+//     fixed ones lowered in a crowd with crowd_drop; score_window.hpp); they replace det_thresh /
+//     low_score_thresh everywhere below;
 //  1. predict every track (lost tracks' height velocity zeroed, as JDE; core.py zeroes it when a
 //     track becomes lost, and a tentative track keeps the velocity of its updates);
 //  2. stage 1: confirmed tracks (tracked + lost) vs high-score detections on

@@ -78,6 +78,10 @@ mottrack::Options to_options(const mottrack_options& c) {
   o.det_quantile = c.det_quantile;
   o.low_score_quantile = c.low_score_quantile;
   o.score_window = c.score_window;
+  o.crowd_drop = c.crowd_drop;
+  o.crowd_low = c.crowd_low;
+  o.crowd_high = c.crowd_high;
+  o.crowd_frames = c.crowd_frames;
   return o;
 }
 
@@ -148,6 +152,10 @@ mottrack_status mottrack_options_init(mottrack_options* options) {
   options->det_quantile = d.det_quantile;
   options->low_score_quantile = d.low_score_quantile;
   options->score_window = d.score_window;
+  options->crowd_drop = d.crowd_drop;
+  options->crowd_low = d.crowd_low;
+  options->crowd_high = d.crowd_high;
+  options->crowd_frames = d.crowd_frames;
   return MOTTRACK_OK;
 }
 

@@ -81,6 +81,13 @@ std::string validate_options(const Options& o) {
       return "TrackerOptions.low_score_quantile: expected <= det_quantile (" + fmt(o.det_quantile) + "), got " +
              fmt(o.low_score_quantile);
   }
+  if (!(err = check("crowd_drop", o.crowd_drop, 0.0, INFINITY)).empty()) return err;
+  if (o.crowd_drop > 0 && o.use_det_quantile)
+    return "TrackerOptions.crowd_drop: expected 0 with det_quantile set (the drop is in score units: use "
+           "det_quantile=None), got " + fmt(o.crowd_drop);
+  if (!(err = check("crowd_low", o.crowd_low, 0.0, INFINITY)).empty()) return err;
+  if (!(err = check("crowd_high", o.crowd_high, o.crowd_low, INFINITY, true)).empty()) return err;
+  if (!(err = check_int("crowd_frames", o.crowd_frames, 1, kMaxCrowdFrames)).empty()) return err;
   return {};
 }
 

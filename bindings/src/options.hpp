@@ -10,6 +10,7 @@ namespace mottrack {
 constexpr double kChi2Gate95_4Dof = 9.4877;
 constexpr std::int64_t kMaxMinHits = 1000;            // options._MAX_MIN_HITS
 constexpr std::int64_t kMaxScoreWindow = 1 << 20;     // options._MAX_SCORE_WINDOW (8 MiB of scores)
+constexpr std::int64_t kMaxCrowdFrames = 10000;       // options._MAX_CROWD_FRAMES
 
 struct Options {
   double det_thresh = 0.5;             // high-score detections (fixed mode); the only ones that start tracks
@@ -37,6 +38,10 @@ struct Options {
   double det_quantile = 0.15;          // high threshold: this quantile of the latest scores
   double low_score_quantile = 0.0;     // low-score floor (adaptive mode)
   std::int64_t score_window = 2048;    // scores the adaptive thresholds look back on
+  double crowd_drop = 0.0;             // thresholds drop by up to this much in a crowd (fixed mode; 0: off)
+  double crowd_low = 5.0;              // confident detections a frame (mean) where the drop starts
+  double crowd_high = 20.0;            // ... and where it is whole
+  std::int64_t crowd_frames = 30;      // frames that mean looks back on (this one included)
 
   /// int(frame_rate / 30 * track_buffer), saturated at INT64_MAX.
   std::int64_t max_time_lost() const;

@@ -19,7 +19,11 @@ ScoreWindow::ScoreWindow(const Options& o)
       adaptive_(o.use_det_quantile),
       use_low_(o.use_low_score),
       det_quantile_(o.det_quantile),
-      low_quantile_(o.low_score_quantile) {
+      low_quantile_(o.low_score_quantile),
+      crowd_drop_(o.crowd_drop),
+      crowd_low_(o.crowd_low),
+      crowd_high_(o.crowd_high) {
+  if (crowd_drop_ > 0) crowd_.resize(static_cast<std::size_t>(o.crowd_frames));
   if (!adaptive_) return;
   const std::size_t w = static_cast<std::size_t>(o.score_window);
   ring_.resize(w);
@@ -27,7 +31,19 @@ ScoreWindow::ScoreWindow(const Options& o)
 }
 
 ScoreThresholds ScoreWindow::thresholds(const double* scores, std::size_t n) {
-  if (!adaptive_) return fixed_;
+  if (adaptive_) return quantile_thresholds(scores, n);
+  if (crowd_.empty()) return fixed_;
+  // score_window.py::_crowd_drop: the ring with this frame's count written, not written yet
+  crowd_now_ = 0;
+  for (std::size_t i = 0; i < n; ++i) crowd_now_ += scores[i] >= fixed_.hi;
+  const std::size_t w = crowd_.size(), frames = std::min(crowd_count_ + 1, w);
+  const std::int64_t sum = crowd_sum_ - (crowd_count_ == w ? crowd_[crowd_pos_] : 0) + crowd_now_;
+  const double mean = static_cast<double>(sum) / static_cast<double>(frames);
+  const double drop = crowd_drop_ * std::min(std::max((mean - crowd_low_) / (crowd_high_ - crowd_low_), 0.0), 1.0);
+  return {fixed_.hi - drop, use_low_ ? fixed_.lo - drop : fixed_.lo};
+}
+
+ScoreThresholds ScoreWindow::quantile_thresholds(const double* scores, std::size_t n) {
   // score_window.py writes scores[-w:] at pos_ (first of them up to the end of the ring, the rest from 0);
   // the positions it overwrites that held a score: those from 0 and, once the ring is full, all.
   const std::size_t w = ring_.size(), k = std::min(n, w), first = std::min(k, w - pos_);
@@ -62,6 +78,14 @@ ScoreThresholds ScoreWindow::thresholds(const double* scores, std::size_t n) {
 }
 
 void ScoreWindow::push(const double* scores, std::size_t n) noexcept {
+  if (!crowd_.empty()) {  // the count thresholds() took
+    const std::size_t w = crowd_.size();
+    if (crowd_count_ == w) crowd_sum_ -= crowd_[crowd_pos_];
+    crowd_[crowd_pos_] = crowd_now_;
+    crowd_sum_ += crowd_now_;
+    crowd_pos_ = (crowd_pos_ + 1) % w;
+    crowd_count_ = std::min(crowd_count_ + 1, w);
+  }
   if (!adaptive_) return;
   const std::size_t w = ring_.size(), k = std::min(n, w), first = std::min(k, w - pos_);
   if (k > 0) {

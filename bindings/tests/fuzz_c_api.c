@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
       opts.use_det_quantile = (int32_t)(next_u64() % 3);
       opts.det_quantile = chance(0.5) ? garbage_double() : uniform();
       opts.low_score_quantile = chance(0.5) ? garbage_double() : uniform() * 0.2;
+      opts.crowd_drop = chance(0.5) ? garbage_double() : uniform() * 0.3;
+      opts.crowd_low = chance(0.3) ? garbage_double() : 10.0 * uniform();
+      opts.crowd_high = chance(0.3) ? garbage_double() : opts.crowd_low + 10.0 * uniform();
+      opts.crowd_frames = chance(0.5) ? (int64_t)(next_u64() % 40) - 5 : (int64_t)next_u64();
       if (chance(0.1)) opts.struct_size = (uint32_t)next_u64();
     } else if (chance(0.5)) {
       opts.det_thresh = 0.5;
@@ -128,6 +132,12 @@ int main(int argc, char** argv) {
       opts.use_det_quantile = chance(0.7);
       opts.det_quantile = uniform();
       opts.low_score_quantile = opts.det_quantile * uniform();
+      if (!opts.use_det_quantile && chance(0.5)) { /* the crowd drop (fixed thresholds only) */
+        opts.crowd_drop = 0.4 * uniform();
+        opts.crowd_low = 3.0 * uniform();
+        opts.crowd_high = opts.crowd_low + 0.01 + 10.0 * uniform();
+        opts.crowd_frames = 1 + (int64_t)(next_u64() % 40);
+      }
     }
     check_status(mottrack_create(&opts, &t), "create");
     if (t == NULL) continue;

@@ -61,6 +61,7 @@ static void test_defaults(void) {
   CHECK(o.det_thresh == 0.5 && o.use_low_score_thresh == 1 && o.low_score_thresh == 0.1);
   CHECK(o.gating == 0 && o.min_hits == 4 && o.use_det_quantile == 1 && o.det_quantile == 0.15);
   CHECK(o.low_score_quantile == 0.0 && o.score_window == 2048 && o.track_buffer == 30);
+  CHECK(o.crowd_drop == 0.0 && o.crowd_low == 5.0 && o.crowd_high == 20.0 && o.crowd_frames == 30);
 }
 
 static void test_bad_options(void) {
@@ -116,6 +117,9 @@ static void test_bad_options(void) {
       CHECK_REFUSED(fusion_weight);
       CHECK_REFUSED(det_quantile);
       CHECK_REFUSED(low_score_quantile);
+      CHECK_REFUSED(crowd_drop);
+      CHECK_REFUSED(crowd_low);
+      CHECK_REFUSED(crowd_high);
 #undef CHECK_REFUSED
     }
   }
@@ -143,6 +147,27 @@ static void test_bad_options(void) {
   mottrack_destroy(t);
   o.low_score_quantile = -0.5;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "low_score_quantile");
+  /* the crowd drop: fixed thresholds only, crowd_high > crowd_low >= 0, crowd_frames in [1, 10000] */
+  mottrack_options_init(&o);
+  o.crowd_drop = 0.1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "crowd_drop: expected 0 with det_quantile set");
+  o.use_det_quantile = 0;
+  CHECK(mottrack_create(&o, &t) == MOTTRACK_OK);
+  mottrack_destroy(t);
+  o.crowd_drop = -0.1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "crowd_drop");
+  o.crowd_drop = 0.1;
+  o.crowd_high = o.crowd_low;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "crowd_high");
+  o.crowd_high = 20.0;
+  o.crowd_low = -1.0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "crowd_low");
+  o.crowd_low = 5.0;
+  o.crowd_frames = 0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "crowd_frames: expected an integer in [1, 10000]");
+  o.crowd_frames = 10001;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "crowd_frames");
+  CHECK(t == NULL);
   mottrack_options_init(&o);
   o.min_hits = 1000;
   o.score_window = 1 << 20;

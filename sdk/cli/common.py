@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mottrack_sdk.config import options_from_dict
-from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
 
 _MAX_CONFIG_BYTES = 1 << 16  # a --tracker-config file is a short mapping
 
@@ -88,8 +88,8 @@ def _checked(changes: dict[str, Any], where: str) -> dict[str, Any]:
             raise ValueError(f"{where}: {key}: expected a number, true/false or null, got a {type(value).__name__}")
     defaults = TrackerOptions()
     merged = {f: getattr(defaults, f) for f in known}
-    try:
-        options = options_from_dict(TrackerOptions, {**merged, **changes}, where=where)  # validates the values
+    try:  # validates the values, with det_quantile as Tracker(**changes) would take it
+        options = options_from_dict(TrackerOptions, {**merged, **keyword_changes(changes)}, where=where)
     except ValueError as exc:
         raise ValueError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
     return {k: getattr(options, k) for k in changes}

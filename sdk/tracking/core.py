@@ -2,8 +2,8 @@
 
 One :meth:`AssociationCore.step` per frame:
 
-0. this frame's high / low score thresholds: fixed, or quantiles of the latest scores
-   (``det_quantile``; :class:`~mottrack_sdk.tracking.score_window.ScoreWindow`);
+0. this frame's high / low score thresholds: fixed (lowered in a crowd with ``crowd_drop``), or
+   quantiles of the latest scores (``det_quantile``; :class:`~mottrack_sdk.tracking.score_window.ScoreWindow`);
 1. predict every track with the batch Kalman filter (lost tracks' height velocity zeroed, as JDE);
 2. stage 1: confirmed tracks (tracked + lost) vs high-score detections, cost
    ``w·cosine(template, embedding) + (1 − w)·Mahalanobis²`` (embedding mode), or ``1 − IoU``

@@ -12,6 +12,7 @@ CHI2_95_4DOF = 9.4877
 _INT64_MAX = 2**63 - 1  # track_buffer is an int64 in the native core and the C API
 _MAX_MIN_HITS = 1000
 _MAX_SCORE_WINDOW = 1 << 20  # the adaptive thresholds' ring buffer: at most 8 MiB
+_MAX_CROWD_FRAMES = 10_000  # the crowd count's ring buffer (frames)
 
 
 # What a detection model's scores get (see TrackerOptions.for_model): the cascade as validated
@@ -46,6 +47,12 @@ class TrackerOptions:
     The first frame's tracks are confirmed at once (JDE). Gating (``gating``): off by default;
     the χ² gate rejected correct stage-1 pairs of jittery real detections (see the ablation in
     ``benchmarks/README.md``).
+
+    Crowds (``crowd_drop``, fixed thresholds only): a missed person is likelier in a crowd and a
+    stray box likelier in an empty scene. With ``crowd_drop`` > 0 both thresholds of a frame drop by
+    ``crowd_drop`` x r, where r grows linearly from 0 to 1 as the mean number of confident detections
+    (score >= ``det_thresh``) over the last ``crowd_frames`` frames, this one included, goes from
+    ``crowd_low`` to ``crowd_high`` (0 under, 1 over). 0 (the default) switches it off.
     """
 
     det_thresh: float = 0.5               # high-score detections (fixed mode); the only ones that start tracks
@@ -70,6 +77,10 @@ class TrackerOptions:
     det_quantile: float | None = 0.15     # adaptive high threshold: this quantile of the latest scores
     low_score_quantile: float = 0.0       # adaptive low-score floor (with det_quantile)
     score_window: int = 2048              # scores the adaptive thresholds look back on
+    crowd_drop: float = 0.0               # thresholds drop by up to this much in a crowd (0: off)
+    crowd_low: float = 5.0                # confident detections a frame (mean) where the drop starts
+    crowd_high: float = 20.0              # ... and where it is whole
+    crowd_frames: int = 30                # frames that mean looks back on (this one included)
 
     def __post_init__(self) -> None:
         for f in fields(self):  # numpy scalars (np.float32(0.4), np.int64(30), np.bool_) as Python numbers
@@ -102,6 +113,13 @@ class TrackerOptions:
             if self.low_score_quantile > self.det_quantile:
                 raise ValueError(f"TrackerOptions.low_score_quantile: expected <= det_quantile "
                                  f"({self.det_quantile}), got {self.low_score_quantile}")
+        _check("crowd_drop", self.crowd_drop, 0.0, math.inf)
+        if self.crowd_drop > 0 and self.det_quantile is not None:
+            raise ValueError(f"TrackerOptions.crowd_drop: expected 0 with det_quantile set (the drop is in "
+                             f"score units: use det_quantile=None), got {self.crowd_drop!r}")
+        _check("crowd_low", self.crowd_low, 0.0, math.inf)
+        _check("crowd_high", self.crowd_high, self.crowd_low, math.inf, open_low=True)
+        _check_int("crowd_frames", self.crowd_frames, 1, _MAX_CROWD_FRAMES)
         if not isinstance(self.gating, bool):
             raise ValueError(f"TrackerOptions.gating: expected True/False, got {self.gating!r}")
 
@@ -123,6 +141,15 @@ class TrackerOptions:
         if unknown:
             raise ValueError(f"TrackerOptions: unknown option(s) {unknown}; known: {sorted(known)}")
         return TrackerOptions(**{**asdict(self), **changes})
+
+
+def keyword_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` as ``Tracker(**changes)`` and ``--set`` mean them: a ``det_thresh`` or a non-zero
+    ``crowd_drop`` (numbers on the detector's score scale) without ``det_quantile`` switches to fixed
+    thresholds (``det_quantile=None``), so the number given is the one used."""
+    if "det_quantile" not in changes and ("det_thresh" in changes or changes.get("crowd_drop")):
+        return {**changes, "det_quantile": None}
+    return dict(changes)
 
 
 def _check(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:

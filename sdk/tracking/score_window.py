@@ -9,6 +9,12 @@ order, no interpolation, so the native core (``bindings/src/score_window.cpp``) 
 Scores enter a ring buffer in detection order; a frame with more than ``score_window`` scores writes
 its last ``score_window``. With ``det_quantile`` None the thresholds are the fixed ``det_thresh`` /
 ``low_score_thresh``.
+
+Crowds (``crowd_drop`` > 0, fixed thresholds only): both thresholds drop by ``crowd_drop`` x r, r the
+clipped linear ramp from ``crowd_low`` to ``crowd_high`` of the mean count of detections scoring
+``>= det_thresh`` over the last ``crowd_frames`` frames (this one included; fewer at the start of a
+stream). The counts are integers and their sum is kept exactly, so the native core computes the
+same doubles (``sum / frames``, then the ramp) and the same thresholds.
 """
 from __future__ import annotations
 
@@ -25,11 +31,18 @@ class ScoreWindow:
         self.hi, self.lo = options.det_thresh, options.low_score_thresh
         self._buf = np.empty(options.score_window if options.det_quantile is not None else 0)
         self._pos = self._count = 0
+        # crowd counts: a ring of the last crowd_frames counts, their position, number and exact sum
+        self._crowd = np.zeros(options.crowd_frames if options.crowd_drop > 0 else 0, np.int64)
+        self._crowd_pos = self._crowd_count = self._crowd_sum = 0
 
     def thresholds(self, scores: np.ndarray) -> tuple[float, float | None]:
         """Add this frame's ``scores``; return its (high, low) thresholds (low None: rescue off)."""
         o = self.options
         if o.det_quantile is None:
+            if o.crowd_drop > 0:
+                drop = self._crowd_drop(int(np.count_nonzero(scores >= o.det_thresh)))
+                lo = o.low_score_thresh
+                self.hi, self.lo = o.det_thresh - drop, None if lo is None else lo - drop
             return self.hi, self.lo
         buf, w = self._buf, len(self._buf)
         new = scores[-w:]
@@ -51,9 +64,23 @@ class ScoreWindow:
                 self.hi, self.lo = float(part[kh]), float(part[kl])
         return self.hi, self.lo
 
+    def _crowd_drop(self, confident: int) -> float:
+        """Add this frame's count of confident detections; return how far the thresholds drop."""
+        o, ring = self.options, self._crowd
+        if self._crowd_count == len(ring):
+            self._crowd_sum -= int(ring[self._crowd_pos])
+        ring[self._crowd_pos] = confident
+        self._crowd_sum += confident
+        self._crowd_pos = (self._crowd_pos + 1) % len(ring)
+        self._crowd_count = min(self._crowd_count + 1, len(ring))
+        mean = self._crowd_sum / self._crowd_count
+        return o.crowd_drop * min(max((mean - o.crowd_low) / (o.crowd_high - o.crowd_low), 0.0), 1.0)
+
     def snapshot(self) -> tuple:
         """The state, for :meth:`restore` after a frame that failed."""
-        return (self._buf.copy() if len(self._buf) else self._buf, self._pos, self._count, self.hi, self.lo)
+        return (self._buf.copy() if len(self._buf) else self._buf, self._pos, self._count, self.hi, self.lo,
+                self._crowd.copy(), self._crowd_pos, self._crowd_count, self._crowd_sum)
 
     def restore(self, state: tuple) -> None:
-        self._buf, self._pos, self._count, self.hi, self.lo = state
+        (self._buf, self._pos, self._count, self.hi, self.lo,
+         self._crowd, self._crowd_pos, self._crowd_count, self._crowd_sum) = state

@@ -77,9 +77,10 @@ STREAM_WARPS = (
 
 @st.composite
 def stream_options(draw) -> TrackerOptions:
-    """Varied options, the adaptive thresholds and birth hysteresis included."""
+    """Varied options, the adaptive thresholds, birth hysteresis and crowd drop included."""
     det_quantile = draw(st.sampled_from([None, 0.0, 0.15, 0.5, 1.0]))
     low_quantiles = [q for q in (0.0, 0.1, 0.5) if det_quantile is None or q <= det_quantile]
+    crowd_low = draw(st.sampled_from([0.0, 1.0, 2.5]))
     return TrackerOptions(
         det_thresh=draw(st.sampled_from([0.5, 0.6])),
         low_score_thresh=draw(st.sampled_from([None, 0.1, 0.3])),
@@ -98,6 +99,10 @@ def stream_options(draw) -> TrackerOptions:
         det_quantile=det_quantile,
         low_score_quantile=draw(st.sampled_from(low_quantiles)),
         score_window=draw(st.sampled_from([1, 7, 64, 2048])),
+        crowd_drop=draw(st.sampled_from([0.0, 0.1, 0.45])) if det_quantile is None else 0.0,
+        crowd_low=crowd_low,
+        crowd_high=crowd_low + draw(st.sampled_from([0.5, 3.0, 7.0])),
+        crowd_frames=draw(st.sampled_from([1, 2, 5])),
     )
 
 

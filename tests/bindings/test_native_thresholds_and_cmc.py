@@ -57,6 +57,22 @@ def test_min_hits_and_adaptive_thresholds_same_tracks(min_hits, det_quantile, sc
         assert d.tracks > 0
 
 
+@pytest.mark.parametrize("crowd", [dict(crowd_drop=0.1), dict(crowd_drop=0.3, crowd_low=20.0, crowd_high=50.0),
+                                   dict(crowd_drop=0.2, crowd_low=30.0, crowd_high=40.0, crowd_frames=1),
+                                   dict(crowd_drop=0.25, crowd_low=0.0, crowd_high=1e-3, crowd_frames=10000)],
+                         ids=["defaults", "ramp", "one-frame", "step"])
+@pytest.mark.parametrize("low_score_thresh", [None, 0.1])
+@pytest.mark.parametrize("embeddings", [False, True], ids=["motion", "embeddings"])
+def test_crowd_drop_same_tracks(crowd, low_score_thresh, embeddings):
+    """The crowd drop's thresholds (a mean of integer counts, then the ramp) are the same doubles in
+    both cores; some frames of the scene drop and some do not (more or fewer tracks than without)."""
+    frames = _scene(num_objects=45, num_frames=60, seed=8, embedding_dim=32 if embeddings else 0)
+    options = TrackerOptions(det_quantile=None, low_score_thresh=low_score_thresh, min_hits=3, **crowd)
+    d = _run(options, frames, embeddings)
+    plain = _run(options.replace(crowd_drop=0.0), frames, embeddings)
+    assert d.tracks != plain.tracks
+
+
 @pytest.mark.parametrize("low_score_thresh, low_score_quantile", [(None, 0.0), (None, 0.1), (0.1, 0.0),
                                                                   (0.1, 0.05), (0.1, 0.15), (-3.0, 0.1)])
 @pytest.mark.parametrize("embeddings", [False, True], ids=["motion", "embeddings"])

@@ -16,7 +16,7 @@ from mottrack_sdk.tracking.options import TrackerOptions
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="mottrack_sdk._native is not built")
 
-INT_FIELDS = ("track_buffer", "min_hits", "score_window")
+INT_FIELDS = ("track_buffer", "min_hits", "score_window", "crowd_frames")
 FLOAT_FIELDS = [f.name for f in fields(TrackerOptions) if f.name not in ("gating", *INT_FIELDS)]
 SPECIAL = [math.inf, -math.inf, math.nan, -1.0, -0.0, 0.0, 1e-300, 0.05, 0.5, 1.0, 1.0 + 1e-12, 9.4877, 1e308]
 
@@ -68,9 +68,10 @@ def test_track_buffer_is_judged_the_same(value):
 
 @pytest.mark.parametrize("value", [-2**63, -1, 0, 1, 2, 3, 4, 1000, 1001, 2**20, 2**20 + 1, 2**63, 4.0, math.nan,
                                    math.inf, True, False, np.int64(5), "4", None])
-@pytest.mark.parametrize("name", ["min_hits", "score_window"])
+@pytest.mark.parametrize("name", ["min_hits", "score_window", "crowd_frames"])
 def test_integer_options_are_judged_the_same(name, value):
-    """Integers only (not bools, floats, strings), in [2, 1000] / [1, 2**20]; numpy ints are ints."""
+    """Integers only (not bools, floats, strings), in [2, 1000] / [1, 2**20] / [1, 10000]; numpy
+    ints are ints."""
     _same_verdict({name: value})
 
 
@@ -84,8 +85,24 @@ def test_quantile_pairs_are_judged_the_same(det_quantile, low_score_quantile, lo
                    "low_score_thresh": low_score_thresh})
 
 
+@pytest.mark.parametrize("det_quantile", [None, 0.15])
+@pytest.mark.parametrize("crowd_drop", [0.0, 1e-12, 0.1, 5.0])
+@pytest.mark.parametrize("crowd_low, crowd_high", [(5.0, 20.0), (0.0, 1e-9), (3.0, 3.0), (3.0, 2.0), (0.0, 0.0),
+                                                    (-1.0, 20.0), (1e308, math.inf)])
+def test_crowd_options_are_judged_the_same(det_quantile, crowd_drop, crowd_low, crowd_high):
+    """crowd_drop >= 0 and only with fixed thresholds (det_quantile None); crowd_high > crowd_low >= 0."""
+    _same_verdict({"det_quantile": det_quantile, "crowd_drop": crowd_drop, "crowd_low": crowd_low,
+                   "crowd_high": crowd_high})
+
+
+def test_crowd_drop_needs_fixed_thresholds():
+    message = "crowd_drop: expected 0 with det_quantile set"
+    assert message in _python_verdict({"crowd_drop": 0.1}) and message in _native_verdict({"crowd_drop": 0.1})
+    assert _native_verdict({"crowd_drop": 0.1, "det_quantile": None}) is None
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["min_hits", "score_window", "track_buffer"]),
+@given(st.sampled_from(["min_hits", "score_window", "track_buffer", "crowd_frames"]),
        st.one_of(st.integers(-2**64, 2**64), st.integers(-5, 2**20 + 5)))
 def test_random_integers_are_judged_the_same(name, value):
     _same_verdict({name: value})

@@ -71,9 +71,12 @@ def _fail_after(original, error: BaseException):
 @pytest.mark.parametrize("where", ["assign_admissible", "_update_matched", "_spawn", "_remove_duplicates"])
 @pytest.mark.parametrize("error", [MemoryError(), KeyboardInterrupt(), RuntimeError("boom")],
                          ids=["MemoryError", "KeyboardInterrupt", "RuntimeError"])
-def test_a_frame_that_fails_anywhere_leaves_the_python_core_unchanged(monkeypatch, where, error):
+@pytest.mark.parametrize("options", [TrackerOptions(), TrackerOptions(det_quantile=None, crowd_drop=0.2,
+                                                                     crowd_low=0.0, crowd_high=60.0, crowd_frames=5)],
+                         ids=["defaults", "crowd-drop"])
+def test_a_frame_that_fails_anywhere_leaves_the_python_core_unchanged(monkeypatch, where, error, options):
     frames = _frames()
-    control, tested = AssociationCore(TrackerOptions()), AssociationCore(TrackerOptions())
+    control, tested = AssociationCore(options), AssociationCore(options)
     for frame in frames[:20]:
         control.step(*frame)
         tested.step(*frame)

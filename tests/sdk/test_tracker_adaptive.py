@@ -139,3 +139,67 @@ def test_a_det_thresh_keyword_means_fixed_thresholds():
     assert Tracker(det_thresh=0.4).options.det_quantile is None
     assert Tracker(det_thresh=0.4, det_quantile=0.2).options.det_quantile == 0.2
     assert Tracker(TrackerOptions(det_thresh=0.4)).options.det_quantile == 0.15  # explicit options: as given
+
+
+# -- crowd drop (crowd_drop > 0: both thresholds drop in a crowd) -------------------------------
+def _crowd_frame(confident: int, extra_score: float):
+    """``confident`` boxes at 0.9 in a row, then one box of ``extra_score``: (xyxy, scores)."""
+    boxes = [box(100.0 * k) for k in range(confident + 1)]
+    return np.array(boxes), np.array([0.9] * confident + [extra_score])
+
+
+@pytest.mark.parametrize("confident, extra_score, tracks", [
+    (2, 0.45, 2),   # mean 2 <= crowd_low: no drop, 0.45 < 0.5
+    (6, 0.45, 7),   # mean 6 >= crowd_high: the whole 0.1 drop, 0.45 >= 0.4 starts a track
+    (4, 0.46, 5),   # half way: 0.05, 0.46 >= 0.45
+    (4, 0.44, 4),   # half way, 0.44 < 0.45
+])
+def test_crowd_drop_lowers_the_threshold_by_the_crowd_ramp(core, confident, extra_score, tracks):
+    opts = TrackerOptions(det_quantile=None, det_thresh=0.5, low_score_thresh=None, min_hits=2,
+                          crowd_drop=0.1, crowd_low=2.0, crowd_high=6.0, crowd_frames=1)
+    out = Tracker(opts, core=core).update_detections(*_crowd_frame(confident, extra_score))
+    assert len(out) == tracks  # the first frame confirms every track it starts
+    assert len(Tracker(opts.replace(crowd_drop=0.0), core=core).update_detections(
+        *_crowd_frame(confident, extra_score))) == confident
+
+
+def test_crowd_drop_follows_the_mean_count_over_crowd_frames():
+    from mottrack_sdk.tracking.score_window import ScoreWindow
+
+    opts = TrackerOptions(det_quantile=None, det_thresh=0.5, low_score_thresh=0.2, crowd_drop=0.1,
+                          crowd_low=2.0, crowd_high=6.0, crowd_frames=3)
+    window = ScoreWindow(opts)
+    seen = []
+    for confident in (6, 0, 0, 6, 6, 6, 9):  # means 6, 3, 2, 2, 4, 6, 7
+        seen.append(window.thresholds(_crowd_frame(confident, 0.1)[1]))
+    expected_drop = [0.1, 0.025, 0.0, 0.0, 0.05, 0.1, 0.1]
+    np.testing.assert_allclose([hi for hi, _ in seen], [0.5 - d for d in expected_drop], atol=1e-12)
+    np.testing.assert_allclose([lo for _, lo in seen], [0.2 - d for d in expected_drop], atol=1e-12)
+    state = window.snapshot()
+    hi = window.thresholds(_crowd_frame(0, 0.1)[1])  # mean (6 + 9 + 0) / 3 = 5
+    window.restore(state)
+    assert window.thresholds(_crowd_frame(0, 0.1)[1]) == hi == pytest.approx((0.425, 0.125))
+
+
+def test_crowd_options_are_checked():
+    for bad, name in (({"crowd_drop": 0.1}, "crowd_drop: expected 0 with det_quantile set"),
+                      ({"crowd_drop": -0.1, "det_quantile": None}, "crowd_drop"),
+                      ({"crowd_low": 5.0, "crowd_high": 5.0}, "crowd_high"),
+                      ({"crowd_low": -1.0}, "crowd_low"), ({"crowd_frames": 0}, "crowd_frames"),
+                      ({"crowd_frames": 30.0}, "crowd_frames")):
+        with pytest.raises(ValueError, match=name):
+            TrackerOptions(**bad)
+    assert TrackerOptions.for_model(crowd_drop=0.15).crowd_drop == 0.15
+
+
+def test_a_crowd_drop_keyword_means_fixed_thresholds_too():
+    """Like det_thresh, crowd_drop is on the score scale: by keyword (or --set) it implies det_quantile=None."""
+    from mottrack_sdk.cli.common import tracker_changes
+
+    assert Tracker(crowd_drop=0.1).options.det_quantile is None
+    assert Tracker(crowd_drop=0.0).options.det_quantile == 0.15
+    with pytest.raises(ValueError, match="crowd_drop: expected 0 with det_quantile set"):
+        Tracker(crowd_drop=0.1, det_quantile=0.2)
+    assert tracker_changes(["crowd_drop=0.125"], "--set") == {"crowd_drop": 0.125}
+    with pytest.raises(ValueError, match="--set.*crowd_drop"):
+        tracker_changes(["crowd_drop=0.125", "det_quantile=0.15"], "--set")
