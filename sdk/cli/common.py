@@ -96,10 +96,12 @@ def _checked(changes: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def tracker_options_from_args(args: argparse.Namespace) -> TrackerOptions:
-    """The full :class:`TrackerOptions` of the arguments (for commands without a model)."""
+    """The full :class:`TrackerOptions` of the arguments (for commands without a model), taken as
+    ``Tracker(**changes)`` takes them: a ``det_thresh`` or ``crowd_drop`` without ``det_quantile``
+    means fixed thresholds."""
     base, changes = tracker_request(args)
     base = base or TrackerOptions()
-    return base.replace(**changes) if changes else base
+    return base.replace(**keyword_changes(changes)) if changes else base
 
 
 def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:

@@ -53,6 +53,26 @@ def test_bad_numbers_are_rejected_by_the_parser(capsys):
     assert "--objects: expected a number >= 1" in capsys.readouterr().err
 
 
+def test_commands_without_a_model_take_set_as_tracker_keywords(tmp_path):
+    """--set det_thresh / crowd_drop without det_quantile means fixed thresholds, as Tracker(**changes)
+    does (track-dets and the detection-level demo used to keep the quantile and ignore det_thresh)."""
+    import argparse
+
+    from mottrack_sdk.cli.common import tracker_options_from_args
+
+    def options(*items, config=None):
+        return tracker_options_from_args(argparse.Namespace(tracker_set=list(items), tracker_config=config))
+
+    assert options().det_quantile == 0.15
+    assert options("det_thresh=0.6").det_quantile is None and options("det_thresh=0.6").det_thresh == 0.6
+    assert options("det_thresh=0.6", "det_quantile=0.3").det_quantile == 0.3
+    crowd = options("crowd_drop=0.1")
+    assert crowd.det_quantile is None and crowd.crowd_drop == 0.1
+    (tmp_path / "t.yaml").write_text("det_thresh: 0.45\ncrowd_drop: 0.05\n")
+    from_file = options(config=tmp_path / "t.yaml")
+    assert (from_file.det_quantile, from_file.det_thresh, from_file.crowd_drop) == (None, 0.45, 0.05)
+
+
 def test_tracker_changes_are_parsed_as_yaml_and_checked_by_name_and_value():
     from mottrack_sdk.cli.common import tracker_changes
 
