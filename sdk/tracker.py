@@ -152,8 +152,11 @@ class Tracker:
         frame has been tracked yet; the user's keyword overrides are applied on top."""
         if not self._model_defaults_allowed or self._core.frame_id != 0:
             return
+        merged = {**(defaults or {}), **self._overrides}
+        if merged.get("det_quantile") is not None and "crowd_drop" not in self._overrides:
+            merged.pop("crowd_drop", None)  # the model's drop is on its fixed thresholds' scale
         try:
-            options = TrackerOptions.for_model(**{**(defaults or {}), **self._overrides})
+            options = TrackerOptions.for_model(**merged)
         except ValueError as exc:
             raise ValueError(f"model metadata tracker_defaults {dict(defaults)}: {exc}") from None
         if options != self.options:

@@ -190,6 +190,21 @@ def test_the_models_validated_tracker_settings_apply_unless_options_are_given(ti
         Tracker(model=bad).load_model()
 
 
+def test_quantile_thresholds_asked_for_drop_the_models_crowd_drop(tiny_models, tmp_path):
+    """A model validated with a crowd drop (fixed thresholds, like the shipped one) still opens when
+    the user asks for quantile thresholds: its drop, on the fixed scale, is left out; asked for
+    together with them it is refused by name."""
+    model = _with_tracker_defaults(tiny_models.nms, tmp_path / "crowd.onnx", {"det_thresh": 0.4, "crowd_drop": 0.125})
+    fixed = Tracker(model=model)
+    fixed.load_model()
+    assert (fixed.options.det_quantile, fixed.options.crowd_drop) == (None, 0.125)
+    quantile = Tracker(model=model, det_quantile=0.2)
+    quantile.load_model()
+    assert (quantile.options.det_quantile, quantile.options.crowd_drop) == (0.2, 0.0)
+    with pytest.raises(ValueError, match="crowd_drop"):
+        Tracker(model=model, det_quantile=0.2, crowd_drop=0.1)
+
+
 def test_torch_module_runs_through_the_frame_api(tiny_models, scene_frames):
     pytest.importorskip("torch", reason="PyTorch is not installed")
     from mottrack_sdk.backends import TorchOptions
