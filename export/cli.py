@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tail = p.add_argument_group("in-graph tail")
     tail.add_argument("--score-threshold", type=float, default=0.1,
                       help="in-graph score floor (0.1 = the tracker's low-score rescue floor)")
-    tail.add_argument("--iou-threshold", type=float, default=0.6)
+    tail.add_argument("--iou-threshold", type=float, default=None,
+                      help="in-graph NMS IoU (default: the one --weights was validated with, "
+                           "`package-weights --nms-iou` / the run's val.nms_iou; else 0.6)")
     tail.add_argument("--top-k", type=int, default=1000, help="candidates into NMS (< 3840)")
     tail.add_argument("--max-det", type=int, default=300, help="fixed number of output rows")
     tail.add_argument("--resize-mode", choices=("letterbox", "stretch"), default="letterbox",
@@ -88,9 +90,16 @@ def run_export(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     if args.calib_frames < 1:
         raise ValueError(f"--calib-frames must be >= 1, got {args.calib_frames}")
+    iou = args.iou_threshold
+    if iou is None:
+        iou = 0.6
+        if args.weights is not None and args.weights.suffix.lower() != ".onnx" and args.weights.is_file():
+            from mottrack_export.weights import validated_nms_iou
+
+            iou = validated_nms_iou(args.weights) or iou
     options = ExportOptions(size=size, opset=args.opset, raw_heads=args.raw_heads,
                             embedding_head=args.embedding_head, resize_mode=args.resize_mode, pad_value=args.pad_value,
-                            tail=TailOptions(args.score_threshold, args.iou_threshold, args.top_k, args.max_det))
+                            tail=TailOptions(args.score_threshold, iou, args.top_k, args.max_det))
     engine = None
     if args.format == "engine":
         engine = EngineBuildOptions(

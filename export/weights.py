@@ -119,6 +119,30 @@ class TorchModelFromWeights:
                          f"'config': ...}} or a bare state_dict, got {type(payload).__name__}")
 
 
+def validated_nms_iou(path: str | Path) -> float | None:
+    """The NMS IoU a weights file was validated with: a packaged file's ``nms_iou`` (``mottrack
+    package-weights``), a training checkpoint's ``val.nms_iou``; None for other files (and packaged
+    files written before it was stored)."""
+    from mottrack_training.engine.safe_load import load_weights_file
+
+    path = Path(path)
+    payload = load_weights_file(path, what="--weights")
+    if not isinstance(payload, dict):
+        return None
+    if payload.get("format") == PACKAGED_FORMAT:
+        value = payload.get("nms_iou")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"--weights {path}: nms_iou must be a number in (0, 1], got {value!r}")
+        return float(value)
+    if payload.get("format") == CHECKPOINT_FORMAT and payload.get("options"):
+        from mottrack_training.engine.options import train_options_from_dict
+
+        return train_options_from_dict(payload["options"], where=f"--weights {path} [options]").val.nms_iou
+    return None
+
+
 def _checkpoint_tracker(payload: Any, path: Path) -> dict[str, Any]:
     """A training checkpoint's validation tracker settings ({} for other files)."""
     if not (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT and payload.get("options")):

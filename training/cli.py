@@ -82,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--tracker-set", action="append", default=[], metavar="KEY=VALUE",
                       help="TrackerOptions change over the run's validation tracker, e.g. det_thresh=0.65 "
                            "(choose it on the validation seed; stored with the weights; repeatable)")
+    pack.add_argument("--nms-iou", type=float, default=None, metavar="IOU",
+                      help="NMS IoU to measure the card with, in (0, 1] (default: the run's val.nms_iou); "
+                           "stored with the weights: mottrack export's --iou-threshold default")
     pack.add_argument("--source", action="append", default=[], metavar="NAME=LICENCE",
                       help="a training source and its licence, listed in the metrics card beside the ones "
                            "read from the run (pseudo-label licences, init_onnx); repeatable")
@@ -260,6 +263,8 @@ def run_package_weights(args: argparse.Namespace) -> int:
     if args.test_sequences < 1:
         raise ValueError(f"--test-sequences must be >= 1, got {args.test_sequences}")
     tracker = tracker_changes(args.tracker_set, "--tracker-set")
+    if args.nms_iou is not None and not 0 < args.nms_iou <= 1:
+        raise ValueError(f"--nms-iou must be in (0, 1], got {args.nms_iou}")
     notes = {}
     for item in args.source:
         name, sep, licence = item.partition("=")
@@ -267,7 +272,7 @@ def run_package_weights(args: argparse.Namespace) -> int:
             raise ValueError(f"--source {item!r}: expected NAME=LICENCE")
         notes[name.strip()] = licence.strip()
     card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker,
-                           source_notes=notes)
+                           source_notes=notes, nms_iou=args.nms_iou)
     print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "
           f"({card['measured_on']['what']}); {card['weights_bytes'] / 2**20:.1f} MiB -> {args.out}")
     for name, metrics in card.get("real", {}).items():

@@ -103,3 +103,4 @@ def test_the_shipped_default_model_is_the_packaged_weights_with_their_tracker_se
     assert meta.weights_sha256 == hashlib.sha256((weights / "weights.pt").read_bytes()).hexdigest()
     card = yaml.safe_load((weights / "config.yaml").read_text())
     assert (meta.tracker_defaults or {}) == card["tracker"]
+    assert meta.iou_threshold == pytest.approx(card["nms_iou"])  # the NMS the card was measured with

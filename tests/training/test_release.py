@@ -101,3 +101,27 @@ def test_the_card_lists_every_training_source_with_its_licence(tmp_path, tiny_co
     assert by_name["clip (clip.mp4)"] == "CC BY 4.0, someone"
     assert by_name["initial weights yolox_nano.onnx"] == "see notes"
     assert by_name["old data"] == "MIT" and by_name["COCO"] == "CC BY 4.0"
+
+
+def test_the_nms_iou_chosen_after_training_is_measured_stored_and_exported(tiny_run, tmp_path):
+    """``package-weights --nms-iou``: the card is measured with it, the weights carry it, and it is
+    ``mottrack export``'s ``--iou-threshold`` default for them (a checkpoint gives its val.nms_iou)."""
+    from mottrack_export.weights import validated_nms_iou
+
+    ckpt, _ = tiny_run
+    card = package_weights(ckpt, tmp_path / "pkg", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
+                           nms_iou=0.45)
+    assert "NMS IoU 0.45" in card["measured_on"]["pipeline"]
+    assert load_weights_file(tmp_path / "pkg" / "weights.pt")["nms_iou"] == 0.45
+    assert validated_nms_iou(tmp_path / "pkg" / "weights.pt") == 0.45
+    run_iou = train_options_from_dict(load_weights_file(ckpt)["options"]).val.nms_iou
+    assert validated_nms_iou(ckpt) == run_iou
+    with pytest.raises(ValueError, match="nms_iou"):
+        package_weights(ckpt, tmp_path / "pkg2", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
+                        nms_iou=1.5)
+    assert not (tmp_path / "pkg2" / "weights.pt").exists()
+    blob = load_weights_file(tmp_path / "pkg" / "weights.pt")
+    blob["nms_iou"] = "0.45"
+    torch.save(blob, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="nms_iou must be a number"):
+        validated_nms_iou(tmp_path / "bad.pt")

@@ -32,14 +32,15 @@ from mottrack_training.model import build_model
 
 
 def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences: int = 2,
-                      test_root: str | Path | None = None, tracker: dict[str, Any] | None = None
-                      ) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
+                      test_root: str | Path | None = None, tracker: dict[str, Any] | None = None,
+                      nms_iou: float | None = None) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
     """Measure a run's EMA weights (else its model) on held-out synthetic sequences.
 
     The sequences use the run's validation scene settings with ``test_seed``, which must differ from
     the training and validation seeds; they go through the per-epoch validation path (runtime
     letterbox, NMS, the run's validation TrackerOptions with ``tracker`` changes applied (settings
-    chosen on the validation seed after training), TrackEval).
+    chosen on the validation seed after training), TrackEval). ``nms_iou``: the NMS IoU to measure
+    with instead of the run's ``val.nms_iou`` (chosen the same way; what ``mottrack export`` uses).
 
     Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed", "epoch", "step",
     "averaged_from"}, model)`` (``averaged_from``: the members of an averaged checkpoint, else empty).
@@ -49,6 +50,8 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
     if tracker:
         options = dataclasses.replace(options, val=dataclasses.replace(
             options.val, tracker=options.val.tracker.replace(**tracker)))
+    if nms_iou is not None:
+        options = dataclasses.replace(options, val=dataclasses.replace(options.val, nms_iou=nms_iou))
     val_source = options.data.val
     if val_source is None or val_source.synthetic is None:
         raise ValueError(f"{checkpoint}: the run has no synthetic validation source to take scene settings from")
@@ -74,22 +77,25 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
 
 def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int = 2, test_sequences: int = 2,
                     test_root: str | Path | None = None, max_bytes: int = 15 * 2**20,
-                    tracker: dict[str, Any] | None = None, source_notes: dict[str, str] | None = None
-                    ) -> dict[str, Any]:
+                    tracker: dict[str, Any] | None = None, source_notes: dict[str, str] | None = None,
+                    nms_iou: float | None = None) -> dict[str, Any]:
     """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card.
 
     ``tracker``: TrackerOptions changes over the run's validation tracker (stored with the weights).
+    ``nms_iou``: the NMS IoU to measure with instead of the run's ``val.nms_iou``; either way it is
+    stored with the weights, and ``mottrack export`` takes it as its ``--iou-threshold`` default.
     The card also measures the run's ``data.val_extra`` sets (e.g. real labelled sequences) with the
     same pipeline, and lists every training source (``source_notes``: name -> licence, added to what
     the run itself records: pseudo-label licences, the ``init_onnx`` file).
     """
-    result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root, tracker)
+    result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root, tracker,
+                                                      nms_iou)
     val_source = options.data.val
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
     tracker = tracker_defaults(options)
     torch.save({"format": WEIGHTS_FORMAT, "config": dataclasses.asdict(model.config), "model": half,
-                "tracker": tracker}, buffer)
+                "tracker": tracker, "nms_iou": options.val.nms_iou}, buffer)
     blob = buffer.getvalue()
     if len(blob) > max_bytes:
         raise ValueError(f"FP16 weights are {len(blob) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit")
@@ -221,6 +227,7 @@ def _write_config(path: Path, model: torch.nn.Module, options: Any) -> None:
                            "input_size": list(options.data.img_size),
                            "resize_mode_training": options.data.resize_mode,
                            "resize_mode_inference": options.val.resize_mode,
+                           "nms_iou": options.val.nms_iou,
                            "tracker": tracker_defaults(options)}, sort_keys=False)
     with atomic_write(path) as fh:
         fh.write(text)
