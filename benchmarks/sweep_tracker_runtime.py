@@ -173,7 +173,7 @@ def main() -> int:
     args = parser.parse_args()
     from mottrack_sdk.io import find_sequences, write_json
     from mottrack_sdk.model_metadata import read_model_metadata
-    from mottrack_sdk.tracking import TrackerOptions
+    from mottrack_sdk.tracking.options import model_options
 
     if args.from_json is not None:
         if args.png is None:
@@ -206,7 +206,7 @@ def main() -> int:
         cached = {name: (_detections(args.model, seqs, mode), bench) for name, (seqs, bench) in sets.items()}
         rows = []
         for point in grid_points(grid):
-            options = TrackerOptions.for_model(**{**defaults, **point})
+            options = model_options(defaults, point)
             row: dict = {**point, **{name: _track(options, c, bench) for name, (c, bench) in cached.items()}}
             row["score"] = row_score(row, list(sets))
             print(mode, json.dumps(row), flush=True)

@@ -102,11 +102,11 @@ def _gt_boxes(gt: Any, frame: int) -> tuple[np.ndarray, np.ndarray]:
 def _track(detections: list[FrameDetections], seq: EvalSequence, out_file: Path,
            tracker_defaults: dict[str, Any] | None) -> None:
     """Track with the model's validated settings (metadata ``tracker_defaults``), as ``Tracker(model=...)`` does."""
-    from mottrack_sdk import Tracker, TrackerOptions
+    from mottrack_sdk import Tracker
     from mottrack_sdk.io import write_results
+    from mottrack_sdk.tracking.options import model_options
 
-    tracker = Tracker(TrackerOptions.for_model(**{**(tracker_defaults or {}),
-                                                  "frame_rate": max(1, int(round(seq.frame_rate)))}))
+    tracker = Tracker(model_options(tracker_defaults, {"frame_rate": max(1, int(round(seq.frame_rate)))}))
     rows: list[tuple[int, int, np.ndarray, float]] = []
     for (frame, _), dets in zip(seq.frames, detections):
         emb = dets.embeddings if len(dets.xyxy) else None

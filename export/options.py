@@ -30,6 +30,12 @@ class TailOptions(PostprocessOptions):
             raise ValueError(f"top_k must be in 1..{MAX_TOPK} (TensorRT 10 TopK limit K < 3840), got {self.top_k}")
 
 
+def check_embedding_head(value: str) -> None:
+    """ValueError unless ``value`` is one of :data:`EMBEDDING_HEADS`."""
+    if value not in EMBEDDING_HEADS:
+        raise ValueError(f"embedding_head must be one of {list(EMBEDDING_HEADS)}, got {value!r}")
+
+
 def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:
     """``"1088x608"`` or ``(1088, 608)`` -> ``(width, height)``; ValueError unless multiples of 32."""
     if isinstance(text, str):
@@ -80,8 +86,7 @@ class ExportOptions:
         if self.opset not in SUPPORTED_OPSETS:
             raise ValueError(f"opset {self.opset} is not supported: use one of {list(SUPPORTED_OPSETS)} "
                              f"(TensorRT 8.5/8.6 on JetPack 5/6.0 parse at most opset 17)")
-        if self.embedding_head not in EMBEDDING_HEADS:
-            raise ValueError(f"embedding_head must be one of {list(EMBEDDING_HEADS)}, got {self.embedding_head!r}")
+        check_embedding_head(self.embedding_head)
         if self.resize_mode not in ("letterbox", "stretch"):
             raise ValueError(f"resize_mode must be letterbox or stretch, got {self.resize_mode!r}")
         if not 0.0 <= self.pad_value <= 255.0:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mottrack_export.options import EMBEDDING_HEADS, TailOptions
+from mottrack_export.options import EMBEDDING_HEADS, TailOptions, check_embedding_head
 
 __all__ = ["EMBEDDING_HEADS", "DetectionTail", "EndToEndModel", "NonMaxSuppressionFunction", "RawHeadsModel",
            "TailOptions", "greedy_nms", "l2_normalise"]
@@ -157,8 +157,7 @@ class EndToEndModel(nn.Module):
     def __init__(self, network: nn.Module, options: TailOptions, embedding_head: str = "sparse") -> None:
         super().__init__()
         _require_single_embedding_map(network)
-        if embedding_head not in EMBEDDING_HEADS:
-            raise ValueError(f"embedding_head must be one of {list(EMBEDDING_HEADS)}, got {embedding_head!r}")
+        check_embedding_head(embedding_head)
         self.network = network
         self.embedding_head = embedding_head
         self.tail = DetectionTail(options, network.embedding_strides[0])

@@ -136,21 +136,27 @@ def validated_nms_iou(path: str | Path) -> float | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
             raise ValueError(f"--weights {path}: nms_iou must be a number in (0, 1], got {value!r}")
         return float(value)
-    if payload.get("format") == CHECKPOINT_FORMAT and payload.get("options"):
-        from mottrack_training.engine.options import train_options_from_dict
+    options = _checkpoint_options(payload, path)
+    return None if options is None else options.val.nms_iou
 
-        return train_options_from_dict(payload["options"], where=f"--weights {path} [options]").val.nms_iou
-    return None
+
+def _checkpoint_options(payload: Any, path: Path) -> Any:
+    """A training checkpoint's run options (``TrainOptions``; None for other files)."""
+    if not (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT and payload.get("options")):
+        return None
+    from mottrack_training.engine.options import train_options_from_dict
+
+    return train_options_from_dict(payload["options"], where=f"--weights {path} [options]")
 
 
 def _checkpoint_tracker(payload: Any, path: Path) -> dict[str, Any]:
     """A training checkpoint's validation tracker settings ({} for other files)."""
-    if not (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT and payload.get("options")):
+    options = _checkpoint_options(payload, path)
+    if options is None:
         return {}
-    from mottrack_training.engine.options import train_options_from_dict
     from mottrack_training.engine.release import tracker_defaults
 
-    return tracker_defaults(train_options_from_dict(payload["options"], where=f"--weights {path} [options]"))
+    return tracker_defaults(options)
 
 
 def _build(config: Any, overrides: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mottrack_sdk.tracking.core import AssociationCore, FrameTracks
 from mottrack_sdk.tracking.native import make_core
-from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
+from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes, model_options
 from mottrack_sdk.tracking.validation import check_boxes, check_column, check_embeddings
 from mottrack_sdk.types import Detections, Track, TrackState
 
@@ -94,7 +94,7 @@ class Tracker:
             raise ValueError(f"options: expected a TrackerOptions, got {type(options).__name__}{hint}")
         self._model_defaults_allowed = options is None
         overrides = keyword_changes(overrides)  # a threshold given by keyword is a fixed one, not ignored
-        self._overrides = dict(overrides)
+        self._overrides = overrides
         options = options or TrackerOptions()
         self.options = options.replace(**overrides) if overrides else options
         self._core_request = core
@@ -152,11 +152,8 @@ class Tracker:
         frame has been tracked yet; the user's keyword overrides are applied on top."""
         if not self._model_defaults_allowed or self._core.frame_id != 0:
             return
-        merged = {**(defaults or {}), **self._overrides}
-        if merged.get("det_quantile") is not None and "crowd_drop" not in self._overrides:
-            merged.pop("crowd_drop", None)  # the model's drop is on its fixed thresholds' scale
         try:
-            options = TrackerOptions.for_model(**merged)
+            options = model_options(defaults, self._overrides)
         except ValueError as exc:
             raise ValueError(f"model metadata tracker_defaults {dict(defaults)}: {exc}") from None
         if options != self.options:

@@ -152,6 +152,17 @@ def keyword_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return dict(changes)
 
 
+def model_options(defaults: dict[str, Any] | None, changes: dict[str, Any]) -> TrackerOptions:
+    """:meth:`TrackerOptions.for_model` with a model's validated ``tracker_defaults`` and then
+    ``changes`` on top (what ``Tracker(model=...)`` runs with). The model's ``crowd_drop`` is on its
+    fixed thresholds' scale: changes that ask for quantile thresholds without a ``crowd_drop`` of
+    their own leave it out."""
+    merged = {**(defaults or {}), **changes}
+    if merged.get("det_quantile") is not None and "crowd_drop" not in changes:
+        merged.pop("crowd_drop", None)
+    return TrackerOptions.for_model(**merged)
+
+
 def _check(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
     ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok_type or not math.isfinite(value):

@@ -120,7 +120,7 @@ class ScaleAwareAttention(nn.Module):
         if (rows is None) != (cols is None):
             raise ValueError("ScaleAwareAttention: pass both rows and cols (the cells), or neither (the whole map)")
         levels = self.attended_levels(features)
-        if rows is not None and cols is not None:
+        if rows is not None:
             return self.embeddings_at(levels, rows, cols)
         return self.embed(self.fuse(self.channel_attention(levels)))
 
