@@ -118,6 +118,9 @@ class FrameDetector:
 
     Attributes:
         last_timings: preprocess / inference / postprocess of the latest ``detect`` (association 0).
+        last_halved: the latest frame's exact 2x area halving (BGR), when preprocessing made one (a
+            frame of at least twice the input size with even sides), else None. The tracker's
+            camera-motion estimate starts from it instead of reading the full frame again.
     """
 
     def __init__(self, backend: Backend, postprocess: PostprocessOptions | None = None) -> None:
@@ -128,6 +131,7 @@ class FrameDetector:
         self.input_size = tuple(metadata.input_size)
         self.decoder = DetectionDecoder(metadata, postprocess)
         self.last_timings = StageTimings()
+        self.last_halved: np.ndarray | None = None
 
     @classmethod
     def from_model(cls, model: Any = None, backend: str = "auto", backend_options: Any = None,
@@ -141,12 +145,14 @@ class FrameDetector:
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
         """A checked BGR frame -> ``([1, 3, H, W] float32, ResizeTransform)``, as training and calibration do."""
-        from mottrack_sdk.preprocessing import to_network_input
+        prepared = self._network_input(frame_bgr)
+        return prepared.batch, prepared.transform
+
+    def _network_input(self, frame_bgr: np.ndarray) -> Any:
+        from mottrack_sdk.preprocessing import network_input
 
         md = self.metadata
-        mode = md.resize_mode
-        batch, transforms = to_network_input(frame_bgr, self.input_size, mode, md.pad_value)  # type: ignore[arg-type]
-        return batch, transforms[0]
+        return network_input(frame_bgr, self.input_size, md.resize_mode, md.pad_value)  # type: ignore[arg-type]
 
     def detect(self, frame: Any, rgb: bool = False) -> Detections:
         """Detections of one frame (H x W x 3 uint8; BGR, or RGB with ``rgb=True``), boxes in frame pixels.
@@ -155,7 +161,7 @@ class FrameDetector:
         """
         t0 = time.perf_counter()
         image = check_frame(frame, rgb)
-        batch, transform = self.preprocess(image)
+        batch, transform, self.last_halved = self._network_input(image)
         t1 = time.perf_counter()
         outputs = self.backend.infer({self.input_name: batch})
         t2 = time.perf_counter()

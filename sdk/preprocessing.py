@@ -35,7 +35,7 @@ Conventions
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Literal, NamedTuple, Sequence, Union
 
 import cv2
 import numpy as np
@@ -47,11 +47,13 @@ DEFAULT_PAD_VALUE = 127.5
 
 __all__ = [
     "DEFAULT_PAD_VALUE",
+    "NetworkInput",
     "RESIZE_MODES",
     "ResizeMode",
     "ResizeTransform",
     "halve_area",
     "letterbox",
+    "network_input",
     "normalize_chw",
     "resize_image",
     "stretch",
@@ -125,6 +127,13 @@ def resize_image(
     Raises:
         ValueError: unknown ``mode``, a non-positive ``size`` or an empty / non-image array.
     """
+    out, transform, _halved = _resize_image(image, size, mode, pad_value, interpolation)
+    return out, transform
+
+
+def _resize_image(image: np.ndarray, size: tuple[int, int], mode: ResizeMode, pad_value: float,
+                  interpolation: Interpolation) -> tuple[np.ndarray, ResizeTransform, np.ndarray | None]:
+    """:func:`resize_image`, plus the first exact 2x halving it made of ``image`` (None if none)."""
     if mode not in RESIZE_MODES:
         raise ValueError(f"mode must be one of {RESIZE_MODES}, got {mode!r}")
     net_w, net_h = _check_size(size)
@@ -137,10 +146,11 @@ def resize_image(
         new_w = min(net_w, max(1, int(round(frame_w * ratio))))
         new_h = min(net_h, max(1, int(round(frame_h * ratio))))
         pad_x, pad_y = (net_w - new_w) // 2, (net_h - new_h) // 2
+    halved = None
     if (new_w, new_h) == (frame_w, frame_h):
         resized = image
     else:
-        resized = _resize(image, new_w, new_h, interpolation)
+        resized, halved = _resize(image, new_w, new_h, interpolation)
     if resized.ndim == 2 and image.ndim == 3:  # cv2 drops a singleton channel axis
         resized = resized[:, :, None]
     if (pad_x, pad_y) != (0, 0) or (new_w, new_h) != (net_w, net_h):
@@ -150,7 +160,7 @@ def resize_image(
         out = np.array(resized, copy=resized is image)
     transform = ResizeTransform(mode=mode, frame_size=(frame_w, frame_h), network_size=(net_w, net_h),
                                 scale_xy=(new_w / frame_w, new_h / frame_h), pad_xy=(pad_x, pad_y))
-    return out, transform
+    return out, transform, halved
 
 
 def letterbox(
@@ -217,28 +227,49 @@ def to_network_input(
     return batch, transforms
 
 
+class NetworkInput(NamedTuple):
+    """One frame made ready for the network (:func:`network_input`)."""
+
+    batch: np.ndarray               # (1, 3, height, width) float32 RGB in [0, 1], as to_network_input
+    transform: ResizeTransform      # frame <-> network coordinates
+    halved: np.ndarray | None       # halve_area(image) when the resize began with it, else None
+
+
+def network_input(image: np.ndarray, size: tuple[int, int], mode: ResizeMode,
+                  pad_value: float = DEFAULT_PAD_VALUE, interpolation: Interpolation = "auto") -> NetworkInput:
+    """One BGR ``uint8`` frame -> :class:`NetworkInput`: the same batch and transform as
+    ``to_network_input(image, ...)``, plus the frame's exact 2x halving when the resize began with one
+    (a 1080p frame into 640x352 does), so that later stages of the same frame (camera-motion
+    estimation) need not read the full frame again."""
+    resized, transform, halved = _resize_image(image, size, mode, pad_value, interpolation)
+    return NetworkInput(normalize_chw(resized)[None], transform, halved)
+
+
 def halve_area(image: np.ndarray) -> np.ndarray:
     """Exact 2x area downscale, OpenCV's fast 2x INTER_AREA path (pixel p maps to (p + 0.5) / 2 − 0.5;
     for even sides each output pixel is the mean of a 2x2 block)."""
     return cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
 
 
-def _resize(image: np.ndarray, new_w: int, new_h: int, interpolation: Interpolation) -> np.ndarray:
+def _resize(image: np.ndarray, new_w: int, new_h: int,
+            interpolation: Interpolation) -> tuple[np.ndarray, np.ndarray | None]:
     """``cv2.resize`` to ``(new_w, new_h)``; ``"auto"`` shrinking by >= 2x goes through exact 2x2 block
-    averages first while the image has even sides (see the module docstring)."""
+    averages first while the image has even sides (see the module docstring). Also returns the first
+    of those halvings (None if there was none)."""
     frame_h, frame_w = image.shape[:2]
     shrinking = new_w < frame_w and new_h < frame_h
     flag = _interpolation(interpolation, shrinking)
+    first = None
     if interpolation == "auto" and shrinking:
-        halved = False
         while image.shape[1] >= 2 * new_w and image.shape[0] >= 2 * new_h \
                 and image.shape[1] % 2 == 0 and image.shape[0] % 2 == 0:
-            image, halved = halve_area(image), True
-        if halved:
+            image = halve_area(image)
+            first = image if first is None else first
+        if first is not None:
             if image.shape[:2] == (new_h, new_w):
-                return image
+                return image, first
             flag = cv2.INTER_LINEAR
-    return cv2.resize(image, (new_w, new_h), interpolation=flag)
+    return cv2.resize(image, (new_w, new_h), interpolation=flag), first
 
 
 def _interpolation(interpolation: Interpolation, shrinking: bool) -> int:

@@ -189,7 +189,7 @@ class Tracker:
         detections = detector.detect(frame, rgb)
         start = time.perf_counter()
         inputs = self._checked(detections.xyxy, detections.scores, detections.embeddings, detections.classes)
-        warp = self._camera_warp(frame, inputs[0])
+        warp = self._camera_warp(frame, inputs[0], detector.last_halved)
         mid = time.perf_counter()
         tracks = self._step(*inputs, warp)
         self.last_detections = detections
@@ -247,16 +247,17 @@ class Tracker:
             self._embedding_dim = emb.shape[1]
         return tracks
 
-    def _camera_warp(self, frame: Any, boxes: Any) -> Any:
+    def _camera_warp(self, frame: Any, boxes: Any, halved: Any = None) -> Any:
         """The camera's warp from the last frame to ``frame`` (None when CMC is off); the detected
-        boxes are left out of the feature search (people move on their own)."""
+        boxes are left out of the feature search (people move on their own). ``halved``: the
+        frame's 2x halving if preprocessing made one (the same estimate, one full-frame read less)."""
         if self._cmc_options is None:
             return None
         if self._cmc is None:
             from mottrack_sdk.tracking.cmc import CameraMotionEstimator
 
             self._cmc = CameraMotionEstimator(self._cmc_options)
-        self.last_camera_warp = self._cmc.estimate(frame, boxes)
+        self.last_camera_warp = self._cmc.estimate(frame, boxes, halved)
         return self.last_camera_warp
 
     def _to_tracks(self, ft: FrameTracks, timed: bool = False) -> list[Track]:

@@ -15,12 +15,14 @@ full-resolution pixels with OpenCV's convention (pixel (0, 0)'s centre at (0, 0)
 means "no camera motion" (or: not measured).
 
 Cost (``benchmarks/bench_cmc.py``, 1920x1080 BGR frames, the 2-core AVX2 CPU): the default
-``sparse_flow`` path is one grey conversion and two exact 2x area halvings of the frame (to
-``max_side`` = 480 px; ~0.9 ms together, mostly reading the 6 MB frame), Shi-Tomasi corners on the
-frame halved once more (~0.3 ms, kept for the next frame), pyramidal Lucas-Kanade from the previous
-small frame and a RANSAC similarity (~0.5 ms): about 2 ms per frame. ``ecc`` (dense, iterative,
-coarse to fine over three scales) takes about 30 ms. Warping the states is a dozen elementwise numpy
-operations (~30 us for 50 tracks).
+``sparse_flow`` path is an exact 2x area halving of the colour frame (mostly reading the 6 MB
+frame), a grey conversion and one more halving (to ``max_side`` = 480 px; ~0.6 ms together),
+Shi-Tomasi corners on the frame halved once more (~0.35 ms, kept for the next frame), pyramidal
+Lucas-Kanade from the previous small frame and a RANSAC similarity (~0.6 ms): about 2 ms per frame.
+``Tracker.update`` passes the halving its preprocessing made already (``halved``), which saves the
+full-frame read: ~0.5-0.7 ms less, the same warp. ``ecc`` (dense, iterative, coarse to fine over
+three scales) takes about 30-40 ms. Warping the states is a dozen elementwise numpy operations
+(~30-50 us for 50 tracks).
 """
 from __future__ import annotations
 
@@ -131,20 +133,24 @@ class CameraMotionEstimator:
         self._prev_points: np.ndarray | None = None   # (K, 1, 2) float32 corners of _prev
         self._frame_size: tuple[int, int] | None = None  # full-resolution (H, W) of _prev
 
-    def estimate(self, frame: np.ndarray, exclude_xyxy: np.ndarray | None = None) -> np.ndarray:
+    def estimate(self, frame: np.ndarray, exclude_xyxy: np.ndarray | None = None,
+                 halved: np.ndarray | None = None) -> np.ndarray:
         """The (2, 3) float64 similarity mapping the previous frame's pixels to ``frame``'s.
 
         ``frame``: (H, W, 3) uint8 BGR or (H, W) uint8 grey. ``exclude_xyxy``: optional (N, 4) boxes
         (x1, y1, x2, y2, pixels of ``frame``) whose content must not count, e.g. the frame's
         detections (people move on their own): ``sparse_flow`` takes no corners inside them for
         the next estimate, ``ecc`` masks them out of this one. Default: nothing excluded.
+        ``halved``: optional ``preprocessing.halve_area(frame)`` of a BGR frame with even sides, when
+        the caller has it already (``FrameDetector.last_halved``): the downscale then starts from
+        it instead of reading the full frame again, with the same result.
 
         Returns the identity for the first frame (or after :meth:`reset`), after a change of frame
         size, when too few points are tracked or RANSAC / ECC fails, and for a degenerate result
         (non-finite, reflected, or a scale outside [0.5, 2]). Raises ``ValueError`` naming
-        ``frame`` / ``exclude_xyxy`` for bad input (the estimator is then unchanged).
+        ``frame`` / ``exclude_xyxy`` / ``halved`` for bad input (the estimator is then unchanged).
         """
-        gray, scale = _small_gray(frame, self.options.max_side)
+        gray, scale = _small_gray(frame, self.options.max_side, halved)
         mask = _exclusion_mask(exclude_xyxy, gray.shape, scale)
         size = (frame.shape[0], frame.shape[1])
         warp = None
@@ -281,7 +287,7 @@ def check_warp(warp: Any) -> np.ndarray:
     return arr
 
 
-def _small_gray(frame: Any, max_side: int) -> tuple[np.ndarray, float]:
+def _small_gray(frame: Any, max_side: int, halved: Any = None) -> tuple[np.ndarray, float]:
     """Grey, area-downscaled copy of ``frame`` and the scale factor (small px per full px)."""
     import cv2
 
@@ -291,12 +297,18 @@ def _small_gray(frame: Any, max_side: int) -> tuple[np.ndarray, float]:
         got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
         raise ValueError(f"frame: expected an (H, W, 3) uint8 BGR or (H, W) uint8 grey image of at least "
                          f"{_MIN_SIDE}x{_MIN_SIDE} pixels, got {got}")
-    frame = np.ascontiguousarray(frame)
-    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    if halved is not None:
+        _check_halved(halved, frame)
     # Area downscale with fx = fy, so each step maps q = (p + 0.5)·k − 0.5 exactly (uniform) and so
     # does their product. Halvings first: OpenCV's exact-2x INTER_AREA path is ~8x faster than one
-    # 4x step (1080p grey: 0.11 vs 0.93 ms on AVX2); a last fractional step reaches max_side.
+    # 4x step (1080p grey: 0.11 vs 0.93 ms on AVX2); a last fractional step reaches max_side. A colour
+    # frame is halved before its grey conversion (the runtime's preprocessing has made that halving
+    # already: ``halved``), so the full frame is read at most once per video frame.
     scale = 1.0
+    if frame.ndim == 3 and max(frame.shape[:2]) / 2 >= max_side:
+        frame, scale = (halved if halved is not None else _halve(np.ascontiguousarray(frame))), 0.5
+    frame = np.ascontiguousarray(frame)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
     while max(gray.shape) / 2 >= max_side:
         gray, scale = _halve(gray), scale * 0.5
     if max(gray.shape) > max_side:
@@ -304,6 +316,16 @@ def _small_gray(frame: Any, max_side: int) -> tuple[np.ndarray, float]:
         gray = cv2.resize(gray, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
         scale *= k
     return (gray.copy() if gray is frame else gray), scale  # never keep the caller's buffer
+
+
+def _check_halved(halved: Any, frame: np.ndarray) -> None:
+    """ValueError naming ``halved`` unless it can be ``halve_area(frame)`` of a BGR frame with even sides."""
+    h, w = frame.shape[:2]
+    if frame.ndim != 3 or h % 2 or w % 2:
+        raise ValueError(f"halved: only for (H, W, 3) BGR frames with even sides, got a frame of shape {frame.shape}")
+    if not isinstance(halved, np.ndarray) or halved.dtype != np.uint8 or halved.shape != (h // 2, w // 2, 3):
+        got = f"{halved.shape} {halved.dtype}" if isinstance(halved, np.ndarray) else type(halved).__name__
+        raise ValueError(f"halved: expected the frame's 2x halving, a ({h // 2}, {w // 2}, 3) uint8 array, got {got}")
 
 
 def _halve(image: np.ndarray) -> np.ndarray:

@@ -146,6 +146,44 @@ def test_bad_frames_name_the_argument_and_change_nothing(scene_frame, frame):
     assert corner_error(est.estimate(moved), truth, (1280, 720)) < 0.5  # still keyed on scene_frame
 
 
+@pytest.mark.parametrize("method", ["sparse_flow", "ecc"])
+def test_a_given_halving_gives_the_same_estimates(scene_frame, method):
+    """What the runtime passes (the preprocessing's 2x halving) changes nothing but the cost."""
+    from mottrack_sdk.preprocessing import halve_area
+
+    h, w = scene_frame.shape[:2]
+    plain, shared = CameraMotionEstimator(CmcOptions(method=method)), CameraMotionEstimator(CmcOptions(method=method))
+    boxes = np.array([[100.0, 80.0, 180.0, 300.0], [700.0, 200.0, 760.0, 420.0]])
+    for k in range(4):
+        truth = similarity(0.1 * k, 1.0 + 0.002 * k, (3.0 * k, -2.0 * k), (w / 2, h / 2))
+        frame = cv2.warpAffine(scene_frame, truth, (w, h), borderMode=cv2.BORDER_REFLECT)
+        a = plain.estimate(frame, boxes)
+        b = shared.estimate(frame, boxes, halved=halve_area(frame))
+        assert np.array_equal(a, b)
+        if k:
+            assert not np.array_equal(a, identity_warp())
+
+
+def test_bad_halvings_name_the_argument_and_change_nothing(scene_frame):
+    from mottrack_sdk.preprocessing import halve_area
+
+    est = CameraMotionEstimator()
+    est.estimate(scene_frame)
+    half = halve_area(scene_frame)
+    gray = cv2.cvtColor(scene_frame, cv2.COLOR_BGR2GRAY)
+    for frame, halved, message in [
+            (scene_frame, half[:-1], r"halved: expected the frame's 2x halving, a \(360, 640, 3\) uint8 array"),
+            (scene_frame, half.astype(np.float32), "halved: expected"),
+            (scene_frame, half[:, :, 0], "halved: expected"), (scene_frame, half.tolist(), "got list"),
+            (gray, half, r"halved: only for \(H, W, 3\) BGR frames with even sides"),
+            (scene_frame[:719], half, "halved: only for")]:
+        with pytest.raises(ValueError, match=message):
+            est.estimate(frame, halved=halved)
+    truth = similarity(0.0, 1.0, (3.0, 1.0), (0, 0))
+    moved = cv2.warpAffine(scene_frame, truth, (1280, 720), borderMode=cv2.BORDER_REFLECT)
+    assert corner_error(est.estimate(moved, halved=halve_area(moved)), truth, (1280, 720)) < 0.5
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"method": "orb"}, r"CmcOptions.method: expected one of \['sparse_flow', 'ecc'\], got 'orb'"),
     ({"max_side": 16}, r"CmcOptions.max_side: expected an integer >= 32"),

@@ -116,6 +116,38 @@ def test_update_equals_detector_plus_update_detections(tiny_models, scene_frames
     assert transform == ref_transform
 
 
+def test_camera_motion_starts_from_the_preprocessing_halving(tiny_models, scene_frames, monkeypatch):
+    """Frames of 2x the input size or more: the estimator gets the detector's 2x halving (one read of
+    the full frame less) and the tracks stay those of update_detections with the frame alone."""
+    import cv2
+
+    from mottrack_sdk.preprocessing import halve_area
+    from mottrack_sdk.tracking.cmc import CameraMotionEstimator
+
+    seen = []
+    estimate = CameraMotionEstimator.estimate
+
+    def spy(self, frame, exclude_xyxy=None, halved=None):
+        seen.append(halved)
+        return estimate(self, frame, exclude_xyxy, halved)
+
+    monkeypatch.setattr(CameraMotionEstimator, "estimate", spy)
+    detector = FrameDetector.from_model(tiny_models.nms)
+    by_parts = Tracker(TrackerOptions.for_model(**(detector.metadata.tracker_defaults or {})))
+    by_frames = Tracker(model=tiny_models.nms)
+    for frame in scene_frames[:4]:
+        big = cv2.resize(frame.image_bgr, (1280, 720), interpolation=cv2.INTER_LINEAR)
+        dets = detector.detect(big)
+        np.testing.assert_array_equal(detector.last_halved, halve_area(big))
+        expected = by_parts.update_detections(dets.xyxy, dets.scores, dets.embeddings, frame=big)
+        assert by_frames.update(big) == expected
+        np.testing.assert_array_equal(seen[-1], halve_area(big))
+        assert seen[-2] is None  # update_detections: no halving given, the estimator makes its own
+    np.testing.assert_array_equal(by_frames.last_camera_warp, by_parts.last_camera_warp)
+    by_frames.update(cv2.resize(scene_frames[4].image_bgr, (480, 270)))  # under 2x: nothing to share
+    assert seen[-1] is None and by_frames.detector.last_halved is None
+
+
 def test_raw_heads_model_gives_the_same_tracks_as_the_in_graph_tail(tiny_models, scene_frames):
     nms = Tracker(model=tiny_models.nms)
     raw = Tracker(model=tiny_models.raw, postprocess=tiny_models.postprocess())

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mottrack_sdk.preprocessing import letterbox, normalize_chw, resize_image, stretch, to_network_input
+from mottrack_sdk.preprocessing import (halve_area, letterbox, network_input, normalize_chw, resize_image, stretch,
+                                       to_network_input)
 
 
 def _frame(w: int, h: int, seed: int = 0) -> np.ndarray:
@@ -124,6 +125,24 @@ def test_shrinking_2x_or_more_halves_exactly_first_then_interpolates_linearly():
         odd = _frame(w, h)
         out, tf = stretch(odd, size)
         assert np.array_equal(out, cv2.resize(odd, size, interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.parametrize("frame_size, size, halves", [
+    ((1920, 1080), (640, 352), True), ((1280, 720), (640, 352), True), ((3840, 2160), (640, 352), True),
+    ((960, 540), (640, 352), False), ((1921, 1081), (640, 352), False), ((300, 600), (640, 352), False),
+    ((1920, 1080), (576, 320), True)])
+@pytest.mark.parametrize("mode", ["letterbox", "stretch"])
+def test_network_input_is_to_network_input_plus_the_first_halving(frame_size, size, halves, mode):
+    frame = cv2.GaussianBlur(_frame(*frame_size), (0, 0), 2)
+    prepared = network_input(frame, size, mode, 114)
+    batch, (transform,) = to_network_input(frame, size, mode, 114)
+    np.testing.assert_array_equal(prepared.batch, batch)
+    assert prepared.transform == transform
+    if halves:  # the first halving only (3840x2160 is halved twice on its way to 640x352)
+        np.testing.assert_array_equal(prepared.halved, halve_area(frame))
+        assert prepared.halved.shape == (frame_size[1] // 2, frame_size[0] // 2, 3)
+    else:
+        assert prepared.halved is None
 
 
 def test_float_images_keep_the_exact_pad_value():
