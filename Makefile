@@ -77,7 +77,7 @@ SOURCES := --source "initial weights: YOLOX-nano COCO (Megvii; COCO images)=Apac
 # chosen on the validation sets (synthetic seed 1, TUD-Campus, MOT17-mini clips) with the shipped file
 # through the runtime: benchmarks/sweep_tracker_runtime.py (README "The default model")
 REAL_TRACKER_SET ?= --tracker-set det_thresh=0.4 --tracker-set min_hits=6 --tracker-set low_score_thresh=0.2 \
-	  --tracker-set crowd_drop=0.125
+	  --tracker-set crowd_drop=0.125 --tracker-set iou_thresh=0.6 --tracker-set embedding_thresh=0.35
 # the in-graph NMS IoU the card is measured with; stored with the weights, so `mottrack export
 # --weights training/weights/cstrack_nano_real_ft/weights.pt` uses it (0.45 was measured in session 10
 # and not kept: benchmarks/README.md, "The crowd drop, shipped")

@@ -126,6 +126,8 @@ def _track(options: Any, cached: dict[Path, tuple[float, list]], benchmark: str)
 def plot_scores(result: dict, png: Path) -> None:
     """One heat map per CPU mode: the rule's score over the grid's first two keys (the best over any
     other keys), each cell labelled, the chosen point boxed."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,7 +153,8 @@ def plot_scores(result: dict, png: Path) -> None:
         ax.add_patch(plt.Rectangle((xs.index(best[keys[1]]) - 0.5, ys.index(best[keys[0]]) - 0.5), 1, 1,
                                    fill=False, edgecolor="red", linewidth=2))
         ax.set(xticks=range(len(xs)), xticklabels=xs, yticks=range(len(ys)), yticklabels=ys,
-               xlabel=keys[1], ylabel=keys[0], title=f"{mode}: best {best}")
+               xlabel=keys[1], ylabel=keys[0],
+               title=f"{mode}: best\n" + textwrap.fill(", ".join(f"{k}={v}" for k, v in best.items()), 44))
         ax.title.set_fontsize(8)
     first_row = next(iter(modes.values()))["rows"][0]
     sets = [k for k, v in first_row.items() if isinstance(v, dict)]
