@@ -1,7 +1,8 @@
 """ONNX Runtime backend: ``.onnx`` exports on CPU, or on the CUDA / TensorRT execution providers.
 
 The session uses 2 intra-op threads by default (the 2-core target machines; more threads only
-contend with the rest of the pipeline), sequential execution and every graph optimisation. Providers
+contend with the rest of the pipeline), workers that spin only while a run is in progress on the CPU
+(``OnnxRuntimeOptions.spinning``), sequential execution and every graph optimisation. Providers
 default to what is installed, best first: TensorRT, CUDA, then CPU (always last, as the fallback for
 nodes the others do not take). ``onnxruntime`` is imported in :meth:`OnnxRuntimeBackend._load_impl`.
 """
@@ -17,9 +18,11 @@ from mottrack_sdk.backends.base import Backend, LoadedModelInfo, ModelLoadError,
 from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
 from mottrack_sdk.model_metadata import metadata_from_props
 
-__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "PROVIDER_PREFERENCE", "choose_providers"]
+__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "PROVIDER_PREFERENCE", "SPINNING_MODES", "choose_providers",
+           "spinning_config"]
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+SPINNING_MODES = ("auto", "in_run", "on", "off")
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
                "all": "ORT_ENABLE_ALL"}
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -41,11 +44,16 @@ class OnnxRuntimeOptions:
         trt_engine_cache: folder where the TensorRT provider caches its engines (None: no cache, so
             every start rebuilds them, which takes minutes).
         log_severity: ONNX Runtime's log level (0 verbose .. 4 fatal).
-        allow_spinning: let ONNX Runtime's worker threads spin-wait after each run (its default). Off
-            here: on a 2-core box the spinning worker takes the core that OpenCV's resize and the
-            association need between two inferences (measured: preprocess 4.4 -> 2.8 ms at 576x320,
-            15.4 -> 9.0 ms at 1088x608, `benchmarks/bench_ort_spinning.py`), and idle cores save power
-            on a Jetson. Turn it on for a process that only runs inference back to back.
+        spinning: whether ONNX Runtime's worker threads spin-wait for work instead of sleeping.
+            ``"in_run"``: only while a run is in progress (between its operators, a few hundred small
+            ones in the shipped model: waking sleeping workers for each cost ~3 ms a frame on the
+            2-core CPU), stopping the moment the run returns (``session.force_spinning_stop``), so the
+            second core is free for the preprocessing, camera-motion estimate and association
+            between two runs. ``"on"``: after each run too (ONNX Runtime's own default; the spinning
+            worker then takes the core OpenCV needs between frames). ``"off"``: never (sleeping
+            workers; the least CPU time). ``"auto"`` (default): ``"in_run"`` on the CPU provider,
+            ``"off"`` with a CUDA / TensorRT provider (CPU workers would only spin while the GPU
+            works). Measured with ``benchmarks/bench_ort_spinning.py`` (``benchmarks/README.md``).
         cpu_int8: how an INT8 QDQ model runs on the CPU provider (:mod:`mottrack_sdk.backends.qdq_cpu`):
             ``auto`` (``u8`` on CPUs with an int8 dot product, else ``float``), ``float`` (weights
             dequantized at load, float kernels), ``u8`` (uint8 activations, int8 kernels), ``u8_w7``
@@ -60,10 +68,13 @@ class OnnxRuntimeOptions:
     device_id: int = 0
     trt_engine_cache: Path | None = None
     log_severity: int = 3
-    allow_spinning: bool = False
+    spinning: str = "auto"
     cpu_int8: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.spinning not in SPINNING_MODES:
+            raise ValueError(f"OnnxRuntimeOptions.spinning: expected one of {list(SPINNING_MODES)}, "
+                             f"got {self.spinning!r}")
         if self.cpu_int8 not in CPU_INT8_MODES:
             raise ValueError(f"cpu_int8 must be one of {CPU_INT8_MODES}, got {self.cpu_int8!r}")
         if self.graph_optimization not in _OPT_LEVELS:
@@ -76,6 +87,17 @@ class OnnxRuntimeOptions:
             object.__setattr__(self, "providers", tuple(self.providers))
             if not self.providers:
                 raise ValueError("providers: give at least one, e.g. ('CPUExecutionProvider',), or None for auto")
+
+
+def spinning_config(spinning: str, providers: list[str]) -> dict[str, str]:
+    """ONNX Runtime session config entries for ``OnnxRuntimeOptions.spinning`` on ``providers``."""
+    if spinning == "auto":
+        spinning = "in_run" if providers == ["CPUExecutionProvider"] else "off"
+    spin = "0" if spinning == "off" else "1"
+    config = {"session.intra_op.allow_spinning": spin, "session.inter_op.allow_spinning": spin}
+    if spinning == "in_run":
+        config["session.force_spinning_stop"] = "1"  # workers stop spinning when the run returns
+    return config
 
 
 def choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> list[str]:
@@ -116,10 +138,9 @@ class OnnxRuntimeBackend(Backend):
         session_options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
                                                            _OPT_LEVELS[opts.graph_optimization])
         session_options.log_severity_level = opts.log_severity
-        spin = "1" if opts.allow_spinning else "0"
-        session_options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        session_options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         providers = choose_providers(opts.providers, ort.get_available_providers())
+        for key, value in spinning_config(opts.spinning, providers).items():
+            session_options.add_session_config_entry(key, value)
         source: str | bytes = str(path)
         if providers == ["CPUExecutionProvider"] and opts.cpu_int8 != "as_is" and path.is_file():
             from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
-from mottrack_sdk.cli.model_args import add_cpu_int8_option
+from mottrack_sdk.cli.model_args import add_onnxruntime_cpu_options
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".torchscript")
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     p.add_argument("--sizes", default=None, metavar="WxH,...", help="keep these sizes, e.g. 1088x608,864x480,576x320")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="CPU threads per backend (default 2)")
-    add_cpu_int8_option(p)
+    add_onnxruntime_cpu_options(p)
     p.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
                    help="camera-motion compensation (as `mottrack track --cmc`; timed as its own stage)")
     p.add_argument("--frames", type=positive_int("--frames"), default=100, help="timed frames per configuration (100)")

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mottrack_sdk.backends.onnxruntime_backend import SPINNING_MODES  # onnxruntime itself loads with a model
 from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
 
 
@@ -17,27 +18,34 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
     g.add_argument("--backend", default="auto", help="auto (by model), onnxruntime, tensorrt or torch")
     g.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads of the backend (ONNX Runtime intra-op threads, default 2; torch threads)")
-    add_cpu_int8_option(g)
+    add_onnxruntime_cpu_options(g)
     g.add_argument("--cmc", choices=["auto", "off", "sparse_flow", "ecc"], default="auto",
                    help="camera-motion compensation from the frames: auto (default) = sparse_flow (OpenCV "
                         "optical flow on a downscaled frame, ~2 ms per 1080p frame); off for fixed cameras when "
                         "every millisecond counts")
 
 
-def add_cpu_int8_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--cpu-int8`` (track, demo, bench): how INT8 QDQ files run on ONNX Runtime's CPU provider."""
+def add_onnxruntime_cpu_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--cpu-int8`` and ``--ort-spinning`` (track, demo, bench): ONNX Runtime's CPU provider settings."""
     parser.add_argument("--cpu-int8", choices=CPU_INT8_MODES, default="auto",
                         help="INT8 QDQ models on ONNX Runtime's CPU provider: auto = u8 (uint8 activations, int8 "
                              "kernels) on CPUs with VNNI, else float (the file's int8 weights dequantized at load, "
                              "float kernels: faster there); u8_w7 = int8 kernels with 7-bit weights (no int16 "
                              "saturation without VNNI); as_is = the file unchanged")
+    parser.add_argument("--ort-spinning", choices=SPINNING_MODES, default="auto",
+                        help="ONNX Runtime worker threads spin-wait for work: in_run = only while a run is in "
+                             "progress (the default on the CPU provider: faster runs, and the core is free "
+                             "between them), on = after each run too, off = never (least CPU time); auto = "
+                             "in_run on the CPU provider, off with a GPU provider")
 
 
 def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:
-    """Typed backend options for ``--threads`` / ``--cpu-int8`` (None: the backend's defaults)."""
+    """Typed backend options for ``--threads`` / ``--cpu-int8`` / ``--ort-spinning`` (None: the backend's
+    defaults; the last two concern ONNX Runtime only)."""
     threads = getattr(args, "threads", None)
     cpu_int8 = getattr(args, "cpu_int8", "auto")
-    if threads is None and cpu_int8 == "auto":
+    spinning = getattr(args, "ort_spinning", "auto")
+    if threads is None and cpu_int8 == "auto" and spinning == "auto":
         return None
     if threads is not None and threads < 0:
         raise ValueError(f"--threads: expected a number >= 0, got {threads}")
@@ -47,7 +55,8 @@ def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:
     if name == "onnxruntime":
         from mottrack_sdk.backends.onnxruntime_backend import OnnxRuntimeOptions
 
-        return OnnxRuntimeOptions(cpu_int8=cpu_int8, **({} if threads is None else {"intra_op_threads": threads}))
+        return OnnxRuntimeOptions(cpu_int8=cpu_int8, spinning=spinning,
+                                  **({} if threads is None else {"intra_op_threads": threads}))
     if name == "torch" and threads is not None:
         from mottrack_sdk.backends.torch_backend import TorchOptions
 

@@ -1,0 +1,76 @@
+"""ONNX Runtime session settings: worker-thread spinning (``OnnxRuntimeOptions.spinning``) from the
+options and the CLI down to the session's config entries; bad values are refused by name."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from mottrack_sdk.backends import OnnxRuntimeBackend, OnnxRuntimeOptions
+from mottrack_sdk.backends.onnxruntime_backend import SPINNING_MODES, spinning_config
+from mottrack_sdk.cli.model_args import add_model_options, backend_options_from_args
+
+CPU = ["CPUExecutionProvider"]
+GPU = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning", "session.force_spinning_stop")
+
+
+@pytest.mark.parametrize("mode, providers, expected", [
+    ("auto", CPU, ("1", "1", "1")),       # the CPU default: spin while a run is in progress only
+    ("auto", GPU, ("0", "0", None)),      # a GPU does the work: CPU workers would only spin
+    ("in_run", GPU, ("1", "1", "1")),
+    ("on", CPU, ("1", "1", None)),        # ONNX Runtime's own default: spinning after runs too
+    ("off", CPU, ("0", "0", None)),
+])
+def test_spinning_modes_map_to_session_config_entries(mode, providers, expected):
+    config = spinning_config(mode, providers)
+    assert tuple(config.get(k) for k in KEYS) == expected
+    assert set(config) <= set(KEYS)
+
+
+def test_the_default_is_auto_and_bad_values_are_refused_by_name():
+    assert OnnxRuntimeOptions().spinning == "auto" and set(SPINNING_MODES) == {"auto", "in_run", "on", "off"}
+    for bad in ("yes", True, None, "ON"):
+        with pytest.raises(ValueError, match=r"^OnnxRuntimeOptions.spinning: expected one of \['auto', 'in_run', "
+                                             r"'on', 'off'\], got"):
+            OnnxRuntimeOptions(spinning=bad)
+
+
+@pytest.mark.parametrize("mode", ["auto", "in_run", "on", "off"])
+def test_the_session_gets_the_entries_and_runs_the_same(tiny_models, mode):
+    reference = OnnxRuntimeBackend(tiny_models.nms, OnnxRuntimeOptions(providers=tuple(CPU), spinning="off")).load()
+    backend = OnnxRuntimeBackend(tiny_models.nms, OnnxRuntimeOptions(providers=tuple(CPU), spinning=mode)).load()
+    try:
+        session_options = backend._session.get_session_options()
+        expected = spinning_config(mode, CPU)
+        for key in KEYS:
+            if key in expected:
+                assert session_options.get_session_config_entry(key) == expected[key]
+            else:  # never set: ONNX Runtime's getter refuses unknown keys
+                with pytest.raises(Exception, match="does not have configuration with key"):
+                    session_options.get_session_config_entry(key)
+        md = backend.metadata
+        batch = np.random.default_rng(0).random((1, 3, md.input_size[1], md.input_size[0]), dtype=np.float32)
+        got, want = backend.infer({md.input_name: batch}), reference.infer({md.input_name: batch})
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+    finally:
+        backend.close()
+        reference.close()
+
+
+def _cli_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_model_options(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_cli_ort_spinning_reaches_the_options(tiny_models):
+    assert backend_options_from_args(_cli_args(), tiny_models.nms) is None  # every default: the backend's own
+    options = backend_options_from_args(_cli_args("--ort-spinning", "off"), tiny_models.nms)
+    assert isinstance(options, OnnxRuntimeOptions) and options.spinning == "off" and options.cpu_int8 == "auto"
+    options = backend_options_from_args(_cli_args("--ort-spinning", "on", "--threads", "1"), tiny_models.nms)
+    assert (options.spinning, options.intra_op_threads) == ("on", 1)
+    with pytest.raises(SystemExit):
+        _cli_args("--ort-spinning", "sometimes")
