@@ -68,7 +68,7 @@ class OnnxDetector:
 
         self.path = Path(path)
         options = OnnxRuntimeOptions(providers=("CPUExecutionProvider",), intra_op_threads=threads,
-                                     allow_spinning=True, cpu_int8=cpu_int8)
+                                     spinning="on", cpu_int8=cpu_int8)  # back-to-back runs: keep spinning
         postprocess = PostprocessOptions(score_threshold, iou_threshold, top_k=max(1000, max_det), max_det=max_det)
         self.detector = FrameDetector(OnnxRuntimeBackend(self.path, options), postprocess)
         self.metadata: ModelMetadata = self.detector.metadata

@@ -54,6 +54,8 @@ class OnnxRuntimeOptions:
             workers; the least CPU time). ``"auto"`` (default): ``"in_run"`` on the CPU provider,
             ``"off"`` with a CUDA / TensorRT provider (CPU workers would only spin while the GPU
             works). Measured with ``benchmarks/bench_ort_spinning.py`` (``benchmarks/README.md``).
+            An ONNX Runtime without ``session.force_spinning_stop`` (the pinned 1.31.1 has it) ignores
+            the key, as it does any unknown config key: ``"in_run"`` then behaves as ``"on"``.
         cpu_int8: how an INT8 QDQ model runs on the CPU provider (:mod:`mottrack_sdk.backends.qdq_cpu`):
             ``auto`` (``u8`` on CPUs with an int8 dot product, else ``float``), ``float`` (weights
             dequantized at load, float kernels), ``u8`` (uint8 activations, int8 kernels), ``u8_w7``
