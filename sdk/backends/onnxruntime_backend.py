@@ -55,7 +55,11 @@ class OnnxRuntimeOptions:
             ``"off"`` with a CUDA / TensorRT provider (CPU workers would only spin while the GPU
             works). Measured with ``benchmarks/bench_ort_spinning.py`` (``benchmarks/README.md``).
             An ONNX Runtime without ``session.force_spinning_stop`` (the pinned 1.31.1 has it) ignores
-            the key, as it does any unknown config key: ``"in_run"`` then behaves as ``"on"``.
+            the key, as it does any unknown config key: ``"in_run"`` then behaves as ``"on"``. Several
+            models running at the same time on the same cores (one tracker per camera) spin against
+            each other: two streams on the 2-core CPU gave 29.0 FPS together with ``"in_run"``, 42.5
+            with ``"off"`` and 49.7 with one intra-op thread each (``benchmarks/bench_streams.py``).
+            Give each stream ``intra_op_threads`` = cores / streams.
         cpu_int8: how an INT8 QDQ model runs on the CPU provider (:mod:`mottrack_sdk.backends.qdq_cpu`):
             ``auto`` (``u8`` on CPUs with an int8 dot product, else ``float``), ``float`` (weights
             dequantized at load, float kernels), ``u8`` (uint8 activations, int8 kernels), ``u8_w7``

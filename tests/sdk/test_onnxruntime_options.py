@@ -74,3 +74,21 @@ def test_cli_ort_spinning_reaches_the_options(tiny_models):
     assert (options.spinning, options.intra_op_threads) == ("on", 1)
     with pytest.raises(SystemExit):
         _cli_args("--ort-spinning", "sometimes")
+
+
+def test_streams_benchmark_parses_configurations_and_runs_two_streams(tiny_models):
+    """benchmarks/bench_streams.py (several cameras on one box): THREADSxSPINNING, and a real tiny run."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import bench_streams
+
+    assert bench_streams.parse_config("2xin_run") == (2, "in_run")
+    assert bench_streams.parse_config("1xoff") == (1, "off")
+    for bad in ("in_run", "0xoff", "2xfast", "twoxoff", "2x"):
+        with pytest.raises(SystemExit, match="--config: expected THREADSxSPINNING"):
+            bench_streams.parse_config(bad)
+    images = [np.full((360, 640, 3), 40 * k, np.uint8) for k in range(6)]
+    result = bench_streams.run_streams(tiny_models.nms, images, streams=2, threads=1, spinning="off", frames=3)
+    assert result["aggregate_fps"] > 0 and 0 < result["slowest_stream_fps"] <= result["aggregate_fps"]
