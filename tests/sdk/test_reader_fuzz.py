@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mottrack_sdk.cli.common import add_tracker_options, tracker_request
 from mottrack_sdk.io.motchallenge import check_rows, read_mot_txt, read_seqinfo, sequence_length
 from mottrack_sdk.model_metadata import ModelMetadata, metadata_from_props
-from mottrack_sdk.tracking.options import TrackerOptions
+from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
 
 FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow,
                                                                         HealthCheck.function_scoped_fixture])
@@ -124,14 +124,17 @@ def _tracker_config(path: Path):
 @FUZZ
 @given(data=st.one_of(st.binary(max_size=2000), YAML_TEXT, st.sampled_from(
     [b"[" * 5000, b"a: &x [*x]", b"!!python/object/apply:os.system ['true']", b"{a: 1, a: 2}", b"- - - -",
-     b"det_thresh: .nan", b"track_buffer: 1e400", b"det_thresh: 0x1p3"])))
+     b"det_thresh: .nan", b"track_buffer: 1e400", b"det_thresh: 0x1p3", b'{"crowd_drop": 1}',
+     b"{crowd_drop: 0.1, det_quantile: 0.2}"])))
 def test_yaml_tracker_options(tmp_path, data):
     path = _write(tmp_path, "tracker.yaml", data)
     result = _bounded(lambda: _tracker_config(path))
     if result is not None:
         options, changes = result
         assert options is None and set(changes) <= set(FIELDS)
-        TrackerOptions().replace(**changes)  # valid as a whole
+        # valid as a whole, as Tracker(**changes) takes them (a crowd_drop or det_thresh alone means
+        # fixed thresholds: keyword_changes)
+        TrackerOptions().replace(**keyword_changes(changes))
 
 
 # -- model metadata ------------------------------------------------------------------------------
