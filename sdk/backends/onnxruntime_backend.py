@@ -129,6 +129,7 @@ class OnnxRuntimeBackend(Backend):
         self._session: Any = None
         self._output_names: list[str] = []
         self.cpu_int8_rewrite: Any = None  # qdq_cpu.CpuInt8Rewrite when the file was adapted for the CPU
+        self.spinning_mode = ""  # the resolved OnnxRuntimeOptions.spinning of the loaded session
 
     def _load_impl(self) -> LoadedModelInfo:
         try:
@@ -145,8 +146,11 @@ class OnnxRuntimeBackend(Backend):
                                                            _OPT_LEVELS[opts.graph_optimization])
         session_options.log_severity_level = opts.log_severity
         providers = choose_providers(opts.providers, ort.get_available_providers())
-        for key, value in spinning_config(opts.spinning, providers).items():
+        config = spinning_config(opts.spinning, providers)
+        for key, value in config.items():
             session_options.add_session_config_entry(key, value)
+        self.spinning_mode = ("off" if config["session.intra_op.allow_spinning"] == "0"
+                              else "in_run" if "session.force_spinning_stop" in config else "on")
         source: str | bytes = str(path)
         if providers == ["CPUExecutionProvider"] and opts.cpu_int8 != "as_is" and path.is_file():
             from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
@@ -192,8 +196,12 @@ class OnnxRuntimeBackend(Backend):
 
     @property
     def load_note(self) -> str:
+        """The CPU INT8 adaptation made at load (if any) and the workers' spinning mode."""
         rewrite = self.cpu_int8_rewrite
-        return f"CPU int8: {rewrite.describe()}" if rewrite is not None and rewrite.changed else ""
+        notes = [f"CPU int8: {rewrite.describe()}"] if rewrite is not None and rewrite.changed else []
+        if self.spinning_mode:
+            notes.append(f"spinning {self.spinning_mode}")
+        return "; ".join(notes)
 
     @property
     def providers(self) -> list[str]:

@@ -50,6 +50,8 @@ def test_the_session_gets_the_entries_and_runs_the_same(tiny_models, mode):
             else:  # never set: ONNX Runtime's getter refuses unknown keys
                 with pytest.raises(Exception, match="does not have configuration with key"):
                     session_options.get_session_config_entry(key)
+        resolved = "in_run" if mode == "auto" else mode
+        assert backend.spinning_mode == resolved and backend.load_note.endswith(f"spinning {resolved}")
         md = backend.metadata
         batch = np.random.default_rng(0).random((1, 3, md.input_size[1], md.input_size[0]), dtype=np.float32)
         got, want = backend.infer({md.input_name: batch}), reference.infer({md.input_name: batch})
