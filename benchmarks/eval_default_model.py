@@ -68,18 +68,28 @@ def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, 
 
 def score_tracks(per_sequence: dict[Path, list[tuple]], benchmark: str) -> dict[str, float]:
     """HOTA / MOTA / IDF1 / IDSW / FP / FN (TrackEval, ``benchmark`` rules) of result rows
-    ``(frame, id, left, top, width, height, score)`` per sequence folder (all in one parent)."""
+    ``(frame, id, left, top, width, height, score)`` per sequence folder. Folders from several parents
+    (a pooled set) are linked under one ground-truth root; their names must differ."""
     from mottrack_sdk.eval import evaluate_mot
     from mottrack_sdk.io import write_results
 
     sequences = list(per_sequence)
+    names = [s.name for s in sequences]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sequences: names must differ to be scored together, got {sorted(names)}")
     with tempfile.TemporaryDirectory() as tmp:
+        results, gt_root = Path(tmp) / "results", sequences[0].parent
+        results.mkdir()
+        if len({s.parent for s in sequences}) > 1:
+            gt_root = Path(tmp) / "gt"
+            gt_root.mkdir()
+            for seq in sequences:
+                (gt_root / seq.name).symlink_to(seq.resolve(), target_is_directory=True)
         for seq, rows in per_sequence.items():
             arr = np.array(rows, np.float64).reshape(-1, 7)
-            write_results(Path(tmp) / f"{seq.name}.txt", arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
+            write_results(results / f"{seq.name}.txt", arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
                           arr[:, 2:6], arr[:, 6])
-        combined = evaluate_mot(sequences[0].parent, Path(tmp), sequences=[s.name for s in sequences],
-                                benchmark=benchmark).combined
+        combined = evaluate_mot(gt_root, results, sequences=names, benchmark=benchmark).combined
     return {k: round(float(combined[k]), 2) for k in ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")}
 
 

@@ -10,7 +10,10 @@ runs the file a user gets through ``Tracker(model=..., **point)`` for every poin
 cartesian product of the ``--grid`` values, each a ``TrackerOptions`` field, on top of the model's own
 ``tracker_defaults``) on three validation sets, never the held-out synthetic seed 2:
 
-- the synthetic validation seed (``.cache/synthetic/val``, 2 x 100 frames, 20 people);
+- the synthetic validation seed (``.cache/synthetic/val``, 2 x 100 frames, 20 people), or the
+  sequences of every ``--synthetic DIR`` pooled into this one set (more seeds, the same weight in the
+  rule; e.g. ``mottrack synth --out .cache/synthetic/val-extra --sequences 2 --seed 3 --frames 100
+  --size 960x540 --density 20`` writes seed 3 with the validation scene's settings);
 - TUD-Campus (71 real frames, 5-8 people at a time; MOT15 rules);
 - MOT17-mini tracked as clips (7 real clips of 4-8 frames, 10-50 people each, MOT17 rules; their
   ground truth holds only the clips' frames): dense real scenes. Births after a clip's first frame
@@ -94,6 +97,25 @@ def best_row(rows: list[dict], sets: list[str]) -> dict:
     return max(rows, key=lambda r: r["score"])
 
 
+def synthetic_sequences(folders: list[Path], find_sequences: Any) -> list[Path]:
+    """The MOTChallenge sequences under ``folders``, pooled; ValueError naming ``--synthetic`` for a
+    folder without sequences or with a sequence of the held-out seed 2 (``SYNTH-2-*``)."""
+    pooled: list[Path] = []
+    for folder in folders:
+        try:
+            found = find_sequences(folder)
+        except FileNotFoundError:
+            found = []
+        if not found:
+            raise ValueError(f"--synthetic {folder}: no MOTChallenge sequences (folders with gt/gt.txt) there")
+        held_out = [p.name for p in found if p.name.startswith("SYNTH-2-")]
+        if held_out:
+            raise ValueError(f"--synthetic {folder}: {held_out[0]} is of the held-out seed 2, which is never "
+                             "used to choose settings")
+        pooled += [p for p in found if p not in pooled]
+    return pooled
+
+
 def _detections(model: str, sequences: list[Path], cpu_int8: str) -> dict[Path, tuple[float, list]]:
     """Per sequence: its frame rate and (frame number, image, Detections) of every frame, as the
     runtime detects them."""
@@ -170,6 +192,9 @@ def main() -> int:
     parser.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2",
                         help="a TrackerOptions field and its values (repeatable; default det_thresh=0.5,0.55,0.6)")
     parser.add_argument("--cpu-int8", action="append", default=None, help="CPU INT8 modes (repeatable; default auto)")
+    parser.add_argument("--synthetic", type=Path, action="append", default=None, metavar="DIR",
+                        help="synthetic validation sequences, pooled into one set (repeatable; default "
+                             ".cache/synthetic/val); never the held-out seed 2")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--png", type=Path, default=None, help="heat maps of the score over the first two grid keys")
     parser.add_argument("--from-json", type=Path, default=None, help="plot a previous --json result (no sweep)")
@@ -198,12 +223,17 @@ def main() -> int:
         parser.error(str(exc))
     if not Path(args.model).is_file():
         parser.error(f"--model {args.model}: file not found")
-    sets = {"synthetic_val": (find_sequences(REPO / ".cache" / "synthetic" / "val"), "MOT17")}
+    try:
+        synthetic = synthetic_sequences(args.synthetic or [REPO / ".cache" / "synthetic" / "val"], find_sequences)
+    except ValueError as exc:
+        parser.error(str(exc))
+    sets = {"synthetic_val": (synthetic, "MOT17")}
     if TUD.is_dir():
         sets["tud"] = ([TUD], "MOT15")
     if MOT17_MINI.is_dir():
         sets["mot17_mini_clips"] = (find_sequences(MOT17_MINI), "MOT17")
-    out: dict = {"model": args.model, "grid": grid, "rule": "max mean over sets of min(MOTA, IDF1)", "modes": {}}
+    out: dict = {"model": args.model, "grid": grid, "rule": "max mean over sets of min(MOTA, IDF1)",
+                 "synthetic_val_sequences": [p.name for p in synthetic], "modes": {}}
     defaults = read_model_metadata(args.model).tracker_defaults or {}
     for mode in args.cpu_int8 or ["auto"]:
         cached = {name: (_detections(args.model, seqs, mode), bench) for name, (seqs, bench) in sets.items()}

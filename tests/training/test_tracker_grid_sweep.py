@@ -72,3 +72,52 @@ def test_the_heat_map_is_written_and_needs_two_keys(tmp_path):
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="at least two keys"):
         sweep.plot_scores({"grid": {"det_thresh": [0.4]}, "modes": {}}, tmp_path / "one.png")
+
+
+def test_synthetic_folders_pool_and_refuse_the_held_out_seed(tmp_path):
+    from mottrack_sdk.io import find_sequences
+
+    def seq(root, name):
+        (root / name / "gt").mkdir(parents=True)
+        (root / name / "gt" / "gt.txt").write_text("1,1,1,1,10,10,1,1,1\n")
+        return root / name
+
+    a = [seq(tmp_path / "val", "SYNTH-1-000"), seq(tmp_path / "val", "SYNTH-1-001")]
+    b = [seq(tmp_path / "extra", "SYNTH-3-000")]
+    pooled = sweep.synthetic_sequences([tmp_path / "val", tmp_path / "extra", tmp_path / "val"], find_sequences)
+    assert [p.name for p in pooled] == [p.name for p in a + b]  # pooled once each, in order
+    seq(tmp_path / "held", "SYNTH-2-000")
+    with pytest.raises(ValueError, match=r"--synthetic .*held: SYNTH-2-000 is of the held-out seed 2"):
+        sweep.synthetic_sequences([tmp_path / "val", tmp_path / "held"], find_sequences)
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(ValueError, match=r"--synthetic .*: no MOTChallenge sequences"):
+            sweep.synthetic_sequences([folder], find_sequences)
+
+
+def test_pooled_sequences_from_two_folders_are_scored_together(tmp_path):
+    pytest.importorskip("trackeval", reason="scoring needs TrackEval (the eval extra)")
+    import numpy as np
+
+    from eval_default_model import score_tracks
+    from mottrack_sdk.io import read_mot_txt
+    from mottrack_sdk.scenes import SceneOptions, write_sequence
+
+    seqs = [write_sequence(tmp_path / f"part{k}", SceneOptions(width=320, height=180, num_frames=4, seed=k, density=3),
+                           f"SYNTH-{k}-000") for k in (1, 3)]
+    perfect = {}
+    for seq in seqs:  # the ground truth itself as the tracker's output
+        gt = read_mot_txt(seq / "gt" / "gt.txt")
+        keep = gt.conf > 0
+        perfect[seq] = [(int(f), int(i), *map(float, box), 1.0)
+                        for f, i, box in zip(gt.frame[keep], gt.track_id[keep], gt.tlwh[keep])]
+    assert all(perfect.values()) and seqs[0].parent != seqs[1].parent
+    scores = score_tracks(perfect, "MOT17")
+    assert scores["MOTA"] == 100.0 and scores["IDF1"] == 100.0
+    one = score_tracks({seqs[0]: perfect[seqs[0]], seqs[1]: []}, "MOT17")  # the second folder counts too
+    assert one["MOTA"] < 100.0 and one["FN"] == sum(1 for _ in perfect[seqs[1]])
+    twin = write_sequence(tmp_path / "part9", SceneOptions(width=320, height=180, num_frames=2, seed=9, density=1),
+                          "SYNTH-1-000")
+    with pytest.raises(ValueError, match="names must differ"):
+        score_tracks({seqs[0]: [], twin: []}, "MOT17")
+    assert np.isfinite(scores["HOTA"])
