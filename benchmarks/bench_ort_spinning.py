@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 from pathlib import Path
 
@@ -48,6 +47,7 @@ def main() -> None:
     from mottrack_sdk.backends import OnnxRuntimeOptions
     from mottrack_sdk.benchmark import BenchFrames
     from mottrack_sdk.io import write_json
+    from bench_cmc import cpu_info  # benchmarks/ is the script's folder
 
     frames = BenchFrames.render(60)
     images = [frames.image(i) for i in range(60)]
@@ -86,15 +86,12 @@ def main() -> None:
             print(record, flush=True)
         for tracker in trackers.values():
             tracker.close()
-    cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    flags = next((line.split(":", 1)[1].split() for line in cpu.splitlines() if line.startswith("flags")), [])
     write_json(args.out, {
         "benchmark": "ort_spinning", "statistic": "FPS from the mean frame time; stage p50",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "benchmarks/bench_ort_spinning.py " + " ".join(f"--model {m}" for m in args.model)
                    + f" --rounds {args.rounds} --block {args.block} --modes {','.join(modes)}",
-        "machine": {"cores": os.cpu_count(), "avx2": "avx2" in flags, "avx512_vnni": "avx512_vnni" in flags,
-                    "platform": platform.platform()},
+        "machine": {**cpu_info(), "platform": platform.platform()},
         "records": records})
     print(f"wrote {args.out}")
 

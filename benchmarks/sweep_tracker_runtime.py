@@ -97,9 +97,11 @@ def best_row(rows: list[dict], sets: list[str]) -> dict:
     return max(rows, key=lambda r: r["score"])
 
 
-def synthetic_sequences(folders: list[Path], find_sequences: Any) -> list[Path]:
+def synthetic_sequences(folders: list[Path]) -> list[Path]:
     """The MOTChallenge sequences under ``folders``, pooled; ValueError naming ``--synthetic`` for a
     folder without sequences or with a sequence of the held-out seed 2 (``SYNTH-2-*``)."""
+    from mottrack_sdk.io import find_sequences
+
     pooled: list[Path] = []
     for folder in folders:
         try:
@@ -224,7 +226,7 @@ def main() -> int:
     if not Path(args.model).is_file():
         parser.error(f"--model {args.model}: file not found")
     try:
-        synthetic = synthetic_sequences(args.synthetic or [REPO / ".cache" / "synthetic" / "val"], find_sequences)
+        synthetic = synthetic_sequences(args.synthetic or [REPO / ".cache" / "synthetic" / "val"])
     except ValueError as exc:
         parser.error(str(exc))
     sets = {"synthetic_val": (synthetic, "MOT17")}

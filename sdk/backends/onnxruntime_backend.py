@@ -19,7 +19,7 @@ from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
 from mottrack_sdk.model_metadata import metadata_from_props
 
 __all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "PROVIDER_PREFERENCE", "SPINNING_MODES", "choose_providers",
-           "spinning_config"]
+           "resolve_spinning", "spinning_config"]
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 SPINNING_MODES = ("auto", "in_run", "on", "off")
@@ -95,10 +95,16 @@ class OnnxRuntimeOptions:
                 raise ValueError("providers: give at least one, e.g. ('CPUExecutionProvider',), or None for auto")
 
 
+def resolve_spinning(spinning: str, providers: list[str]) -> str:
+    """``OnnxRuntimeOptions.spinning`` on ``providers``: ``"auto"`` -> ``"in_run"`` (CPU only) or ``"off"``."""
+    if spinning == "auto":
+        return "in_run" if providers == ["CPUExecutionProvider"] else "off"
+    return spinning
+
+
 def spinning_config(spinning: str, providers: list[str]) -> dict[str, str]:
     """ONNX Runtime session config entries for ``OnnxRuntimeOptions.spinning`` on ``providers``."""
-    if spinning == "auto":
-        spinning = "in_run" if providers == ["CPUExecutionProvider"] else "off"
+    spinning = resolve_spinning(spinning, providers)
     spin = "0" if spinning == "off" else "1"
     config = {"session.intra_op.allow_spinning": spin, "session.inter_op.allow_spinning": spin}
     if spinning == "in_run":
@@ -146,11 +152,9 @@ class OnnxRuntimeBackend(Backend):
                                                            _OPT_LEVELS[opts.graph_optimization])
         session_options.log_severity_level = opts.log_severity
         providers = choose_providers(opts.providers, ort.get_available_providers())
-        config = spinning_config(opts.spinning, providers)
-        for key, value in config.items():
+        self.spinning_mode = resolve_spinning(opts.spinning, providers)
+        for key, value in spinning_config(self.spinning_mode, providers).items():
             session_options.add_session_config_entry(key, value)
-        self.spinning_mode = ("off" if config["session.intra_op.allow_spinning"] == "0"
-                              else "in_run" if "session.force_spinning_stop" in config else "on")
         source: str | bytes = str(path)
         if providers == ["CPUExecutionProvider"] and opts.cpu_int8 != "as_is" and path.is_file():
             from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu

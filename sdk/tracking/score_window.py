@@ -79,7 +79,8 @@ class ScoreWindow:
     def snapshot(self) -> tuple:
         """The state, for :meth:`restore` after a frame that failed."""
         return (self._buf.copy() if len(self._buf) else self._buf, self._pos, self._count, self.hi, self.lo,
-                self._crowd.copy(), self._crowd_pos, self._crowd_count, self._crowd_sum)
+                self._crowd.copy() if len(self._crowd) else self._crowd, self._crowd_pos, self._crowd_count,
+                self._crowd_sum)
 
     def restore(self, state: tuple) -> None:
         (self._buf, self._pos, self._count, self.hi, self.lo,

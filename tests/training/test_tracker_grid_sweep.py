@@ -75,8 +75,6 @@ def test_the_heat_map_is_written_and_needs_two_keys(tmp_path):
 
 
 def test_synthetic_folders_pool_and_refuse_the_held_out_seed(tmp_path):
-    from mottrack_sdk.io import find_sequences
-
     def seq(root, name):
         (root / name / "gt").mkdir(parents=True)
         (root / name / "gt" / "gt.txt").write_text("1,1,1,1,10,10,1,1,1\n")
@@ -84,15 +82,15 @@ def test_synthetic_folders_pool_and_refuse_the_held_out_seed(tmp_path):
 
     a = [seq(tmp_path / "val", "SYNTH-1-000"), seq(tmp_path / "val", "SYNTH-1-001")]
     b = [seq(tmp_path / "extra", "SYNTH-3-000")]
-    pooled = sweep.synthetic_sequences([tmp_path / "val", tmp_path / "extra", tmp_path / "val"], find_sequences)
+    pooled = sweep.synthetic_sequences([tmp_path / "val", tmp_path / "extra", tmp_path / "val"])
     assert [p.name for p in pooled] == [p.name for p in a + b]  # pooled once each, in order
     seq(tmp_path / "held", "SYNTH-2-000")
     with pytest.raises(ValueError, match=r"--synthetic .*held: SYNTH-2-000 is of the held-out seed 2"):
-        sweep.synthetic_sequences([tmp_path / "val", tmp_path / "held"], find_sequences)
+        sweep.synthetic_sequences([tmp_path / "val", tmp_path / "held"])
     (tmp_path / "empty").mkdir()
     for folder in (tmp_path / "empty", tmp_path / "missing"):
         with pytest.raises(ValueError, match=r"--synthetic .*: no MOTChallenge sequences"):
-            sweep.synthetic_sequences([folder], find_sequences)
+            sweep.synthetic_sequences([folder])
 
 
 def test_pooled_sequences_from_two_folders_are_scored_together(tmp_path):
