@@ -304,3 +304,67 @@ def test_real_mot17_mini(mot17_mini_root):
     assert (t[:, 2:4] >= 0).all() and (t[:, 2:4] <= 1).all() and (t[:, 4:] > 0).all()
     batch = collate([ds[i] for i in range(0, 39, 10)])
     assert batch.images.shape == (4, 3, 320, 544)
+
+
+def test_zoom_out_maps_labels_onto_the_shrunk_pixels():
+    """A white box drawn in the frame: after resize + zoom-out its pixels sit where the transform puts it."""
+    from mottrack_sdk.preprocessing import resize_image
+    from mottrack_training.data.augment import zoom_out
+    frame = np.zeros((540, 960, 3), np.uint8)
+    frame[100:400, 300:420] = 255
+    resized, transform = resize_image(frame, (640, 352), "letterbox", 114.0)
+    for scale, pos in ((0.5, (0.0, 0.0)), (0.73, (1.0, 1.0)), (0.61, (0.3, 0.8)), (1.0, (0.5, 0.5))):
+        out, t = zoom_out(resized, transform, scale, pos, 114.0)
+        assert out.shape == resized.shape and out.dtype == np.uint8
+        x0, y0, x1, y1 = t.frame_to_network_xyxy(np.array([[300.0, 100.0, 420.0, 400.0]]))[0]
+        ys, xs = np.nonzero(out[:, :, 0] > 200)
+        assert abs(xs.min() - x0) <= 1 and abs(xs.max() + 1 - x1) <= 1
+        assert abs(ys.min() - y0) <= 1 and abs(ys.max() + 1 - y1) <= 1
+        cx0, cy0, cx1, cy1 = t.content_xyxy
+        assert 0 <= cx0 and 0 <= cy0 and cx1 <= 640 and cy1 <= 352  # the frame stays inside the input
+        assert (cx1 - cx0) == pytest.approx(transform.scale_xy[0] * 960 * scale, abs=1)
+        outside = np.ones(out.shape[:2], bool)
+        outside[int(round(cy0)):int(round(cy1)), int(round(cx0)):int(round(cx1))] = False
+        assert (out[outside] == 114).all()
+    with pytest.raises(ValueError, match="scale"):
+        zoom_out(resized, transform, 0.0, (0.5, 0.5), 114.0)
+    with pytest.raises(ValueError, match="scale"):
+        zoom_out(resized, transform, 1.5, (0.5, 0.5), 114.0)
+
+
+def test_zoom_out_augmentation_is_seeded_and_shrinks_people(mot_root):
+    off = DataOptions(img_size=NET, hsv_gains=(0.0, 0.0, 0.0), flip_prob=0.0, min_visibility=0.0, min_box_px=0.0)
+    on = DataOptions(img_size=NET, hsv_gains=(0.0, 0.0, 0.0), flip_prob=0.0, min_visibility=0.0, min_box_px=0.0,
+                     zoom_out_prob=1.0, zoom_out_min=0.5)
+    plain, a, b = (MotSequenceDataset(mot_root / "SEQ-1", o) for o in (off, on, on))
+    for i in range(5):
+        p, z = plain[i], a[i]
+        assert torch.equal(z.image, b[i].image) and torch.equal(z.targets, b[i].targets)
+        ratio = z.transform.scale_xy[1] / p.transform.scale_xy[1]
+        assert 0.45 <= ratio <= 1.0
+        assert len(z.targets) == len(p.targets)  # zoom-out never cuts a person off
+        assert torch.allclose(z.targets[:, 5], p.targets[:, 5] * ratio, atol=0.02)
+    assert any(not torch.equal(plain[i].image, a[i].image) for i in range(5))
+    # without zoom-out the sample's draws are the spec's alone: HSV, then the flip
+    from mottrack_sdk.preprocessing import resize_image
+    from mottrack_training.data.augment import augment_hsv, flip_horizontal
+    spec = DataOptions(img_size=NET, seed=5, flip_prob=0.5)
+    ds = MotSequenceDataset(mot_root / "SEQ-1", spec)
+    for i in range(5):
+        image = cv2.imread(str(ds.records[i].image_path))
+        expected, _ = resize_image(image, NET, spec.resize_mode, spec.pad_value)
+        rng = np.random.default_rng([5, 0, i])
+        augment_hsv(expected, spec.hsv_gains, rng)
+        if rng.random() < spec.flip_prob:
+            expected = np.ascontiguousarray(expected[:, ::-1])
+        got = (ds[i].image.numpy().transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+        assert np.array_equal(got, expected)
+
+
+def test_zoom_out_options_are_checked():
+    with pytest.raises(ValueError, match="zoom_out_prob"):
+        DataOptions(zoom_out_prob=1.5)
+    with pytest.raises(ValueError, match="zoom_out_min"):
+        DataOptions(zoom_out_min=0.0)
+    with pytest.raises(ValueError, match="zoom_out_min"):
+        DataOptions(zoom_out_min=1.2)

@@ -173,6 +173,24 @@ def test_a_reference_taught_source_needs_the_distillation_term(tiny_config):
         train_options_from_dict(raw)
 
 
+def test_zoom_out_is_set_for_the_data_section_and_per_source(tiny_config):
+    from mottrack_training.engine.sources import build_train_dataset, data_options, prepare_sources
+    raw = tiny_config(data={"zoom_out_prob": 0.25, "zoom_out_min": 0.7})
+    raw["data"]["train"] = [raw["data"]["train"][0], {**raw["data"]["train"][0], "zoom_out_prob": 1.0}]
+    options = train_options_from_dict(raw)
+    assert data_options(options.data, seed=3).zoom_out_prob == 0.25
+    prepare_sources(options.data.train, is_main=True, log=lambda _: None)
+    dataset = build_train_dataset(options.data, seed=3)
+    first, second = (d.options for d in dataset.datasets)
+    assert (first.zoom_out_prob, second.zoom_out_prob) == (0.25, 1.0)
+    assert first.zoom_out_min == second.zoom_out_min == 0.7 and second.seed == 3
+    raw["data"]["train"][1]["zoom_out_prob"] = 1.5
+    with pytest.raises(ValueError, match="zoom_out_prob"):
+        train_options_from_dict(raw)
+    with pytest.raises(ValueError, match="zoom_out_min"):
+        train_options_from_dict(tiny_config(data={"zoom_out_min": 0.0}))
+
+
 def test_best_metric_names_must_exist(tiny_config):
     with pytest.raises(ValueError, match="no data.val_extra set named 'tud'"):
         train_options_from_dict(tiny_config(val={"best_metric": "tud.idf1"}))

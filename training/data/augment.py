@@ -1,4 +1,5 @@
-"""Training augmentation of the spec (numpy + OpenCV, seeded): HSV jitter and horizontal flip.
+"""Training augmentation (numpy + OpenCV, seeded): the spec's HSV jitter and horizontal flip, and a
+zoom-out that is not in the spec (more small people; ``DataOptions.zoom_out_prob``, off by default).
 
 Applied to the already resized ``uint8`` BGR network image (cheaper than at frame resolution, and
 the flip is then exact in normalised network coordinates, letterbox padding included).
@@ -8,7 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["augment_hsv", "flip_horizontal"]
+from mottrack_sdk.preprocessing import ResizeTransform
+
+__all__ = ["augment_hsv", "flip_horizontal", "zoom_out"]
 
 
 def augment_hsv(image_bgr: np.ndarray, gains: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
@@ -42,3 +45,28 @@ def flip_horizontal(image: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray,
     out = targets.copy()
     out[:, 2] = 1.0 - out[:, 2]
     return flipped, out
+
+
+def zoom_out(image: np.ndarray, transform: ResizeTransform, scale: float, position: tuple[float, float],
+             pad_value: float) -> tuple[np.ndarray, ResizeTransform]:
+    """Shrink the frame inside a resized network image by ``scale`` and move it to ``position``.
+
+    The frame's content (``transform.content_xyxy``) is resized by ``scale`` (0 < scale <= 1) and placed
+    at ``position`` = (fx, fy) in [0, 1]² of the free room (0: left / top, 1: right / bottom); the rest
+    is ``pad_value``. Returns the new image and the exact transform from frame to the new image, so
+    labels map through it as through any resize (people come out ``scale`` times smaller).
+    """
+    if not 0.0 < scale <= 1.0:
+        raise ValueError(f"zoom_out: scale must be in (0, 1], got {scale!r}")
+    net_w, net_h = transform.network_size
+    x0, y0, x1, y1 = (int(round(v)) for v in transform.content_xyxy)
+    content_w, content_h = x1 - x0, y1 - y0
+    new_w, new_h = max(1, int(round(content_w * scale))), max(1, int(round(content_h * scale)))
+    left = int(round(float(position[0]) * (net_w - new_w)))
+    top = int(round(float(position[1]) * (net_h - new_h)))
+    out = np.full_like(image, int(round(pad_value)))
+    small = cv2.resize(image[y0:y1, x0:x1], (new_w, new_h), interpolation=cv2.INTER_AREA)
+    out[top:top + new_h, left:left + new_w] = small.reshape((new_h, new_w) + image.shape[2:])
+    frame_w, frame_h = transform.frame_size
+    return out, ResizeTransform(mode=transform.mode, frame_size=transform.frame_size, network_size=(net_w, net_h),
+                                scale_xy=(new_w / frame_w, new_h / frame_h), pad_xy=(left, top))

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mottrack_sdk.preprocessing import ResizeTransform, normalize_chw, resize_image
-from mottrack_training.data.augment import augment_hsv, flip_horizontal
+from mottrack_training.data.augment import augment_hsv, flip_horizontal, zoom_out
 from mottrack_training.data.options import DataOptions
 
 __all__ = ["Batch", "ConcatFrameDataset", "DataFileError", "FrameDataset", "FrameRecord", "IdentityMap",
@@ -220,9 +220,13 @@ class FrameDataset(Dataset):
     def _make_sample(self, image: np.ndarray, record: FrameRecord, index: int) -> Sample:
         opt = self.options
         resized, transform = resize_image(image, opt.img_size, opt.resize_mode, opt.pad_value)
+        rng = np.random.default_rng([opt.seed, self._epoch, index]) if opt.augment else None
+        # no draws without zoom-out, so the spec's augmentation stays exactly as it was
+        if rng is not None and opt.zoom_out_prob > 0 and rng.random() < opt.zoom_out_prob:
+            scale, position = rng.uniform(opt.zoom_out_min, 1.0), rng.random(2)
+            resized, transform = zoom_out(resized, transform, scale, (position[0], position[1]), opt.pad_value)
         targets = _to_network_targets(record.labels, transform, opt.min_box_px)
-        if opt.augment:
-            rng = np.random.default_rng([opt.seed, self._epoch, index])
+        if rng is not None:
             augment_hsv(resized, opt.hsv_gains, rng)
             if rng.random() < opt.flip_prob:
                 resized, targets = flip_horizontal(resized, targets)

@@ -24,6 +24,10 @@ class DataOptions:
         flip_prob: probability of a horizontal flip (spec 0.5).
         seed: augmentation seed. A sample's randomness depends only on (seed, epoch, index), so it is
             the same whatever DataLoader worker draws it; call ``dataset.set_epoch(e)`` each epoch.
+        zoom_out_prob: probability that a sample's frame is shrunk by a factor drawn uniformly in
+            ``[zoom_out_min, 1]`` and placed at a random spot of the network input, the rest padded
+            (:func:`~mottrack_training.data.augment.zoom_out`): more small people. 0 (the spec) is off.
+        zoom_out_min: the smallest zoom-out factor, in (0, 1].
         min_visibility: MOTChallenge rows whose visibility is below this are dropped (0 keeps all).
             Boxes that are almost fully hidden teach the ID head the occluder's appearance.
         min_box_px: boxes narrower or shorter than this in network pixels, after clipping to the
@@ -41,6 +45,8 @@ class DataOptions:
     augment: bool = True
     hsv_gains: tuple[float, float, float] = (0.015, 0.5, 0.4)
     flip_prob: float = 0.5
+    zoom_out_prob: float = 0.0
+    zoom_out_min: float = 0.5
     seed: int = 0
     min_visibility: float = 0.1
     min_box_px: float = 2.0
@@ -60,6 +66,10 @@ class DataOptions:
         object.__setattr__(self, "hsv_gains", gains)
         _in_range("pad_value", self.pad_value, 0.0, 255.0)
         _in_range("flip_prob", self.flip_prob, 0.0, 1.0)
+        _in_range("zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
+        _in_range("zoom_out_min", self.zoom_out_min, 0.0, 1.0)
+        if self.zoom_out_min == 0.0:
+            raise ValueError(f"DataOptions.zoom_out_min must be a number in (0, 1], got {self.zoom_out_min!r}")
         _in_range("min_visibility", self.min_visibility, 0.0, 1.0)
         _in_range("min_box_px", self.min_box_px, 0.0, 1e4)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

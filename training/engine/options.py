@@ -85,12 +85,14 @@ class SourceOptions:
     ``detection``: ``labels`` (its boxes train detection and identities) or ``reference`` (its boxes
     train identities only; detection on its frames follows the frozen network training started
     from, through ``loss.distill_weight``: fine-tuning keeps what the detector knew of them).
+    ``zoom_out_prob``: this source's own ``data.zoom_out_prob`` (None: the data section's).
     """
 
     synthetic: SyntheticSource | None = None
     mot: str | None = None
     jde: JdeListSource | None = None
     detection: Literal["labels", "reference"] = "labels"
+    zoom_out_prob: float | None = None
 
     def __post_init__(self) -> None:
         chosen = [k for k in ("synthetic", "mot", "jde") if getattr(self, k) is not None]
@@ -98,6 +100,9 @@ class SourceOptions:
             raise ValueError(f"a data source needs exactly one of synthetic, mot, jde; got {chosen or 'none'}")
         if self.detection not in ("labels", "reference"):
             raise ValueError(f"a data source's detection must be 'labels' or 'reference', got {self.detection!r}")
+        p = self.zoom_out_prob
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0):
+            raise ValueError(f"a data source's zoom_out_prob must be a number in [0, 1] or unset, got {p!r}")
 
     @property
     def kind(self) -> str:
@@ -145,7 +150,7 @@ class ModelOptions:
 class DataConfig(DataOptions):
     """Training / validation data: the sources, the loader's batching, and the input pipeline, whose
     fields (``img_size``, ``resize_mode``, ``pad_value``, ``augment``, ``hsv_gains``, ``flip_prob``,
-    ``min_visibility``, ``min_box_px``, ``skip_bad``) and checks are ``DataOptions``' own. Augmentation is
+    ``zoom_out_prob``, ``zoom_out_min``, ``min_visibility``, ``min_box_px``, ``skip_bad``) and checks are ``DataOptions``' own. Augmentation is
     seeded by the run's top-level ``seed``, so ``data.seed`` must stay unset."""
 
     train: tuple[SourceOptions, ...] = ()

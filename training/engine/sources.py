@@ -86,10 +86,12 @@ def build_train_dataset(config: DataConfig, seed: int) -> FrameDataset | ConcatF
     options = data_options(config, seed)
     datasets: list[FrameDataset] = []
     for source in config.train:
+        own = options if source.zoom_out_prob is None else \
+            dataclasses.replace(options, zoom_out_prob=float(source.zoom_out_prob))
         if source.jde is not None:
             root = Path(source.jde.root) if source.jde.root else None
-            datasets.append(JdeDataset([JdeSource(Path(source.jde.list_file), root)], options))
+            datasets.append(JdeDataset([JdeSource(Path(source.jde.list_file), root)], own))
         else:
-            datasets.append(MotSequenceDataset(sequence_dirs(source), options))
+            datasets.append(MotSequenceDataset(sequence_dirs(source), own))
         datasets[-1].detection_from_reference = source.detection == "reference"
     return datasets[0] if len(datasets) == 1 else ConcatFrameDataset(datasets)
