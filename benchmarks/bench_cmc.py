@@ -39,6 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mottrack_sdk.machine import cpu_info
 from mottrack_sdk.preprocessing import halve_area
 from mottrack_sdk.scenes import SceneGenerator, SceneOptions
 from mottrack_sdk.tracking.cmc import CameraMotionEstimator, CmcOptions, warp_packed_state
@@ -117,15 +118,6 @@ def time_state_warp(tracks: int, calls: int = 2000) -> float:
     return float(np.median(times) * 1e6)
 
 
-def cpu_info() -> dict[str, object]:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                 platform.processor())
-    return {"model": model, "cores": os.cpu_count(), "avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "avx512_vnni": "avx512_vnni" in flags}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "cmc.json"))
@@ -158,7 +150,7 @@ def main() -> None:
         "benchmark": "CameraMotionEstimator.estimate per 1920x1080 BGR frame, synthetic scenes with camera motion",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {**cpu_info(), "platform": platform.platform(), "python": platform.python_version(),
+        "machine": {**cpu_info().to_json(), "platform": platform.platform(), "python": platform.python_version(),
                     "numpy": np.__version__, "opencv": cv2.__version__, "opencv_threads": cv2.getNumThreads(),
                     "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "frame_size": list(SIZE), "frames_per_scene": args.frames,

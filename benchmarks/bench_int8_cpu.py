@@ -49,14 +49,6 @@ VARIANTS = {
 }
 
 
-def cpu_flags() -> dict[str, Any]:
-    text = Path("/proc/cpuinfo").read_text()
-    flags = set(next(ln for ln in text.splitlines() if ln.startswith("flags")).split(":", 1)[1].split())
-    name = next(ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name"))
-    keys = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "amx_int8")
-    return {"cpu": name, **{k: k in flags for k in keys}}
-
-
 def session(path: Path, threads: int, optimized: Path | None = None, profile: str | None = None):
     import onnxruntime as ort
 
@@ -173,11 +165,12 @@ def main() -> None:
     from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu, cpu_has_vnni
     from mottrack_export.options import parse_size
     from mottrack_sdk.io import write_json
+    from mottrack_sdk.machine import cpu_info
     from mottrack_sdk.model_metadata import read_model_metadata
 
     torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"benchmark": "int8_cpu", "date": datetime.datetime.now(datetime.timezone.utc)
-                               .isoformat(timespec="seconds"), "machine": {**cpu_flags(), "onnxruntime": ort.__version__},
+                               .isoformat(timespec="seconds"), "machine": {**cpu_info().to_json(), "onnxruntime": ort.__version__},
                                "protocol": {"threads": args.threads, "warmup": args.warmup, "runs": args.runs,
                                             "statistic": "median", "model": f"cstrack_s, {args.weights or 'random weights'}, "
                                             "end-to-end (NMS tail)", "calibration": f"minmax, {args.calib_frames} MOT17-mini frames"},

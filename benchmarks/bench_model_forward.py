@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 import statistics
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from mottrack_sdk.io import write_json
+from mottrack_sdk.machine import cpu_info
 from mottrack_training.cli import parse_size
 from mottrack_training.model import build_model
 from mottrack_training.model.complexity import measure_complexity
@@ -31,17 +31,6 @@ from mottrack_training.model.complexity import measure_complexity
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "model_forward.json"
 DEFAULT_SIZES = ("1088x608", "864x480", "576x320")
 DEFAULT_CONFIGS = ("cstrack_s", "cstrack")
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_forward(model: torch.nn.Module, width: int, height: int, warmup: int, repeats: int) -> list[float]:
@@ -113,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": {"batch": 1, "dtype": "float32", "mode": "eval, no_grad, forward + decode (no NMS)",
                      "threads": args.threads, "warmup": args.warmup, "repeats": args.repeats,
                      "statistic": "median", "bn_fused": args.fuse},
-        "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(),
+        "machine": {**cpu_info().to_json(),
                     "python": platform.python_version(), "torch": torch.__version__},
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mottrack_sdk.machine import cpu_info
 from mottrack_sdk.scenes.detection_scene import DetectionScene, DetectionSceneOptions
 from mottrack_sdk.tracking.core import AssociationCore
 from mottrack_sdk.tracking.native import NativeAssociationCore, native_available
@@ -109,7 +110,7 @@ def main() -> None:
     report = {
         "benchmark": "native vs Python tracking core, core.step per frame",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "machine": {**cpu_info().to_json(), "platform": platform.platform(),
                     "python": platform.python_version(), "numpy": np.__version__},
         "warmup_frames": WARMUP, "timed_frames": FRAMES, "repeats": REPEATS, "scene_seed": 1,
         "results": results, "targets_met": targets,

@@ -47,7 +47,7 @@ def main() -> None:
     from mottrack_sdk.backends import OnnxRuntimeOptions
     from mottrack_sdk.benchmark import BenchFrames
     from mottrack_sdk.io import write_json
-    from bench_cmc import cpu_info  # benchmarks/ is the script's folder
+    from mottrack_sdk.machine import cpu_info
 
     frames = BenchFrames.render(60)
     images = [frames.image(i) for i in range(60)]
@@ -91,7 +91,7 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "benchmarks/bench_ort_spinning.py " + " ".join(f"--model {m}" for m in args.model)
                    + f" --rounds {args.rounds} --block {args.block} --modes {','.join(modes)}",
-        "machine": {**cpu_info(), "platform": platform.platform()},
+        "machine": {**cpu_info().to_json(), "platform": platform.platform()},
         "records": records})
     print(f"wrote {args.out}")
 

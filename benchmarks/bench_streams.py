@@ -84,7 +84,7 @@ def main() -> None:
                          f"{args.rounds}")
     configs = [parse_config(c) for c in (args.config or DEFAULT_CONFIGS)]
 
-    from bench_cmc import cpu_info  # benchmarks/ is the script's folder
+    from mottrack_sdk.machine import cpu_info
     from mottrack_sdk.benchmark import BenchFrames
     from mottrack_sdk.io import write_json
 
@@ -103,7 +103,7 @@ def main() -> None:
                 "aggregate_fps_runs": [round(r["aggregate_fps"], 1) for r in rs]} for name, rs in runs.items()]
     write_json(args.out, {
         "benchmark": "concurrent streams", "streams": args.streams, "frames_per_stream": args.frames,
-        "rounds": args.rounds, "machine": cpu_info(), "model": str(args.model or "shipped default"),
+        "rounds": args.rounds, "machine": cpu_info().to_json(), "model": str(args.model or "shipped default"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "records": records})
     for r in records:
         print(f"{r['config']:<12} aggregate {r['aggregate_fps_median']:>6.1f} FPS (median of {args.rounds}), "

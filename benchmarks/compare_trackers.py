@@ -19,7 +19,6 @@ are built outside it too). Accuracy: TrackEval HOTA / MOTA / IDF1 through `mottr
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from detection_sets import SETS, DetectionSet, Sequence, load_set  # noqa: E402
 from mottrack_sdk import Tracker, TrackerOptions  # noqa: E402
 from mottrack_sdk.eval import evaluate_mot  # noqa: E402
 from mottrack_sdk.io import write_json, write_results  # noqa: E402
+from mottrack_sdk.machine import cpu_info  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS = ("SORTTracker", "ByteTrackTracker", "OCSORTTracker", "BoTSORTTracker", "CBIoUTracker", "McByteTracker")
@@ -183,15 +183,6 @@ def verdict(records: list[dict]) -> list[str]:
     return lines
 
 
-def cpu_flags() -> str:
-    try:
-        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    return "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-512" if "avx512f" in flags else \
-        "AVX2" if "avx2" in flags else "no AVX2"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=REPO / "benchmarks/results/compare_trackers.json")
@@ -213,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         records += synthetic_suite(Path(tmp), sizes, args.frames)
     lines = verdict(records)
     print("\n".join(lines))
-    write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-                           f"{cpu_flags()}", "records": records, "verdict": lines})
+    write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": cpu_info().summary(), "records": records, "verdict": lines})
     print(f"wrote {args.json}")
     return 0
 

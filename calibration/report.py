@@ -8,7 +8,6 @@ latency (median of ``latency_runs`` after warm-up). Writes ``report.json``, ``re
 """
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from mottrack_calibration.evaluation import (IGNORED_CLASSES, FrameDetections, OnnxDetector, average_precision_50,
                                              embedding_cosines, measure_latency)
 from mottrack_calibration.readers import DEFAULT_CALIBRATION_FRAMES
+from mottrack_sdk.machine import cpu_info
 
 __all__ = ["ReportOptions", "TARGETS", "run_calibration_report"]
 
@@ -235,19 +235,5 @@ def _targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _machine(threads: int) -> dict[str, Any]:
     import onnxruntime as ort
 
-    flags: list[str] = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                break
-    except OSError:
-        pass
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").exists():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), cpu)
-    return {"cpu": cpu, "onnxruntime": ort.__version__, "threads": threads,
-            "avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "avx512_vnni": "avx512_vnni" in flags,
-            "avx_vnni": "avx_vnni" in flags}
+    return {**cpu_info().to_json(), "onnxruntime": ort.__version__, "threads": threads}
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from mottrack_sdk.backends.base import Backend, LoadedModelInfo
 from mottrack_sdk.detector import StageTimings
+from mottrack_sdk.machine import cpu_info
 
 __all__ = ["PAPER_FPS", "BenchFrames", "BenchRecord", "run_benchmark", "percentiles", "plot_records", "records_table"]
 
@@ -153,6 +154,7 @@ class BenchRecord:
     ratio_to_paper: float = 0.0
     ratio_to_torch_fp32: float | None = None
     process_peak_rss_mb: float = 0.0  # peak RSS of the whole benchmark process so far (every model it opened)
+    machine: dict[str, Any] = field(default_factory=dict)  # mottrack_sdk.machine.cpu_info().to_json()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -198,7 +200,8 @@ def run_benchmark(tracker: Any, frames: BenchFrames, count: int, warmup: int = 5
         device=detector.backend.device + (f"; {detector.backend.load_note}" if detector.backend.load_note else ""),
         model=str(getattr(detector.backend, "model", "")), frames=count, detections=detections,
         tracks_mean=round(float(np.mean(live)), 1), outside_network_share=round(outside / total_mean, 4),
-        ratio_to_paper=round(1000.0 / total_mean / PAPER_FPS, 3), process_peak_rss_mb=round(_process_peak_rss_mb(), 1))
+        ratio_to_paper=round(1000.0 / total_mean / PAPER_FPS, 3), process_peak_rss_mb=round(_process_peak_rss_mb(), 1),
+        machine=cpu_info().to_json())
 
 
 def add_torch_ratios(records: list[BenchRecord]) -> None:

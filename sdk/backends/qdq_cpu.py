@@ -50,6 +50,7 @@ from mottrack_sdk.backends.onnx_wire import (FLOAT, GRAPH_INITIALIZER, GRAPH_NOD
                                              Tensor, encode_float_initializer, encode_node, encode_opset_import,
                                              encode_tensor, fields, graph_output_names, length_field,
                                              opset_domains, read_node, read_tensor, splice)
+from mottrack_sdk.machine import cpu_info
 
 __all__ = ["CPU_INT8_MODES", "CpuInt8Rewrite", "adapt_int8_for_cpu", "cpu_has_vnni", "rewrite_qdq_for_cpu"]
 
@@ -58,21 +59,11 @@ MS_DOMAIN = "com.microsoft"
 
 
 def cpu_has_vnni() -> bool:
-    """Whether this CPU reports an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX, or ARM dotprod).
-
-    Read from ``/proc/cpuinfo`` flags, i.e. what CPUID exposes (a VM may hide what the silicon has).
+    """Whether ONNX Runtime's u8s8 int8 kernels are exact on this CPU: it reports an int8 dot-product
+    instruction (AVX-512 VNNI, AVX-VNNI, AMX, or ARM dotprod), or it is an ARM CPU without AVX2's
+    saturating path. Read from ``/proc/cpuinfo`` flags (:func:`mottrack_sdk.machine.cpu_info`).
     Unknown platforms count as having it (no 7-bit-weight workaround)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[1].split())
-    if not flags:
-        return True
-    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"}) or "avx2" not in flags and "asimd" in flags
+    return cpu_info().int8_kernels_exact
 
 
 @dataclass

@@ -78,6 +78,7 @@ def _default_models() -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.benchmark import BenchFrames, add_torch_ratios, plot_records, records_table, run_benchmark
     from mottrack_sdk.io import write_json
+    from mottrack_sdk.machine import cpu_info
     from mottrack_sdk.tracker import Tracker
 
     from mottrack_sdk.cli.model_args import backend_options_from_args
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         tracker.close()
     add_torch_ratios(records)
     print(records_table(records))
+    print(f"machine: {cpu_info().summary()}")
     if args.json is not None:
         write_json(args.json, [r.to_json() for r in records])
         print(f"wrote {args.json}")

@@ -62,6 +62,7 @@ def run_video(args: argparse.Namespace, model: Path) -> int:
     from mottrack_sdk.eval import evaluate_mot
     from mottrack_sdk.io import write_json
     from mottrack_sdk.io.frame_sources import open_frame_source
+    from mottrack_sdk.machine import cpu_info
     from mottrack_sdk.scenes import SceneOptions, write_sequence
     from mottrack_sdk.tracker import Tracker
 
@@ -85,10 +86,12 @@ def run_video(args: argparse.Namespace, model: Path) -> int:
     md = tracker.detector.metadata
     record = BenchRecord(tracker.detector.backend.name, md.precision, f"{md.input_size[0]}x{md.input_size[1]}",
                          summary["pipeline_fps"], summary["ms"], frames=summary["frames"],
-                         layout=md.output_layout, tracks_mean=summary["tracks_per_frame_mean"])
+                         layout=md.output_layout, tracks_mean=summary["tracks_per_frame_mean"],
+                         machine=cpu_info().to_json())
     record.ratio_to_paper = round(record.fps / 34.6, 3)
     record.outside_network_share = round(1 - summary["ms"]["inference"]["mean"] / summary["ms"]["total"]["mean"], 4)
     print("\n" + records_table([record]))
+    print(f"machine: {cpu_info().summary()}")
     write_json(args.out / "summary.json", {"model": summary["model"], "metrics": result.combined,
                                            "timings": summary, "fps_table": record.to_json()})
     print(f"\nwrote {args.out / (seq + '.mp4')}, {results / (seq + '.txt')}, {gt_root / seq}, {args.out / 'summary.json'}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from mottrack_sdk.cli.main import main
 from mottrack_sdk.detector import default_model_path
 from mottrack_sdk.io import read_mot_txt
 from mottrack_sdk.io.frame_sources import ImageFolderReader, VideoFrameReader, open_frame_source
+from mottrack_sdk.machine import cpu_info
 
 NO_SHIPPED_MODEL = pytest.mark.skipif(default_model_path().is_file(), reason="the default model is shipped in this build")
 
@@ -117,9 +119,11 @@ def test_bench_writes_records_and_a_chart(tiny_models, tmp_path, capsys):
         assert all(set(v) >= {"p50", "p90", "p99"} for v in r["ms"].values())
         assert r["fps"] > 0 and r["ratio_to_paper"] == pytest.approx(r["fps"] / 34.6, rel=0.01)
         assert r["tracks_mean"] > 2  # the scene's people, tracked
+        assert r["machine"] == cpu_info().to_json() and r["machine"]["logical_cpus"] == os.cpu_count()
     assert png.read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
     assert "no model for 576x320" in out and "x34.6" in out
+    assert f"machine: {cpu_info().summary()}" in out
 
 
 def test_demo_with_a_model_tracks_the_rendered_scene(tiny_models, tmp_path, capsys):
@@ -128,6 +132,7 @@ def test_demo_with_a_model_tracks_the_rendered_scene(tiny_models, tmp_path, caps
                  "480x272", "--out", str(tmp_path), "--quiet"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {"HOTA", "MOTA", "IDF1"} <= set(summary["metrics"]) and summary["timings"]["frames"] == 6
+    assert summary["fps_table"]["machine"]["isa"] == cpu_info().isa
     assert (tmp_path / "SYNTH-demo.mp4").is_file() and (tmp_path / "results" / "SYNTH-demo.txt").is_file()
     out = capsys.readouterr().out
     assert "HOTA" in out and "x34.6" in out
