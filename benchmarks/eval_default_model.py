@@ -15,7 +15,10 @@ with the model's own ``tracker_defaults`` (``--set KEY=VALUE``: a ``TrackerOptio
   ignored; and HOTA / MOTA / IDF1 of tracking its 7 clips of 4-8 frames (MOT17 rules: dense real
   scenes; a clip's first frame confirms its tracks at once, later births rarely within 4-8 frames);
 - held-out synthetic sequences (seed 2, ``.cache/synthetic/test-seed2``, written by
-  ``mottrack package-weights``) when present: HOTA / MOTA / IDF1 and AP50.
+  ``mottrack package-weights``) when present: HOTA / MOTA / IDF1 and AP50;
+- ``--synthetic DIR`` (repeatable): more synthetic sequences, each seed of them scored as its own
+  set (``synthetic_seed<N>``), e.g. seeds written by ``mottrack synth --seed N`` to see how far one
+  seed's score is from another's.
 
 MOT17-mini and TUD-Campus are validation data of this project, never trained on.
 """
@@ -93,12 +96,35 @@ def score_tracks(per_sequence: dict[Path, list[tuple]], benchmark: str) -> dict[
     return {k: round(float(combined[k]), 2) for k in ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")}
 
 
+def _seed_sets(folders: list[Path], error) -> dict[int, list[Path]]:
+    """``--synthetic`` folders -> {seed: its sequences}, by the ``SYNTH-<seed>-<i>`` names; seed 2 (the
+    held-out set, scored anyway) and folders without synthetic sequences are refused by name."""
+    from mottrack_sdk.io import find_sequences
+
+    sets: dict[int, list[Path]] = {}
+    for folder in folders:
+        try:
+            sequences = find_sequences(folder)
+        except (FileNotFoundError, ValueError) as exc:
+            error(f"--synthetic {folder}: {exc}")
+        for seq in sequences:
+            parts = seq.name.split("-")
+            if len(parts) != 3 or parts[0] != "SYNTH" or not parts[1].isdigit():
+                error(f"--synthetic {folder}: expected SYNTH-<seed>-<i> sequences, found {seq.name}")
+            if int(parts[1]) == 2:
+                error(f"--synthetic {folder}: seed 2 is the held-out set, scored without --synthetic")
+            sets.setdefault(int(parts[1]), []).append(seq)
+    return dict(sorted(sets.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
     parser.add_argument("--cpu-int8", default="auto", help="ONNX Runtime CPU INT8 mode (auto, float, u8, u8_w7, as_is)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TrackerOptions change over the model's tracker_defaults (repeatable)")
+    parser.add_argument("--synthetic", action="append", type=Path, default=[], metavar="DIR",
+                        help="more synthetic sequences (SYNTH-<seed>-<i>), scored per seed (repeatable)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     from mottrack_sdk.cli.common import tracker_changes
@@ -111,6 +137,7 @@ def main() -> int:
         parser.error(str(exc))
     if "frame_rate" in changes:
         parser.error("--set frame_rate: each sequence's frame rate comes from its seqinfo.ini")
+    extra = _seed_sets(args.synthetic, parser.error)
     model = str(args.model or default_model_path(must_exist=True))
     start = time.perf_counter()
     out: dict = {"model": model, "cpu_int8": args.cpu_int8, "date": time.strftime("%Y-%m-%d")}
@@ -125,6 +152,8 @@ def main() -> int:
     synthetic = REPO / ".cache" / "synthetic" / "test-seed2"
     if synthetic.is_dir():
         out["synthetic_seed2"] = _tracking(model, find_sequences(synthetic), "MOT17", args.cpu_int8, 0.0, changes)
+    for seed, sequences in extra.items():
+        out[f"synthetic_seed{seed}"] = _tracking(model, sequences, "MOT17", args.cpu_int8, 0.0, changes)
     out["seconds"] = round(time.perf_counter() - start, 1)
     for name, metrics in out.items():
         if isinstance(metrics, dict):
