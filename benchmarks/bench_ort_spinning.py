@@ -62,17 +62,15 @@ def main() -> None:
         for r in range(args.rounds):
             order = modes if r % 2 == 0 else modes[::-1]
             for mode in order:
-                totals = []
                 for i in range(args.block):
                     trackers[mode].update(images[(r * args.block + i) % len(images)])
                     timings = trackers[mode].last_timings
                     if r >= 2:
-                        totals.append(timings.total)
                         for s in STAGES:
                             stage_ms[mode][s].append(getattr(timings, s))
                         stage_ms[mode]["total"].append(timings.total)
-                if totals:
-                    block_ms[mode].append(float(np.mean(totals)))
+                if r >= 2:
+                    block_ms[mode].append(float(np.mean(stage_ms[mode]["total"][-args.block:])))
         off = np.asarray(block_ms["off"])
         for mode in modes:
             ms = stage_ms[mode]

@@ -96,24 +96,26 @@ def score_tracks(per_sequence: dict[Path, list[tuple]], benchmark: str) -> dict[
     return {k: round(float(combined[k]), 2) for k in ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")}
 
 
-def _seed_sets(folders: list[Path], error) -> dict[int, list[Path]]:
-    """``--synthetic`` folders -> {seed: its sequences}, by the ``SYNTH-<seed>-<i>`` names; seed 2 (the
-    held-out set, scored anyway) and folders without synthetic sequences are refused by name."""
+def _seed_sets(folders: list[Path]) -> dict[int, list[Path]]:
+    """``--synthetic`` folders -> {seed: its sequences}, by their ``SYNTH-<seed>-<i>`` names; ValueError
+    naming the folder for seed 2 (the held-out set, scored anyway), a folder without sequences and a
+    sequence of another name."""
     from mottrack_sdk.io import find_sequences
+    from mottrack_sdk.scenes import sequence_base_seed
 
     sets: dict[int, list[Path]] = {}
     for folder in folders:
         try:
             sequences = find_sequences(folder)
-        except (FileNotFoundError, ValueError) as exc:
-            error(f"--synthetic {folder}: {exc}")
+        except FileNotFoundError as exc:
+            raise ValueError(f"--synthetic {folder}: {exc}") from None
         for seq in sequences:
-            parts = seq.name.split("-")
-            if len(parts) != 3 or parts[0] != "SYNTH" or not parts[1].isdigit():
-                error(f"--synthetic {folder}: expected SYNTH-<seed>-<i> sequences, found {seq.name}")
-            if int(parts[1]) == 2:
-                error(f"--synthetic {folder}: seed 2 is the held-out set, scored without --synthetic")
-            sets.setdefault(int(parts[1]), []).append(seq)
+            seed = sequence_base_seed(seq.name)
+            if seed is None:
+                raise ValueError(f"--synthetic {folder}: expected SYNTH-<seed>-<i> sequences, found {seq.name}")
+            if seed == 2:
+                raise ValueError(f"--synthetic {folder}: seed 2 is the held-out set, scored without --synthetic")
+            sets.setdefault(seed, []).append(seq)
     return dict(sorted(sets.items()))
 
 
@@ -137,7 +139,10 @@ def main() -> int:
         parser.error(str(exc))
     if "frame_rate" in changes:
         parser.error("--set frame_rate: each sequence's frame rate comes from its seqinfo.ini")
-    extra = _seed_sets(args.synthetic, parser.error)
+    try:
+        extra = _seed_sets(args.synthetic)
+    except ValueError as exc:
+        parser.error(str(exc))
     model = str(args.model or default_model_path(must_exist=True))
     start = time.perf_counter()
     out: dict = {"model": model, "cpu_int8": args.cpu_int8, "date": time.strftime("%Y-%m-%d")}

@@ -101,6 +101,7 @@ def synthetic_sequences(folders: list[Path]) -> list[Path]:
     """The MOTChallenge sequences under ``folders``, pooled; ValueError naming ``--synthetic`` for a
     folder without sequences or with a sequence of the held-out seed 2 (``SYNTH-2-*``)."""
     from mottrack_sdk.io import find_sequences
+    from mottrack_sdk.scenes import sequence_base_seed
 
     pooled: list[Path] = []
     for folder in folders:
@@ -110,7 +111,7 @@ def synthetic_sequences(folders: list[Path]) -> list[Path]:
             found = []
         if not found:
             raise ValueError(f"--synthetic {folder}: no MOTChallenge sequences (folders with gt/gt.txt) there")
-        held_out = [p.name for p in found if p.name.startswith("SYNTH-2-")]
+        held_out = [p.name for p in found if sequence_base_seed(p.name) == 2]
         if held_out:
             raise ValueError(f"--synthetic {folder}: {held_out[0]} is of the held-out seed 2, which is never "
                              "used to choose settings")

@@ -55,6 +55,7 @@ __all__ = [
     "letterbox",
     "network_input",
     "normalize_chw",
+    "pad_in_dtype",
     "resize_image",
     "stretch",
     "to_network_input",
@@ -138,7 +139,7 @@ def _resize_image(image: np.ndarray, size: tuple[int, int], mode: ResizeMode, pa
         raise ValueError(f"mode must be one of {RESIZE_MODES}, got {mode!r}")
     net_w, net_h = _check_size(size)
     frame_h, frame_w = _check_image(image)
-    pad = _pad_in_dtype(pad_value, image.dtype)
+    pad = pad_in_dtype(pad_value, image.dtype)
     if mode == "stretch":
         new_w, new_h, pad_x, pad_y = net_w, net_h, 0, 0
     else:
@@ -280,7 +281,8 @@ def _interpolation(interpolation: Interpolation, shrinking: bool) -> int:
     raise ValueError(f"interpolation must be 'auto' or a cv2.INTER_* flag, got {interpolation!r}")
 
 
-def _pad_in_dtype(pad_value: float, dtype: np.dtype) -> float | int:
+def pad_in_dtype(pad_value: float, dtype: np.dtype) -> float | int:
+    """``pad_value`` (0..255 pixel units) as written into an image of ``dtype``; ValueError out of range."""
     if not 0.0 <= float(pad_value) <= 255.0:
         raise ValueError(f"pad_value must be in [0, 255] pixel units, got {pad_value}")
     if np.issubdtype(dtype, np.integer):

@@ -18,12 +18,14 @@ from mottrack_sdk.lazy_exports import lazy_exports
 if TYPE_CHECKING:
     from mottrack_sdk.scenes.generator import SceneFrame, SceneGenerator
     from mottrack_sdk.scenes.options import SceneOptions
-    from mottrack_sdk.scenes.writer import sequence_name, sequence_seed, write_sequence, write_sequences
+    from mottrack_sdk.scenes.writer import (sequence_base_seed, sequence_name, sequence_seed, write_sequence,
+                                            write_sequences)
 
 _EXPORTS = {
     "SceneFrame": "generator",
     "SceneGenerator": "generator",
     "SceneOptions": "options",
+    "sequence_base_seed": "writer",
     "sequence_name": "writer",
     "sequence_seed": "writer",
     "write_sequence": "writer",

@@ -13,6 +13,7 @@ writer). ``seqinfo.ini`` is written last: a sequence without it was interrupted 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -24,11 +25,12 @@ from mottrack_sdk.io import SeqInfo, atomic_write, write_gt, write_json, write_s
 from mottrack_sdk.scenes.generator import SceneGenerator
 from mottrack_sdk.scenes.options import SceneOptions
 
-__all__ = ["sequence_name", "sequence_seed", "write_sequence", "write_sequences"]
+__all__ = ["sequence_base_seed", "sequence_name", "sequence_seed", "write_sequence", "write_sequences"]
 
 IMAGE_DIR = "img1"
 IMAGE_EXT = ".jpg"
 _SEEDS_PER_BASE = 10_000
+_NAME = re.compile(r"SYNTH-(\d+)-")  # sequence_name's prefix
 
 
 def sequence_seed(base_seed: int, index: int) -> int:
@@ -45,6 +47,12 @@ def sequence_seed(base_seed: int, index: int) -> int:
 def sequence_name(base_seed: int, index: int) -> str:
     """Folder name of sequence ``index`` of the dataset ``base_seed``, e.g. ``SYNTH-0-003``."""
     return f"SYNTH-{base_seed}-{index:03d}"
+
+
+def sequence_base_seed(name: str) -> int | None:
+    """The dataset seed in a :func:`sequence_name` folder name (``SYNTH-2-001`` -> 2); None for other names."""
+    match = _NAME.match(name)
+    return int(match.group(1)) if match else None
 
 
 def write_sequence(root: str | os.PathLike[str], options: SceneOptions, name: str | None = None,

@@ -8,7 +8,8 @@ import pytest
 
 from mottrack_sdk.cli.main import main as cli_main
 from mottrack_sdk.io import read_mot_txt, read_seqinfo
-from mottrack_sdk.scenes import SceneGenerator, SceneOptions, sequence_name, sequence_seed, write_sequence
+from mottrack_sdk.scenes import (SceneGenerator, SceneOptions, sequence_base_seed, sequence_name, sequence_seed,
+                                 write_sequence)
 
 SMALL = dict(width=320, height=192, num_frames=4)
 
@@ -144,6 +145,12 @@ def test_sequence_seeds_do_not_collide():
     seeds = {sequence_seed(base, i) for base in range(3) for i in range(50)}
     assert len(seeds) == 150
     assert sequence_name(1, 2) == "SYNTH-1-002"
+
+
+def test_sequence_names_give_back_their_seed():
+    assert [sequence_base_seed(sequence_name(b, i)) for b, i in ((0, 0), (2, 1), (17, 9999))] == [0, 2, 17]
+    for other in ("SYNTH-seed4", "MOT17-02-FRCNN", "SYNTH--001", "xSYNTH-2-000", ""):
+        assert sequence_base_seed(other) is None
 
 
 def test_synth_command_writes_sequences(tmp_path, capsys):

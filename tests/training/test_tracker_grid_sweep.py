@@ -129,20 +129,17 @@ def test_eval_scores_extra_synthetic_seeds_each_on_its_own(tmp_path):
         (root / name / "gt" / "gt.txt").write_text("1,1,1,1,10,10,1,1,1\n")
         return root / name
 
-    def error(message):
-        raise ValueError(message)
-
     five = [seq(tmp_path / "more", "SYNTH-5-000"), seq(tmp_path / "more", "SYNTH-5-001")]
     six = [seq(tmp_path / "more", "SYNTH-6-000")]
     three = [seq(tmp_path / "other", "SYNTH-3-000")]
-    sets = _seed_sets([tmp_path / "more", tmp_path / "other"], error)
+    sets = _seed_sets([tmp_path / "more", tmp_path / "other"])
     assert list(sets) == [3, 5, 6] and sets[5] == five and sets[6] == six and sets[3] == three
-    assert _seed_sets([], error) == {}
+    assert _seed_sets([]) == {}
     seq(tmp_path / "held", "SYNTH-2-000")
     with pytest.raises(ValueError, match=r"--synthetic .*held: seed 2 is the held-out set"):
-        _seed_sets([tmp_path / "held"], error)
+        _seed_sets([tmp_path / "held"])
     seq(tmp_path / "real", "MOT17-02-FRCNN")
     with pytest.raises(ValueError, match=r"--synthetic .*real: expected SYNTH-<seed>-<i> sequences, found MOT17-02"):
-        _seed_sets([tmp_path / "real"], error)
+        _seed_sets([tmp_path / "real"])
     with pytest.raises(ValueError, match=r"--synthetic .*missing: .*not found"):
-        _seed_sets([tmp_path / "missing"], error)
+        _seed_sets([tmp_path / "missing"])

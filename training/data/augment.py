@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mottrack_sdk.preprocessing import ResizeTransform
+from mottrack_sdk.preprocessing import ResizeTransform, pad_in_dtype
 
 __all__ = ["augment_hsv", "flip_horizontal", "zoom_out"]
 
@@ -64,7 +64,7 @@ def zoom_out(image: np.ndarray, transform: ResizeTransform, scale: float, positi
     new_w, new_h = max(1, int(round(content_w * scale))), max(1, int(round(content_h * scale)))
     left = int(round(float(position[0]) * (net_w - new_w)))
     top = int(round(float(position[1]) * (net_h - new_h)))
-    out = np.full_like(image, int(round(pad_value)))
+    out = np.full_like(image, pad_in_dtype(pad_value, image.dtype))
     small = cv2.resize(image[y0:y1, x0:x1], (new_w, new_h), interpolation=cv2.INTER_AREA)
     out[top:top + new_h, left:left + new_w] = small.reshape((new_h, new_w) + image.shape[2:])
     frame_w, frame_h = transform.frame_size
