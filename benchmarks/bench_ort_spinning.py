@@ -6,10 +6,11 @@ after each run too (``on``, ONNX Runtime's own default). Each mode gets its own 
 same model (2 intra-op threads, the runtime's CPU INT8 adaptation) and the whole frame path is timed:
 preprocessing of a 1080p frame, inference, decoding, camera-motion estimation and association
 (``Tracker.update``, the ``mottrack bench`` scene: 1920x1080, 50 people). The modes take turns in
-blocks of ``--block`` frames (not frame by frame: a worker spinning after its run would slow the next
-mode's frame; the order flips every round), so all of them see the same phases of a shared machine.
-The first two rounds are warm-up. Reports per mode the FPS from the mean frame time, the p50 stage
-times, and in how many blocks each mode beat ``off``.
+blocks of ``--block`` frames (:func:`mottrack_sdk.benchmark.run_interleaved`, as ``mottrack bench
+--interleave``: not frame by frame, since a worker spinning after its run would slow the next mode's
+frame; the order flips every round), so all of them see the same phases of a shared machine. Each
+tracker first runs two blocks untimed. Reports per mode the FPS from the mean frame time, the p50
+stage times, and in how many blocks each mode beat ``off``.
 
     flock /tmp/mottrack-bench.lock .venv/bin/python benchmarks/bench_ort_spinning.py \\
         --model sdk/assets/models/cstrack_nano_int8.onnx [--modes off,in_run,on]
@@ -21,11 +22,8 @@ import datetime
 import platform
 from pathlib import Path
 
-import numpy as np
-
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "ort_spinning.json"
 MODES = ("off", "in_run", "on")
-STAGES = ("preprocess", "inference", "postprocess", "camera_motion", "association")
 
 
 def main() -> None:
@@ -42,47 +40,30 @@ def main() -> None:
         raise SystemExit(f"--modes: distinct values of {list(MODES)}, 'off' among them (the reference), got {args.modes!r}")
     if args.rounds < 3 or args.block < 1:
         raise SystemExit(f"--rounds must be >= 3 and --block >= 1, got {args.rounds} and {args.block}")
+    modes = ("off",) + tuple(m for m in modes if m != "off")  # the reference first: ratios are to it
 
     from mottrack_sdk import Tracker
     from mottrack_sdk.backends import OnnxRuntimeOptions
-    from mottrack_sdk.benchmark import BenchFrames
+    from mottrack_sdk.benchmark import BenchFrames, run_interleaved
     from mottrack_sdk.io import write_json
     from mottrack_sdk.machine import cpu_info
 
-    frames = BenchFrames.render(60)
-    images = [frames.image(i) for i in range(60)]
+    warmup, count = 2 * args.block, (args.rounds - 2) * args.block
+    frames = BenchFrames.render(warmup + count)
     records = []
     for path in args.model:
-        trackers = {mode: Tracker(model=path, backend_options=OnnxRuntimeOptions(
-            providers=("CPUExecutionProvider",), spinning=mode)) for mode in modes}
-        for tracker in trackers.values():
-            tracker.load_model()
-        stage_ms = {mode: {s: [] for s in (*STAGES, "total")} for mode in modes}
-        block_ms = {mode: [] for mode in modes}
-        for r in range(args.rounds):
-            order = modes if r % 2 == 0 else modes[::-1]
-            for mode in order:
-                for i in range(args.block):
-                    trackers[mode].update(images[(r * args.block + i) % len(images)])
-                    timings = trackers[mode].last_timings
-                    if r >= 2:
-                        for s in STAGES:
-                            stage_ms[mode][s].append(getattr(timings, s))
-                        stage_ms[mode]["total"].append(timings.total)
-                if r >= 2:
-                    block_ms[mode].append(float(np.mean(stage_ms[mode]["total"][-args.block:])))
-        off = np.asarray(block_ms["off"])
-        for mode in modes:
-            ms = stage_ms[mode]
-            blocks = np.asarray(block_ms[mode])
-            record = {"model": str(path), "spinning": mode, "frames": len(ms["total"]),
-                      "fps": round(1000.0 / float(np.mean(ms["total"])), 2),
-                      "p50_ms": {s: round(float(np.median(v)), 2) for s, v in ms.items()},
-                      "blocks_faster_than_off": int((blocks < off).sum()), "blocks": len(blocks),
-                      "median_block_speedup_over_off": round(float(np.median(off / blocks)), 3)}
+        trackers = [Tracker(model=path, backend_options=OnnxRuntimeOptions(
+            providers=("CPUExecutionProvider",), spinning=mode)) for mode in modes]
+        for mode, result in zip(modes, run_interleaved(trackers, frames, count, warmup, ["model"] * len(modes),
+                                                        args.block)):
+            turns = result.extra["interleaved"]
+            record = {"model": str(path), "spinning": mode, "frames": result.frames, "fps": result.fps,
+                      "p50_ms": {s: v["p50"] for s, v in result.ms.items()},
+                      "blocks_faster_than_off": turns["blocks_faster_than_first"], "blocks": turns["rounds"],
+                      "median_block_speedup_over_off": turns["ratio_to_first"]}
             records.append(record)
             print(record, flush=True)
-        for tracker in trackers.values():
+        for tracker in trackers:
             tracker.close()
     write_json(args.out, {
         "benchmark": "ort_spinning", "statistic": "FPS from the mean frame time; stage p50",

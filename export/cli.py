@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sparse (default): SAAN's last convolutions at the kept boxes only; dense: the whole "
                         "embedding map, then the gather (same embeddings, more work)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13-17 (17: TensorRT 8.5+ parses it)")
+    p.add_argument("--tracker-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TrackerOptions default written into the file over the one --weights was validated "
+                        "with, e.g. det_thresh=0.45 for another --size (repeatable; Tracker(model=...) starts "
+                        "from the file's defaults)")
     tail = p.add_argument_group("in-graph tail")
     tail.add_argument("--score-threshold", type=float, default=0.1,
                       help="in-graph score floor (0.1 = the tracker's low-score rescue floor)")
@@ -82,7 +86,7 @@ def _model_overrides(items: list[str]) -> dict[str, object]:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from mottrack_export.options import ExportOptions, TailOptions, parse_size
+    from mottrack_export.options import ExportOptions, TailOptions, check_tracker_defaults, parse_size
     from mottrack_export.pipeline import ExportRequest, export_model
     from mottrack_export.tensorrt_builder import EngineBuildOptions
     from mottrack_export.tensorrt_version import TensorRTUnavailableError
@@ -97,9 +101,22 @@ def run_export(args: argparse.Namespace) -> int:
             from mottrack_export.weights import validated_nms_iou
 
             iou = validated_nms_iou(args.weights) or iou
+    tracker = None
+    if args.tracker_set:
+        from mottrack_sdk.cli.common import tracker_changes
+
+        if args.weights is not None and args.weights.suffix.lower() == ".onnx":
+            raise ValueError("--tracker-set: an ONNX --weights file keeps its own metadata; export from the "
+                             ".pt weights to write other tracker defaults")
+        try:
+            tracker = check_tracker_defaults(tracker_changes(args.tracker_set, "--tracker-set"))
+        except ValueError as exc:
+            message = str(exc).removeprefix("tracker_defaults: ")
+            raise ValueError(message if message.startswith("--tracker-set") else f"--tracker-set: {message}") from None
     options = ExportOptions(size=size, opset=args.opset, raw_heads=args.raw_heads,
                             embedding_head=args.embedding_head, resize_mode=args.resize_mode, pad_value=args.pad_value,
-                            tail=TailOptions(args.score_threshold, iou, args.top_k, args.max_det))
+                            tail=TailOptions(args.score_threshold, iou, args.top_k, args.max_det),
+                            tracker_defaults=tracker)
     engine = None
     if args.format == "engine":
         engine = EngineBuildOptions(

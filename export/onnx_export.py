@@ -66,7 +66,7 @@ def build_metadata(loaded: LoadedModel, options: ExportOptions, output_names: tu
         outputs=output_names, opset=options.opset, weights_sha256=loaded.weights_sha256,
         score_threshold=tail.score_threshold if tail else None, iou_threshold=tail.iou_threshold if tail else None,
         top_k=tail.top_k if tail else None, max_det=tail.max_det if tail else None,
-        tracker_defaults=dict(loaded.tracker_defaults) or None,
+        tracker_defaults={**loaded.tracker_defaults, **(options.tracker_defaults or {})} or None,
         box_coding=getattr(model.detect, "box_coding", "yolov5"))
 
 

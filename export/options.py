@@ -1,12 +1,15 @@
 """Typed options of ONNX export (``mottrack export``; YAML through ``mottrack_sdk.config``)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mottrack_sdk.postprocessing import PostprocessOptions
 from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE
 
-__all__ = ["DEFAULT_OPSET", "MAX_TOPK", "SUPPORTED_OPSETS", "ExportOptions", "TailOptions", "parse_size"]
+__all__ = ["DEFAULT_OPSET", "MAX_TOPK", "SUPPORTED_OPSETS", "ExportOptions", "TailOptions", "check_tracker_defaults",
+           "parse_size"]
 
 DEFAULT_OPSET = 17
 # NonMaxSuppression needs >= 10 and TopK with a K input >= 11; TensorRT 8.5 / 8.6 (JetPack 5 / 6.0)
@@ -66,6 +69,9 @@ class ExportOptions:
             whole embedding map, then the gather); the same embeddings. Ignored with ``raw_heads``.
         tail: the in-graph tail's thresholds (ignored with ``raw_heads``).
         resize_mode, pad_value: the preprocessing the runtime must apply, written to the metadata.
+        tracker_defaults: :class:`~mottrack_sdk.tracking.TrackerOptions` changes written into the file's
+            ``tracker_defaults`` over those the weights were validated with (e.g. thresholds re-chosen
+            for another input size); None keeps the weights' own. ``frame_rate`` belongs to each video.
         fuse_batch_norm: fold BatchNorms into convolutions first (what TensorRT would do anyway).
         verify_onnxruntime: run the exported file once in ONNX Runtime (random input) and check its
             output names and shapes against the metadata (numerical parity is in tests/export).
@@ -78,6 +84,7 @@ class ExportOptions:
     tail: TailOptions = field(default_factory=TailOptions)
     resize_mode: str = "letterbox"
     pad_value: float = DEFAULT_PAD_VALUE
+    tracker_defaults: Mapping[str, Any] | None = None
     fuse_batch_norm: bool = True
     verify_onnxruntime: bool = True
 
@@ -91,3 +98,25 @@ class ExportOptions:
             raise ValueError(f"resize_mode must be letterbox or stretch, got {self.resize_mode!r}")
         if not 0.0 <= self.pad_value <= 255.0:
             raise ValueError(f"pad_value must be in [0, 255], got {self.pad_value}")
+        if self.tracker_defaults is not None:
+            object.__setattr__(self, "tracker_defaults", check_tracker_defaults(self.tracker_defaults))
+
+
+def check_tracker_defaults(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` as a plain dict once ``TrackerOptions.for_model(**changes)`` accepts them (numbers or
+    None, as model metadata stores them); ValueError naming the field otherwise."""
+    from mottrack_sdk.tracking import TrackerOptions
+
+    if not isinstance(changes, Mapping):
+        raise ValueError(f"tracker_defaults must be a mapping of TrackerOptions fields, got {type(changes).__name__}")
+    out = dict(changes)
+    for key, value in out.items():
+        if key == "frame_rate":
+            raise ValueError("tracker_defaults: frame_rate belongs to each video, not to a model file")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"tracker_defaults: {key} must be a number (or None), got {value!r}")
+    try:
+        TrackerOptions.for_model(**out)
+    except (TypeError, ValueError) as exc:  # an unknown field, a value out of its range
+        raise ValueError(f"tracker_defaults: {exc}") from None
+    return out

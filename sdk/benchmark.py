@@ -9,6 +9,11 @@ is timed as ``inference``) but its outputs are replaced by the scene's ground tr
 output layout (boxes mapped into the network input, scores 0.9, one embedding per identity): decoding,
 host NMS and association then see ``tracks`` real, persistent objects. ``"auto"`` does that for models whose
 metadata says ``weights_sha256 == "random-init"``. The JSON records name which was used.
+
+Comparing models on a shared machine (:func:`run_interleaved`, ``mottrack bench --interleave N``): the
+models take turns in blocks of N timed frames (the order flips every round), so all of them see the
+same phases of the machine; each record then also gives ``ratio_to_first``, the median over rounds of
+the first model's block time over its own (above 1: faster than the first model).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from mottrack_sdk.backends.base import Backend, LoadedModelInfo
 from mottrack_sdk.detector import StageTimings
 from mottrack_sdk.machine import cpu_info
 
-__all__ = ["PAPER_FPS", "BenchFrames", "BenchRecord", "run_benchmark", "percentiles", "plot_records", "records_table"]
+__all__ = ["PAPER_FPS", "BenchFrames", "BenchRecord", "run_benchmark", "run_interleaved", "percentiles", "plot_records", "records_table"]
 
 PAPER_FPS = 34.6  # CSTrack paper, CSTrack-S end to end (RTX 2080 Ti)
 STAGES = StageTimings.STAGES + ("total",)
@@ -173,35 +178,85 @@ def run_benchmark(tracker: Any, frames: BenchFrames, count: int, warmup: int = 5
 
     ``detections``: ``"model"`` (the network's own outputs) or ``"scene"`` (see the module docstring).
     """
-    detector = tracker.load_model()
-    if detections == "scene":
-        detector.backend = SceneOutputs(detector.backend, frames, warmup + count).load()
-    timings: list[StageTimings] = []
-    live = []
-    for i in range(warmup + count):
-        image = frames.image(i)
-        tracks = tracker.update(image)
-        if i >= warmup:
-            timings.append(tracker.last_timings)
-            live.append(len(tracks))
-        if progress is not None:
-            progress(1)
-    if isinstance(detector.backend, SceneOutputs):
-        detector.backend = detector.backend.inner
-    ms = {stage: percentiles([getattr(t, stage) if stage != "total" else t.total for t in timings])
-          for stage in STAGES}
-    total_mean = ms["total"]["mean"]
-    md = detector.metadata
-    width, height = md.input_size
-    outside = float(np.mean([t.outside_network for t in timings]))
-    return BenchRecord(
-        backend=detector.backend.name, precision=md.precision, size=f"{width}x{height}",
-        fps=round(1000.0 / total_mean, 2) if total_mean > 0 else 0.0, ms=ms, layout=md.output_layout,
-        device=detector.backend.device + (f"; {detector.backend.load_note}" if detector.backend.load_note else ""),
-        model=str(getattr(detector.backend, "model", "")), frames=count, detections=detections,
-        tracks_mean=round(float(np.mean(live)), 1), outside_network_share=round(outside / total_mean, 4),
-        ratio_to_paper=round(1000.0 / total_mean / PAPER_FPS, 3), process_peak_rss_mb=round(_process_peak_rss_mb(), 1),
-        machine=cpu_info().to_json())
+    return run_interleaved([tracker], frames, count, warmup, [detections], count, progress)[0]
+
+
+def run_interleaved(trackers: list[Any], frames: BenchFrames, count: int, warmup: int, detections: list[str],
+                    block: int, progress: Any = None) -> list[BenchRecord]:
+    """Time ``count`` frames through each tracker, the trackers taking turns in blocks of ``block``
+    frames (order flipped every round; warm-up frames first, one tracker after the other). Every
+    tracker sees the same frames in the same order as :func:`run_benchmark` alone would give it.
+    With several trackers each record's ``extra["interleaved"]`` holds the block size, the rounds and
+    ``ratio_to_first`` (module docstring)."""
+    if block < 1:
+        raise ValueError(f"block must be >= 1 frame, got {block}")
+    if len(detections) != len(trackers):
+        raise ValueError(f"{len(trackers)} trackers but {len(detections)} detection modes")
+    runs = [_BenchRun(tracker, frames, warmup + count, mode) for tracker, mode in zip(trackers, detections)]
+    for run in runs:
+        run.step(warmup, timed=False, progress=progress)
+    blocks: list[list[float]] = [[] for _ in runs]
+    rounds = 0
+    while runs[0].done < warmup + count:
+        order = range(len(runs)) if rounds % 2 == 0 else range(len(runs) - 1, -1, -1)
+        for k in order:
+            blocks[k].append(runs[k].step(block, timed=True, progress=progress))
+        rounds += 1
+    records = [run.record(count) for run in runs]
+    if len(runs) > 1:
+        first = np.asarray(blocks[0])
+        for record, own in zip(records, blocks):
+            own = np.asarray(own)
+            record.extra["interleaved"] = {"block": block, "rounds": rounds,
+                                           "ratio_to_first": round(float(np.median(first / own)), 3),
+                                           "blocks_faster_than_first": int((own < first).sum())}
+    return records
+
+
+class _BenchRun:
+    """One tracker's pass over the benchmark frames, a block at a time (:func:`run_interleaved`)."""
+
+    def __init__(self, tracker: Any, frames: BenchFrames, total: int, detections: str) -> None:
+        self.tracker, self.frames, self.total, self.detections = tracker, frames, total, detections
+        self.detector = tracker.load_model()
+        if detections == "scene":
+            self.detector.backend = SceneOutputs(self.detector.backend, frames, total).load()
+        self.done = 0
+        self.timings: list[StageTimings] = []
+        self.live: list[int] = []
+
+    def step(self, n: int, timed: bool, progress: Any = None) -> float:
+        """Run the next ``n`` frames (fewer at the end); returns their mean total ms (0 if none)."""
+        start = len(self.timings)
+        for _ in range(min(n, self.total - self.done)):
+            tracks = self.tracker.update(self.frames.image(self.done))
+            self.done += 1
+            if timed:
+                self.timings.append(self.tracker.last_timings)
+                self.live.append(len(tracks))
+            if progress is not None:
+                progress(1)
+        new = self.timings[start:]
+        return float(np.mean([t.total for t in new])) if new else 0.0
+
+    def record(self, count: int) -> BenchRecord:
+        detector, timings = self.detector, self.timings
+        if isinstance(detector.backend, SceneOutputs):
+            detector.backend = detector.backend.inner
+        ms = {stage: percentiles([getattr(t, stage) if stage != "total" else t.total for t in timings])
+              for stage in STAGES}
+        total_mean = ms["total"]["mean"]
+        md = detector.metadata
+        width, height = md.input_size
+        outside = float(np.mean([t.outside_network for t in timings]))
+        return BenchRecord(
+            backend=detector.backend.name, precision=md.precision, size=f"{width}x{height}",
+            fps=round(1000.0 / total_mean, 2) if total_mean > 0 else 0.0, ms=ms, layout=md.output_layout,
+            device=detector.backend.device + (f"; {detector.backend.load_note}" if detector.backend.load_note else ""),
+            model=str(getattr(detector.backend, "model", "")), frames=count, detections=self.detections,
+            tracks_mean=round(float(np.mean(self.live)), 1), outside_network_share=round(outside / total_mean, 4),
+            ratio_to_paper=round(1000.0 / total_mean / PAPER_FPS, 3),
+            process_peak_rss_mb=round(_process_peak_rss_mb(), 1), machine=cpu_info().to_json())
 
 
 def add_torch_ratios(records: list[BenchRecord]) -> None:

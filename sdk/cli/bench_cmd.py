@@ -2,7 +2,9 @@
 
 Models have a static input size, so each size needs its own model: ``--model`` takes files or folders
 (repeatable; every ``.onnx`` / ``.engine`` / ``.plan`` / ``.torchscript`` inside), each benchmarked at
-its own size; ``--sizes`` keeps the sizes listed (and says which have no model). Without ``--model``
+its own size; ``--sizes`` keeps the sizes listed (and says which have no model). ``--interleave N``
+makes several models take turns in blocks of N frames (order flipped every round), so that a shared
+machine's slow and fast phases fall on all of them alike; each record then gives ``ratio_to_first``. Without ``--model``
 the shipped default model(s) are used. A TorchScript model of the same size gives the ``ratio_to_torch_fp32``
 column. Prints a table, writes ``--json`` (a list of records: backend, precision, size, fps, ms:
 stage -> {p50, p90, p99, mean}, ...) and a ``--plot`` PNG.
@@ -31,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="camera-motion compensation (as `mottrack track --cmc`; timed as its own stage)")
     p.add_argument("--frames", type=positive_int("--frames"), default=100, help="timed frames per configuration (100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed frames first (10)")
+    p.add_argument("--interleave", type=int, default=0, metavar="N",
+                   help="models take turns in blocks of N timed frames (order flipped every round), for "
+                        "comparisons on a busy or phase-changing machine; 0 (default): one model after the other")
     p.add_argument("--tracks", type=positive_int("--tracks"), default=50, help="people in the synthetic scene (50)")
     p.add_argument("--detections", choices=["auto", "model", "scene"], default="auto",
                    help="'scene': replace the network's outputs with the scene's ground truth (the network still "
@@ -75,8 +80,16 @@ def _default_models() -> list[Path]:
     return models
 
 
+def _detections(tracker: object, wanted: str) -> str:
+    """``--detections`` for one model: ``auto`` is ``scene`` for random-init weights, else ``model``."""
+    if wanted != "auto":
+        return wanted
+    return "scene" if tracker.detector.metadata.weights_sha256 == "random-init" else "model"  # type: ignore[attr-defined]
+
+
 def run(args: argparse.Namespace) -> int:
-    from mottrack_sdk.benchmark import BenchFrames, add_torch_ratios, plot_records, records_table, run_benchmark
+    from mottrack_sdk.benchmark import (BenchFrames, add_torch_ratios, plot_records, records_table, run_benchmark,
+                                        run_interleaved)
     from mottrack_sdk.io import write_json
     from mottrack_sdk.machine import cpu_info
     from mottrack_sdk.tracker import Tracker
@@ -93,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     frame_size = _size(args.frame_size, "--frame-size")
     if args.warmup < 0:
         raise ValueError(f"--warmup: expected >= 0, got {args.warmup}")
+    if args.interleave < 0:
+        raise ValueError(f"--interleave: expected a block of >= 1 frames (or 0: off), got {args.interleave}")
     options, changes = tracker_request(args)
     trackers = []
     for model in models:  # open every model first: errors before the long part
@@ -114,18 +129,28 @@ def run(args: argparse.Namespace) -> int:
     per_config = args.warmup + args.frames
     with progress_bar(per_config, "rendering frames", not args.quiet) as bar:
         frames = BenchFrames.render(per_config, args.tracks, frame_size, progress=bar.update)
-    records = []
-    for tracker in trackers:
-        detector = tracker.detector
-        mode = args.detections
-        if mode == "auto":
-            mode = "scene" if detector.metadata.weights_sha256 == "random-init" else "model"
-        label = f"{detector.backend.name} {detector.metadata.precision} {detector.input_size[0]}x{detector.input_size[1]}"
-        with progress_bar(per_config, label, not args.quiet) as bar:
-            records.append(run_benchmark(tracker, frames, args.frames, args.warmup, mode, progress=bar.update))
-        tracker.close()
+    modes = [_detections(t, args.detections) for t in trackers]
+    if args.interleave and len(trackers) > 1:
+        with progress_bar(per_config * len(trackers), f"{len(trackers)} models interleaved", not args.quiet) as bar:
+            records = run_interleaved(trackers, frames, args.frames, args.warmup, modes, args.interleave,
+                                      progress=bar.update)
+        for tracker in trackers:
+            tracker.close()
+    else:
+        records = []
+        for tracker, mode in zip(trackers, modes):
+            detector = tracker.detector
+            label = (f"{detector.backend.name} {detector.metadata.precision} "
+                     f"{detector.input_size[0]}x{detector.input_size[1]}")
+            with progress_bar(per_config, label, not args.quiet) as bar:
+                records.append(run_benchmark(tracker, frames, args.frames, args.warmup, mode, progress=bar.update))
+            tracker.close()
     add_torch_ratios(records)
     print(records_table(records))
+    if args.interleave and len(records) > 1:
+        print(f"interleaved in blocks of {args.interleave} frames; median block-time ratio to the first model: "
+              + ", ".join(f"{Path(r.model).name or r.size} {r.extra['interleaved']['ratio_to_first']:.3f}"
+                         for r in records))
     print(f"machine: {cpu_info().summary()}")
     if args.json is not None:
         write_json(args.json, [r.to_json() for r in records])

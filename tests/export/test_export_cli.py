@@ -136,3 +136,54 @@ def test_output_paths_are_checked_before_the_export(capsys, tmp_path, out, extra
     code, text = _run(capsys, *argv)
     assert code == 2 and message.format(tmp=tmp_path) in text and "Traceback" not in text
     assert not list(tmp_path.rglob("*.onnx")) and not list(tmp_path.rglob(".*"))
+
+
+@pytest.mark.torch
+def test_tracker_set_writes_defaults_over_the_weights_own(capsys, tmp_path):
+    """``--tracker-set`` changes the file's tracker_defaults field by field over what the weights were
+    validated with (the rest stays), so a file exported at another --size carries its own thresholds."""
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from mottrack_export.onnx_export import build_metadata
+    from mottrack_export.options import ExportOptions
+    from mottrack_export.weights import TorchModelFromConfig
+    from mottrack_sdk.model_metadata import read_model_metadata
+
+    small = {"width_multiple": 0.0625, "embedding_dim": 16}
+    loaded = dataclasses.replace(TorchModelFromConfig("cstrack_s", small)(),
+                                 tracker_defaults={"det_thresh": 0.4, "min_hits": 6})
+    names = ("boxes", "scores", "embeddings", "count")
+    own = build_metadata(loaded, ExportOptions(size=(96, 64)), names).tracker_defaults
+    assert own == {"det_thresh": 0.4, "min_hits": 6}
+    changed = build_metadata(loaded, ExportOptions(size=(96, 64), tracker_defaults={
+        "det_thresh": 0.45, "crowd_drop": 0.1}), names).tracker_defaults
+    assert changed == {"det_thresh": 0.45, "min_hits": 6, "crowd_drop": 0.1}
+
+    out = tmp_path / "m.onnx"
+    code, text = _run(capsys, "--random-weights", "--set", "width_multiple=0.0625", "--set", "embedding_dim=16",
+                      "--size", "96x64", "--tracker-set", "det_thresh=0.45", "--tracker-set", "crowd_drop=0.1",
+                      "--out", str(out))
+    assert code == 0, text
+    assert read_model_metadata(out).tracker_defaults == {"det_thresh": 0.45, "crowd_drop": 0.1}
+
+
+@pytest.mark.parametrize("items, message", [
+    (["nope=1"], "unknown tracker option"),
+    (["det_thresh"], "expected KEY=VALUE"),
+    (["det_thresh=high"], "det_thresh"),
+    (["frame_rate=30"], "frame_rate belongs to each video"),
+])
+def test_tracker_set_refuses_bad_changes_by_name(capsys, tmp_path, items, message):
+    argv = [a for item in items for a in ("--tracker-set", item)]
+    code, text = _run(capsys, "--random-weights", *argv, "--out", str(tmp_path / "m.onnx"))
+    assert code == 2 and "--tracker-set" in text and message in text and "Traceback" not in text
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_tracker_set_is_refused_for_an_onnx_source(capsys, tmp_path):
+    source = tmp_path / "m.onnx"
+    source.write_bytes(b"not read")
+    code, text = _run(capsys, "--weights", str(source), "--precision", "fp16", "--tracker-set", "det_thresh=0.5",
+                      "--out", str(tmp_path / "m16.onnx"))
+    assert code == 2 and "keeps its own metadata" in text

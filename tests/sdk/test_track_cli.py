@@ -126,6 +126,49 @@ def test_bench_writes_records_and_a_chart(tiny_models, tmp_path, capsys):
     assert f"machine: {cpu_info().summary()}" in out
 
 
+def test_bench_interleave_gives_each_model_the_same_frames_in_turns(tiny_models, tmp_path, capsys):
+    """``--interleave N``: the models take turns in blocks of N frames (order flipped every round), each
+    sees the whole frame sequence in order, and the records carry the block-time ratio to the first."""
+    from mottrack_sdk import Tracker
+    from mottrack_sdk.backends import OnnxRuntimeOptions
+    from mottrack_sdk.benchmark import BenchFrames, run_interleaved
+
+    frames = BenchFrames.render(9, 4, (320, 192))
+    calls: list[tuple[int, int]] = []
+    trackers = []
+    for k, model in enumerate((tiny_models.nms, tiny_models.raw)):
+        tracker = Tracker(model=model, backend_options=OnnxRuntimeOptions(intra_op_threads=1))
+        tracker.load_model()
+        update = tracker.update
+
+        def logged(image, rgb=False, _k=k, _update=update):
+            calls.append((_k, next(i for i in range(9) if np.array_equal(image, frames.image(i)))))
+            return _update(image, rgb)
+        tracker.update = logged
+        trackers.append(tracker)
+    records = run_interleaved(trackers, frames, 7, 2, ["scene", "scene"], 3)
+    # warm-up (2 frames each, one model after the other), then rounds of 3 frames: 0 1 | 1 0 | 0 1
+    assert [k for k, _ in calls] == [0, 0, 1, 1] + [0] * 3 + [1] * 3 + [1] * 3 + [0] * 3 + [0] + [1]
+    for k in (0, 1):
+        assert [i for j, i in calls if j == k] == list(range(9))
+    assert [r.frames for r in records] == [7, 7]
+    assert records[0].extra["interleaved"] == {"block": 3, "rounds": 3, "ratio_to_first": 1.0,
+                                               "blocks_faster_than_first": 0}
+    assert records[1].extra["interleaved"]["ratio_to_first"] > 0
+    with pytest.raises(ValueError, match="block must be >= 1"):
+        run_interleaved(trackers, frames, 7, 2, ["scene", "scene"], 0)
+
+    json_path = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(tiny_models.nms), "--model", str(tiny_models.nms), "--frames", "4",
+                 "--warmup", "1", "--tracks", "4", "--frame-size", "320x192", "--threads", "1", "--interleave", "2",
+                 "--json", str(json_path), "--quiet"]) == 0
+    out = json.loads(json_path.read_text())
+    assert [r["interleaved"]["rounds"] for r in out] == [2, 2] and out[0]["interleaved"]["ratio_to_first"] == 1.0
+    assert "median block-time ratio to the first model" in capsys.readouterr().out
+    assert main(["bench", "--model", str(tiny_models.nms), "--interleave", "-1", "--quiet"]) == 2
+    assert "--interleave" in capsys.readouterr().err
+
+
 def test_demo_with_a_model_tracks_the_rendered_scene(tiny_models, tmp_path, capsys):
     pytest.importorskip("trackeval", reason="the demo scores with TrackEval")
     assert main(["demo", "--model", str(tiny_models.nms), "--frames", "6", "--objects", "5", "--frame-size",
