@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+DEFAULT_SIZE = "1088x608"  # CSTrack-S's reference input, for weights that do not say their own
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``export`` to the ``mottrack`` parser."""
@@ -31,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (0)")
     p.add_argument("--format", choices=("onnx", "engine"), default="onnx")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
-    p.add_argument("--size", default="1088x608", help="static input WIDTHxHEIGHT, multiples of 32 (1088x608)")
+    p.add_argument("--size", default=None,
+                   help="static input WIDTHxHEIGHT, multiples of 32 (default: the size --weights was validated "
+                        "at, `package-weights --img-size` / the run's data.img_size; else 1088x608)")
     p.add_argument("--out", type=Path, required=True,
                    help="output .onnx, or .engine / .plan for --format engine (checked before the export starts)")
     p.add_argument("--raw-heads", action="store_true", help="decoded predictions + embedding map, NMS on the host")
@@ -91,16 +95,15 @@ def run_export(args: argparse.Namespace) -> int:
     from mottrack_export.tensorrt_builder import EngineBuildOptions
     from mottrack_export.tensorrt_version import TensorRTUnavailableError
 
-    size = parse_size(args.size)
     if args.calib_frames < 1:
         raise ValueError(f"--calib-frames must be >= 1, got {args.calib_frames}")
-    iou = args.iou_threshold
-    if iou is None:
-        iou = 0.6
-        if args.weights is not None and args.weights.suffix.lower() != ".onnx" and args.weights.is_file():
-            from mottrack_export.weights import validated_nms_iou
+    validated_iou, validated_size = None, None
+    if args.weights is not None and args.weights.suffix.lower() != ".onnx" and args.weights.is_file():
+        from mottrack_export.weights import validated_export_defaults
 
-            iou = validated_nms_iou(args.weights) or iou
+        validated_iou, validated_size = validated_export_defaults(args.weights)
+    size = parse_size(args.size if args.size is not None else validated_size or DEFAULT_SIZE)
+    iou = args.iou_threshold if args.iou_threshold is not None else validated_iou or 0.6
     tracker = None
     if args.tracker_set:
         from mottrack_sdk.cli.common import tracker_changes
@@ -129,7 +132,7 @@ def run_export(args: argparse.Namespace) -> int:
                             onnx_out=args.onnx_out)
     overrides = _model_overrides(args.model_set)
     if args.weights is not None and args.weights.suffix.lower() == ".onnx":
-        if overrides or args.raw_heads or args.size != "1088x608":
+        if overrides or args.raw_heads or args.size is not None:
             print("note: --weights is an ONNX file; --size/--raw-heads/--set come from that file and are ignored")
         source: object = args.weights
     elif args.weights is not None:

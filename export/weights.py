@@ -120,24 +120,33 @@ class TorchModelFromWeights:
 
 
 def validated_nms_iou(path: str | Path) -> float | None:
-    """The NMS IoU a weights file was validated with: a packaged file's ``nms_iou`` (``mottrack
-    package-weights``), a training checkpoint's ``val.nms_iou``; None for other files (and packaged
-    files written before it was stored)."""
+    """The NMS IoU a weights file was validated with (:func:`validated_export_defaults`)."""
+    return validated_export_defaults(path)[0]
+
+
+def validated_export_defaults(path: str | Path) -> tuple[float | None, tuple[int, int] | None]:
+    """``(nms_iou, (width, height))`` a weights file was validated with: a packaged file's ``nms_iou``
+    and ``img_size`` (``mottrack package-weights --nms-iou / --img-size``), a training checkpoint's
+    ``val.nms_iou`` and ``data.img_size``; None for what a file does not say (other files, and packaged
+    files written before it was stored). ValueError names the file and the malformed entry."""
     from mottrack_training.engine.safe_load import load_weights_file
 
     path = Path(path)
     payload = load_weights_file(path, what="--weights")
     if not isinstance(payload, dict):
-        return None
+        return None, None
     if payload.get("format") == PACKAGED_FORMAT:
-        value = payload.get("nms_iou")
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise ValueError(f"--weights {path}: nms_iou must be a number in (0, 1], got {value!r}")
-        return float(value)
+        iou, size = payload.get("nms_iou"), payload.get("img_size")
+        if iou is not None and (isinstance(iou, bool) or not isinstance(iou, (int, float)) or not 0 < iou <= 1):
+            raise ValueError(f"--weights {path}: nms_iou must be a number in (0, 1], got {iou!r}")
+        if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 8192 and v % 32 == 0 for v in size)):
+            raise ValueError(f"--weights {path}: img_size must be [width, height], multiples of 32, got {size!r}")
+        return (None if iou is None else float(iou)), (None if size is None else (int(size[0]), int(size[1])))
     options = _checkpoint_options(payload, path)
-    return None if options is None else options.val.nms_iou
+    if options is None:
+        return None, None
+    return options.val.nms_iou, (int(options.data.img_size[0]), int(options.data.img_size[1]))
 
 
 def _checkpoint_options(payload: Any, path: Path) -> Any:

@@ -85,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--nms-iou", type=float, default=None, metavar="IOU",
                       help="NMS IoU to measure the card with, in (0, 1] (default: the run's val.nms_iou); "
                            "stored with the weights: mottrack export's --iou-threshold default")
+    pack.add_argument("--img-size", default=None, metavar="WxH",
+                      help="input size to measure the card at (default: the run's training size), e.g. the size "
+                           "the model will be exported at; stored with the weights: mottrack export's --size default")
     pack.add_argument("--source", action="append", default=[], metavar="NAME=LICENCE",
                       help="a training source and its licence, listed in the metrics card beside the ones "
                            "read from the run (pseudo-label licences, init_onnx); repeatable")
@@ -141,14 +144,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pseudo_label_parser(subparsers)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"1088x608"`` -> (1088, 608) as (width, height); ``ValueError`` on anything else."""
+def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
+    """``"1088x608"`` -> (1088, 608) as (width, height); ``ValueError`` naming ``flag`` on anything else."""
     parts = text.lower().replace("×", "x").split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"--size must look like WIDTHxHEIGHT (e.g. {DEFAULT_SIZE}), got {text!r}")
+        raise ValueError(f"{flag} must look like WIDTHxHEIGHT (e.g. {DEFAULT_SIZE}), got {text!r}")
     width, height = (int(p) for p in parts)
     if width <= 0 or height <= 0 or width % 32 or height % 32:
-        raise ValueError(f"--size {width}x{height}: width and height must be positive multiples of 32")
+        raise ValueError(f"{flag} {width}x{height}: width and height must be positive multiples of 32")
     return width, height
 
 
@@ -265,6 +268,7 @@ def run_package_weights(args: argparse.Namespace) -> int:
     tracker = tracker_changes(args.tracker_set, "--tracker-set")
     if args.nms_iou is not None and not 0 < args.nms_iou <= 1:
         raise ValueError(f"--nms-iou must be in (0, 1], got {args.nms_iou}")
+    img_size = parse_size(args.img_size, "--img-size") if args.img_size is not None else None
     notes = {}
     for item in args.source:
         name, sep, licence = item.partition("=")
@@ -272,7 +276,7 @@ def run_package_weights(args: argparse.Namespace) -> int:
             raise ValueError(f"--source {item!r}: expected NAME=LICENCE")
         notes[name.strip()] = licence.strip()
     card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker,
-                           source_notes=notes, nms_iou=args.nms_iou)
+                           source_notes=notes, nms_iou=args.nms_iou, img_size=img_size)
     print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "
           f"({card['measured_on']['what']}); {card['weights_bytes'] / 2**20:.1f} MiB -> {args.out}")
     for name, metrics in card.get("real", {}).items():

@@ -125,3 +125,41 @@ def test_the_nms_iou_chosen_after_training_is_measured_stored_and_exported(tiny_
     torch.save(blob, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="nms_iou must be a number"):
         validated_nms_iou(tmp_path / "bad.pt")
+
+
+def test_the_img_size_chosen_for_export_is_measured_stored_and_exported(tiny_run, tmp_path, capsys):
+    """``package-weights --img-size``: the card is measured at that input, the weights carry it, and it is
+    ``mottrack export``'s ``--size`` default for them (a checkpoint gives its data.img_size)."""
+    import yaml
+
+    from mottrack_export.weights import validated_export_defaults
+    from mottrack_sdk.cli.main import main
+    from mottrack_sdk.model_metadata import read_model_metadata
+
+    ckpt, _ = tiny_run
+    run_size = tuple(train_options_from_dict(load_weights_file(ckpt)["options"]).data.img_size)
+    other = (run_size[0] + 32, run_size[1] + 32)
+    pkg = tmp_path / "pkg"
+    card = package_weights(ckpt, pkg, test_seed=5, test_sequences=1, test_root=tmp_path / "test", img_size=other)
+    assert f"letterbox {other[0]}x{other[1]}" in card["measured_on"]["pipeline"]
+    assert load_weights_file(pkg / "weights.pt")["img_size"] == list(other)
+    assert yaml.safe_load((pkg / "config.yaml").read_text())["input_size"] == list(other)
+    iou, size = validated_export_defaults(pkg / "weights.pt")
+    assert size == other and iou == load_weights_file(pkg / "weights.pt")["nms_iou"]
+    assert validated_export_defaults(ckpt)[1] == run_size
+    assert main(["export", "--weights", str(pkg / "weights.pt"), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert read_model_metadata(tmp_path / "m.onnx").input_size == other  # no --size: the validated one
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="multiples of 32"):
+        package_weights(ckpt, tmp_path / "pkg2", test_seed=5, test_sequences=1, test_root=tmp_path / "test",
+                        img_size=(100, 64))
+    assert not (tmp_path / "pkg2" / "weights.pt").exists()
+    assert main(["package-weights", "--checkpoint", str(ckpt), "--out", str(tmp_path / "pkg3"),
+                 "--img-size", "big"]) == 2
+    assert "--img-size must look like WIDTHxHEIGHT" in capsys.readouterr().err
+    assert not (tmp_path / "pkg3").exists()
+    blob = load_weights_file(pkg / "weights.pt")
+    blob["img_size"] = "640x352"
+    torch.save(blob, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="img_size must be"):
+        validated_export_defaults(tmp_path / "bad.pt")

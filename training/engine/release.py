@@ -8,7 +8,8 @@ letterbox preprocessing, NMS, ``mottrack_sdk.Tracker``, TrackEval), and writes a
 - ``weights.pt``: ``{"format": "mottrack-weights", "config": <model config>, "model": FP16 state dict,
   "tracker": <the validation tracker's non-default TrackerOptions fields>}`` (the exporter writes
   ``tracker`` into the ONNX metadata as ``tracker_defaults``, so the runtime tracks as the card measured);
-- ``config.yaml``: the model config (what ``build_model`` needs) and the training input size;
+- ``config.yaml``: the model config (what ``build_model`` needs) and the input size the card was measured
+  at (the training size unless ``img_size`` is given);
 - ``metrics.json``: ``ap50``, ``hota``, ``mota``, ``idf1`` in percent, plus how they were measured.
 """
 from __future__ import annotations
@@ -33,7 +34,8 @@ from mottrack_training.model import build_model
 
 def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences: int = 2,
                       test_root: str | Path | None = None, tracker: dict[str, Any] | None = None,
-                      nms_iou: float | None = None) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
+                      nms_iou: float | None = None, img_size: tuple[int, int] | None = None
+                      ) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
     """Measure a run's EMA weights (else its model) on held-out synthetic sequences.
 
     The sequences use the run's validation scene settings with ``test_seed``, which must differ from
@@ -41,6 +43,8 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
     letterbox, NMS, the run's validation TrackerOptions with ``tracker`` changes applied (settings
     chosen on the validation seed after training), TrackEval). ``nms_iou``: the NMS IoU to measure
     with instead of the run's ``val.nms_iou`` (chosen the same way; what ``mottrack export`` uses).
+    ``img_size``: the (width, height) input to measure at instead of the run's ``data.img_size`` (the
+    size a model will be exported at, when that is not the training size).
 
     Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed", "epoch", "step",
     "averaged_from"}, model)`` (``averaged_from``: the members of an averaged checkpoint, else empty).
@@ -52,6 +56,8 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
             options.val, tracker=options.val.tracker.replace(**tracker)))
     if nms_iou is not None:
         options = dataclasses.replace(options, val=dataclasses.replace(options.val, nms_iou=nms_iou))
+    if img_size is not None:
+        options = dataclasses.replace(options, data=dataclasses.replace(options.data, img_size=tuple(img_size)))
     val_source = options.data.val
     if val_source is None or val_source.synthetic is None:
         raise ValueError(f"{checkpoint}: the run has no synthetic validation source to take scene settings from")
@@ -78,24 +84,26 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
 def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int = 2, test_sequences: int = 2,
                     test_root: str | Path | None = None, max_bytes: int = 15 * 2**20,
                     tracker: dict[str, Any] | None = None, source_notes: dict[str, str] | None = None,
-                    nms_iou: float | None = None) -> dict[str, Any]:
+                    nms_iou: float | None = None, img_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Write ``weights.pt``, ``config.yaml`` and ``metrics.json`` to ``out_dir``; returns the card.
 
     ``tracker``: TrackerOptions changes over the run's validation tracker (stored with the weights).
     ``nms_iou``: the NMS IoU to measure with instead of the run's ``val.nms_iou``; either way it is
     stored with the weights, and ``mottrack export`` takes it as its ``--iou-threshold`` default.
+    ``img_size``: the (width, height) input to measure at instead of the run's training size; either
+    way it is stored with the weights, and ``mottrack export`` takes it as its ``--size`` default.
     The card also measures the run's ``data.val_extra`` sets (e.g. real labelled sequences) with the
     same pipeline, and lists every training source (``source_notes``: name -> licence, added to what
     the run itself records: pseudo-label licences, the ``init_onnx`` file).
     """
     result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root, tracker,
-                                                      nms_iou)
+                                                      nms_iou, img_size)
     val_source = options.data.val
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
     tracker = tracker_defaults(options)
     torch.save({"format": WEIGHTS_FORMAT, "config": dataclasses.asdict(model.config), "model": half,
-                "tracker": tracker, "nms_iou": options.val.nms_iou}, buffer)
+                "tracker": tracker, "nms_iou": options.val.nms_iou, "img_size": list(options.data.img_size)}, buffer)
     blob = buffer.getvalue()
     if len(blob) > max_bytes:
         raise ValueError(f"FP16 weights are {len(blob) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit")
