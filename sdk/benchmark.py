@@ -28,7 +28,8 @@ from mottrack_sdk.backends.base import Backend, LoadedModelInfo
 from mottrack_sdk.detector import StageTimings
 from mottrack_sdk.machine import cpu_info
 
-__all__ = ["PAPER_FPS", "BenchFrames", "BenchRecord", "run_benchmark", "run_interleaved", "percentiles", "plot_records", "records_table"]
+__all__ = ["PAPER_FPS", "BenchFrames", "BenchRecord", "percentiles", "plot_records", "records_table", "run_benchmark",
+           "run_interleaved"]
 
 PAPER_FPS = 34.6  # CSTrack paper, CSTrack-S end to end (RTX 2080 Ti)
 STAGES = StageTimings.STAGES + ("total",)
@@ -178,7 +179,7 @@ def run_benchmark(tracker: Any, frames: BenchFrames, count: int, warmup: int = 5
 
     ``detections``: ``"model"`` (the network's own outputs) or ``"scene"`` (see the module docstring).
     """
-    return run_interleaved([tracker], frames, count, warmup, [detections], count, progress)[0]
+    return run_interleaved([tracker], frames, count, warmup, [detections], max(count, 1), progress)[0]
 
 
 def run_interleaved(trackers: list[Any], frames: BenchFrames, count: int, warmup: int, detections: list[str],

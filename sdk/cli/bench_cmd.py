@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
 from mottrack_sdk.cli.model_args import add_onnxruntime_cpu_options
@@ -80,11 +81,11 @@ def _default_models() -> list[Path]:
     return models
 
 
-def _detections(tracker: object, wanted: str) -> str:
+def _detections(tracker: Any, wanted: str) -> str:
     """``--detections`` for one model: ``auto`` is ``scene`` for random-init weights, else ``model``."""
     if wanted != "auto":
         return wanted
-    return "scene" if tracker.detector.metadata.weights_sha256 == "random-init" else "model"  # type: ignore[attr-defined]
+    return "scene" if tracker.detector.metadata.weights_sha256 == "random-init" else "model"
 
 
 def run(args: argparse.Namespace) -> int:
