@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         records += synthetic_suite(Path(tmp), sizes, args.frames)
     lines = verdict(records)
     print("\n".join(lines))
-    write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": cpu_info().summary(), "records": records, "verdict": lines})
+    write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": cpu_info().summary(), "records": records,
+                           "verdict": lines})
     print(f"wrote {args.json}")
     return 0
 

@@ -96,21 +96,26 @@ def score_tracks(per_sequence: dict[Path, list[tuple]], benchmark: str) -> dict[
     return {k: round(float(combined[k]), 2) for k in ("HOTA", "MOTA", "IDF1", "IDSW", "FP", "FN")}
 
 
-def _seed_sets(folders: list[Path]) -> dict[int, list[Path]]:
-    """``--synthetic`` folders -> {seed: its sequences}, by their ``SYNTH-<seed>-<i>`` names; ValueError
-    naming the folder for seed 2 (the held-out set, scored anyway), a folder without sequences and a
-    sequence of another name."""
+def synthetic_folder(folder: Path) -> list[tuple[Path, int | None]]:
+    """The sequences under one ``--synthetic`` folder, each with its ``SYNTH-<seed>-<i>`` seed (None for
+    other names); ValueError naming the folder when it holds none (or is missing)."""
     from mottrack_sdk.io import find_sequences
     from mottrack_sdk.scenes import sequence_base_seed
 
+    try:
+        found = find_sequences(folder)  # never empty: it raises for a folder without sequences
+    except FileNotFoundError as exc:
+        raise ValueError(f"--synthetic {folder}: no MOTChallenge sequences (folders with gt/gt.txt) there "
+                         f"({exc})") from None
+    return [(seq, sequence_base_seed(seq.name)) for seq in found]
+
+
+def _seed_sets(folders: list[Path]) -> dict[int, list[Path]]:
+    """``--synthetic`` folders -> {seed: its sequences}; ValueError naming the folder for seed 2 (the
+    held-out set, scored anyway), a folder without sequences and a sequence of another name."""
     sets: dict[int, list[Path]] = {}
     for folder in folders:
-        try:
-            sequences = find_sequences(folder)
-        except FileNotFoundError as exc:
-            raise ValueError(f"--synthetic {folder}: {exc}") from None
-        for seq in sequences:
-            seed = sequence_base_seed(seq.name)
+        for seq, seed in synthetic_folder(folder):
             if seed is None:
                 raise ValueError(f"--synthetic {folder}: expected SYNTH-<seed>-<i> sequences, found {seq.name}")
             if seed == 2:

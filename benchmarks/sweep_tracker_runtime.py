@@ -38,7 +38,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-from eval_default_model import REPO, SHARED, _backend_options, score_tracks  # benchmarks/ is the script's folder
+from eval_default_model import (REPO, SHARED, _backend_options, score_tracks,  # benchmarks/ is the script's folder
+                                synthetic_folder)
 
 TUD = SHARED / "MOT15" / "train" / "TUD-Campus"
 MOT17_MINI = SHARED / "MOT17-mini" / "train"
@@ -100,22 +101,14 @@ def best_row(rows: list[dict], sets: list[str]) -> dict:
 def synthetic_sequences(folders: list[Path]) -> list[Path]:
     """The MOTChallenge sequences under ``folders``, pooled; ValueError naming ``--synthetic`` for a
     folder without sequences or with a sequence of the held-out seed 2 (``SYNTH-2-*``)."""
-    from mottrack_sdk.io import find_sequences
-    from mottrack_sdk.scenes import sequence_base_seed
-
     pooled: list[Path] = []
     for folder in folders:
-        try:
-            found = find_sequences(folder)
-        except FileNotFoundError:
-            found = []
-        if not found:
-            raise ValueError(f"--synthetic {folder}: no MOTChallenge sequences (folders with gt/gt.txt) there")
-        held_out = [p.name for p in found if sequence_base_seed(p.name) == 2]
+        found = synthetic_folder(folder)
+        held_out = [seq.name for seq, seed in found if seed == 2]
         if held_out:
             raise ValueError(f"--synthetic {folder}: {held_out[0]} is of the held-out seed 2, which is never "
                              "used to choose settings")
-        pooled += [p for p in found if p not in pooled]
+        pooled += [seq for seq, _ in found if seq not in pooled]
     return pooled
 
 

@@ -111,11 +111,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.weights is not None and args.weights.suffix.lower() == ".onnx":
             raise ValueError("--tracker-set: an ONNX --weights file keeps its own metadata; export from the "
                              ".pt weights to write other tracker defaults")
-        try:
-            tracker = check_tracker_defaults(tracker_changes(args.tracker_set, "--tracker-set"))
-        except ValueError as exc:
-            message = str(exc).removeprefix("tracker_defaults: ")
-            raise ValueError(message if message.startswith("--tracker-set") else f"--tracker-set: {message}") from None
+        tracker = check_tracker_defaults(tracker_changes(args.tracker_set, "--tracker-set"), "--tracker-set")
     options = ExportOptions(size=size, opset=args.opset, raw_heads=args.raw_heads,
                             embedding_head=args.embedding_head, resize_mode=args.resize_mode, pad_value=args.pad_value,
                             tail=TailOptions(args.score_threshold, iou, args.top_k, args.max_det),

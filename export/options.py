@@ -102,21 +102,21 @@ class ExportOptions:
             object.__setattr__(self, "tracker_defaults", check_tracker_defaults(self.tracker_defaults))
 
 
-def check_tracker_defaults(changes: Mapping[str, Any]) -> dict[str, Any]:
+def check_tracker_defaults(changes: Mapping[str, Any], where: str = "tracker_defaults") -> dict[str, Any]:
     """``changes`` as a plain dict once ``TrackerOptions.for_model(**changes)`` accepts them (numbers or
-    None, as model metadata stores them); ValueError naming the field otherwise."""
+    None, as model metadata stores them); ValueError starting with ``where`` and naming the field otherwise."""
     from mottrack_sdk.tracking import TrackerOptions
 
     if not isinstance(changes, Mapping):
-        raise ValueError(f"tracker_defaults must be a mapping of TrackerOptions fields, got {type(changes).__name__}")
+        raise ValueError(f"{where} must be a mapping of TrackerOptions fields, got {type(changes).__name__}")
     out = dict(changes)
     for key, value in out.items():
         if key == "frame_rate":
-            raise ValueError("tracker_defaults: frame_rate belongs to each video, not to a model file")
+            raise ValueError(f"{where}: frame_rate belongs to each video, not to a model file")
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"tracker_defaults: {key} must be a number (or None), got {value!r}")
+            raise ValueError(f"{where}: {key} must be a number (or None), got {value!r}")
     try:
         TrackerOptions.for_model(**out)
     except (TypeError, ValueError) as exc:  # an unknown field, a value out of its range
-        raise ValueError(f"tracker_defaults: {exc}") from None
+        raise ValueError(f"{where}: {exc}") from None
     return out

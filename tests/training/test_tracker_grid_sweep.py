@@ -74,12 +74,15 @@ def test_the_heat_map_is_written_and_needs_two_keys(tmp_path):
         sweep.plot_scores({"grid": {"det_thresh": [0.4]}, "modes": {}}, tmp_path / "one.png")
 
 
-def test_synthetic_folders_pool_and_refuse_the_held_out_seed(tmp_path):
-    def seq(root, name):
-        (root / name / "gt").mkdir(parents=True)
-        (root / name / "gt" / "gt.txt").write_text("1,1,1,1,10,10,1,1,1\n")
-        return root / name
+def _stub_sequence(root, name):
+    """A sequence folder ``root/name`` with a one-row gt.txt (enough for find_sequences)."""
+    (root / name / "gt").mkdir(parents=True)
+    (root / name / "gt" / "gt.txt").write_text("1,1,1,1,10,10,1,1,1\n")
+    return root / name
 
+
+def test_synthetic_folders_pool_and_refuse_the_held_out_seed(tmp_path):
+    seq = _stub_sequence
     a = [seq(tmp_path / "val", "SYNTH-1-000"), seq(tmp_path / "val", "SYNTH-1-001")]
     b = [seq(tmp_path / "extra", "SYNTH-3-000")]
     pooled = sweep.synthetic_sequences([tmp_path / "val", tmp_path / "extra", tmp_path / "val"])
@@ -124,11 +127,7 @@ def test_pooled_sequences_from_two_folders_are_scored_together(tmp_path):
 def test_eval_scores_extra_synthetic_seeds_each_on_its_own(tmp_path):
     from eval_default_model import _seed_sets
 
-    def seq(root, name):
-        (root / name / "gt").mkdir(parents=True)
-        (root / name / "gt" / "gt.txt").write_text("1,1,1,1,10,10,1,1,1\n")
-        return root / name
-
+    seq = _stub_sequence
     five = [seq(tmp_path / "more", "SYNTH-5-000"), seq(tmp_path / "more", "SYNTH-5-001")]
     six = [seq(tmp_path / "more", "SYNTH-6-000")]
     three = [seq(tmp_path / "other", "SYNTH-3-000")]

@@ -150,8 +150,9 @@ class ModelOptions:
 class DataConfig(DataOptions):
     """Training / validation data: the sources, the loader's batching, and the input pipeline, whose
     fields (``img_size``, ``resize_mode``, ``pad_value``, ``augment``, ``hsv_gains``, ``flip_prob``,
-    ``zoom_out_prob``, ``zoom_out_min``, ``min_visibility``, ``min_box_px``, ``skip_bad``) and checks are ``DataOptions``' own. Augmentation is
-    seeded by the run's top-level ``seed``, so ``data.seed`` must stay unset."""
+    ``zoom_out_prob``, ``zoom_out_min``, ``min_visibility``, ``min_box_px``, ``skip_bad``) and checks are
+    ``DataOptions``' own. Augmentation is seeded by the run's top-level ``seed``, so ``data.seed`` must
+    stay unset."""
 
     train: tuple[SourceOptions, ...] = ()
     val: SourceOptions | None = None

@@ -6,8 +6,9 @@ settings as the run's validation source), through the same path as per-epoch val
 letterbox preprocessing, NMS, ``mottrack_sdk.Tracker``, TrackEval), and writes atomically:
 
 - ``weights.pt``: ``{"format": "mottrack-weights", "config": <model config>, "model": FP16 state dict,
-  "tracker": <the validation tracker's non-default TrackerOptions fields>}`` (the exporter writes
-  ``tracker`` into the ONNX metadata as ``tracker_defaults``, so the runtime tracks as the card measured);
+  "tracker": <the validation tracker's non-default TrackerOptions fields>, "nms_iou": ..., "img_size":
+  [w, h]}`` (the exporter writes ``tracker`` into the ONNX metadata as ``tracker_defaults``, so the
+  runtime tracks as the card measured, and takes ``nms_iou`` / ``img_size`` as its defaults);
 - ``config.yaml``: the model config (what ``build_model`` needs) and the input size the card was measured
   at (the training size unless ``img_size`` is given);
 - ``metrics.json``: ``ap50``, ``hota``, ``mota``, ``idf1`` in percent, plus how they were measured.
