@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mottrack_sdk import config
 from mottrack_sdk.postprocessing import PostprocessOptions
 from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE
 
@@ -41,20 +42,7 @@ def check_embedding_head(value: str) -> None:
 
 def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:
     """``"1088x608"`` or ``(1088, 608)`` -> ``(width, height)``; ValueError unless multiples of 32."""
-    if isinstance(text, str):
-        parts = text.lower().replace("×", "x").split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 1088x608), got {text!r}")
-        width, height = (int(p) for p in parts)
-    else:
-        try:
-            width, height = (int(v) for v in text)
-        except (TypeError, ValueError):
-            raise ValueError(f"size must be (width, height), got {text!r}") from None
-    if width <= 0 or height <= 0 or width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
-        raise ValueError(f"size {width}x{height}: width and height must be positive multiples of {SIZE_MULTIPLE} "
-                         f"(the network's largest stride), e.g. 1088x608, 576x320")
-    return width, height
+    return config.parse_size(text, "size", multiple=SIZE_MULTIPLE)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,41 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
+__all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size"]
+
+MAX_SIDE = 8192  # the largest image or network side parse_size accepts (8K video is 7680x4320)
+
+
+def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", multiple: int = 1, minimum: int = 1,
+               example: str = "1088x608", maximum: int = MAX_SIDE) -> tuple[int, int]:
+    """``"1088x608"`` (or ``1088×608``, or a 2-sequence of integers) -> ``(width, height)``.
+
+    The one reader of an image or network size in the project (CLI flags, option files, export
+    options). ValueError names ``what`` (e.g. ``--size``) unless both sides are integers of at least
+    ``minimum`` and multiples of ``multiple`` (a network's largest stride: 32).
+    """
+    if isinstance(value, str):
+        parts = value.strip().lower().replace("\u00d7", "x").split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"{what} must look like WIDTHxHEIGHT (e.g. {example}), got {value!r}")
+        width, height = (int(p) for p in parts)
+    else:
+        try:
+            items = list(value)
+            if len(items) != 2 or any(isinstance(v, bool) or int(v) != v for v in items):
+                raise ValueError
+            width, height = (int(v) for v in items)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{what} must be WIDTHxHEIGHT or (width, height) integers, got {value!r}") from None
+    if width < minimum or height < minimum:
+        raise ValueError(f"{what} {width}x{height}: width and height must be at least {minimum}")
+    if width > maximum or height > maximum:
+        raise ValueError(f"{what} {width}x{height}: width and height must be at most {maximum}")
+    if width % multiple or height % multiple:
+        raise ValueError(f"{what} {width}x{height}: width and height must be positive multiples of {multiple}"
+                         + (" (the network's largest stride)" if multiple == 32 else "") + f", e.g. {example}")
+    return width, height
+
 
 def options_from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; unknown keys and wrong value types raise ValueError."""

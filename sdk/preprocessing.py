@@ -40,6 +40,8 @@ from typing import Literal, NamedTuple, Sequence, Union
 import cv2
 import numpy as np
 
+from mottrack_sdk.config import parse_size
+
 ResizeMode = Literal["letterbox", "stretch"]
 RESIZE_MODES: tuple[str, ...] = ("letterbox", "stretch")
 Interpolation = Union[Literal["auto"], int]
@@ -291,13 +293,7 @@ def pad_in_dtype(pad_value: float, dtype: np.dtype) -> float | int:
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size must be (width, height), got {size!r}") from None
-    if width <= 0 or height <= 0:
-        raise ValueError(f"size must be positive (width, height), got {size!r}")
-    return width, height
+    return parse_size(size, "size")
 
 
 def _check_image(image: np.ndarray) -> tuple[int, int]:

@@ -146,13 +146,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
     """``"1088x608"`` -> (1088, 608) as (width, height); ``ValueError`` naming ``flag`` on anything else."""
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"{flag} must look like WIDTHxHEIGHT (e.g. {DEFAULT_SIZE}), got {text!r}")
-    width, height = (int(p) for p in parts)
-    if width <= 0 or height <= 0 or width % 32 or height % 32:
-        raise ValueError(f"{flag} {width}x{height}: width and height must be positive multiples of 32")
-    return width, height
+    from mottrack_sdk.config import parse_size as parse
+
+    return parse(text, flag, multiple=32, example=DEFAULT_SIZE)
 
 
 def run_model_info(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
 from mottrack_sdk.cli.model_args import add_onnxruntime_cpu_options
+from mottrack_sdk.config import parse_size
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".torchscript")
 
@@ -47,13 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_tracker_options(p)
     p.set_defaults(func=run)
-
-
-def _size(text: str, flag: str) -> tuple[int, int]:
-    parts = text.strip().lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"{flag}: expected WIDTHxHEIGHT, e.g. 1088x608, got {text!r}")
-    return int(parts[0]), int(parts[1])
 
 
 def find_models(paths: list[Path]) -> list[Path]:
@@ -103,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_output_file(args.plot, "--plot", suffixes=(".png",))
     models = find_models(args.model) if args.model else _default_models()
-    wanted = [_size(s, "--sizes") for s in args.sizes.split(",")] if args.sizes else None
-    frame_size = _size(args.frame_size, "--frame-size")
+    wanted = [parse_size(s, "--sizes") for s in args.sizes.split(",")] if args.sizes else None
+    frame_size = parse_size(args.frame_size, "--frame-size", example="1920x1080")
     if args.warmup < 0:
         raise ValueError(f"--warmup: expected >= 0, got {args.warmup}")
     if args.interleave < 0:

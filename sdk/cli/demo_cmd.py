@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_video(args: argparse.Namespace, model: Path) -> int:
     from mottrack_sdk.benchmark import BenchRecord, records_table
-    from mottrack_sdk.cli.bench_cmd import _size
+    from mottrack_sdk.config import parse_size
     from mottrack_sdk.cli.track_cmd import track_source
     from mottrack_sdk.eval import evaluate_mot
     from mottrack_sdk.io import write_json
@@ -66,7 +66,7 @@ def run_video(args: argparse.Namespace, model: Path) -> int:
     from mottrack_sdk.scenes import SceneOptions, write_sequence
     from mottrack_sdk.tracker import Tracker
 
-    width, height = _size(args.frame_size, "--frame-size")
+    width, height = parse_size(args.frame_size, "--frame-size", example="1920x1080")
     default = SceneOptions()  # the default synthetic scene: 150 frames, 20 people, 1920x1080 @ 30 fps
     frames = args.frames or default.num_frames
     scene = default.with_changes(width=width, height=height, num_frames=frames, seed=args.seed,

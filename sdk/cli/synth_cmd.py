@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mottrack_sdk import config
 from mottrack_sdk.scenes import SceneOptions  # options only: OpenCV and tqdm load when the command runs
 
 __all__ = ["register", "run", "parse_size"]
@@ -45,15 +46,8 @@ def register(subparsers: Any) -> None:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"1920x1080"`` -> ``(1920, 1080)``; raises ``ValueError`` naming ``--size`` otherwise."""
-    parts = str(text).lower().split("x")
-    try:
-        width, height = (int(v) for v in parts)
-    except ValueError:
-        raise ValueError(f"--size must be WIDTHxHEIGHT with integers, e.g. 1920x1080, got {text!r}") from None
-    if width < 32 or height < 32:
-        raise ValueError(f"--size must be at least 32x32, got {text!r}")
-    return width, height
+    """``"1920x1080"`` -> ``(1920, 1080)``, any frame size of at least 32x32; ``ValueError`` naming ``--size``."""
+    return config.parse_size(text, "--size", minimum=32, example="1920x1080")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -152,7 +152,7 @@ def test_float_images_keep_the_exact_pad_value():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: resize_image(_frame(8, 8), (4, 4), "crop"), "mode must be one of"),  # type: ignore[arg-type]
-    (lambda: letterbox(_frame(8, 8), (0, 4)), "size must be positive"),
+    (lambda: letterbox(_frame(8, 8), (0, 4)), "size 0x4: width and height must be at least 1"),
     (lambda: letterbox(_frame(8, 8), (4, 4), pad_value=300), "pad_value"),
     (lambda: letterbox(np.zeros((0, 4, 3), np.uint8), (4, 4)), "non-empty"),
     (lambda: normalize_chw(np.zeros((4, 4), np.uint8)), "uint8 \\(H, W, 3\\)"),

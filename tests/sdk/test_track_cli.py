@@ -91,7 +91,7 @@ def test_track_video_file_with_a_raw_heads_model(tiny_models, video, tmp_path):
     (["track", "{seq}", "--model", "/nonexistent.onnx"], "--model /nonexistent.onnx: file not found"),
     (["track", "{seq}", "--model", "{nms}", "--backend", "tensorrt"], "runs on the onnxruntime backend"),
     (["bench", "--model", "{nms}", "--sizes", "64x64"], "nothing to benchmark"),
-    (["bench", "--model", "{nms}", "--sizes", "big"], "--sizes: expected WIDTHxHEIGHT"),
+    (["bench", "--model", "{nms}", "--sizes", "big"], "--sizes must look like WIDTHxHEIGHT"),
 ])
 def test_cli_errors_are_one_line(tiny_models, sequence, argv, message, capsys):
     argv = [a.format(nms=tiny_models.nms, seq=sequence) for a in argv]

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mottrack_sdk.config import parse_size
 from mottrack_training.distill.teachers import MultiScaleTeacher, OpenVinoPersonTeacher, Teacher, YoloxOnnxTeacher
 
 __all__ = ["DEFAULT_TEACHERS", "KNOWN_TEACHERS", "TeacherSpec", "build_teachers", "default_teacher_dir",
@@ -69,10 +70,11 @@ def parse_teacher_specs(text: str) -> tuple[TeacherSpec, ...]:
 
 
 def _parse_size(text: str, item: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"--teachers: {item!r}: the size must look like WIDTHxHEIGHT (or WxH+WxH), e.g. 960x544")
-    return int(parts[0]), int(parts[1])
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise ValueError(f"--teachers: {item!r}: the size must look like WIDTHxHEIGHT (or WxH+WxH), "
+                         "e.g. 960x544") from None
 
 
 def _need(size: tuple[int, int] | None, item: str) -> tuple[int, int]:
