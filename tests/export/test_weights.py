@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="needs PyTorch")
 
-from mottrack_export.weights import TorchModelFromConfig, TorchModelFromWeights  # noqa: E402
+from mottrack_export.weights import TorchModelFromConfig, TorchModelFromWeights, validated_export_defaults  # noqa: E402
 
 pytestmark = pytest.mark.torch
 TINY = {"width_multiple": 0.0625, "embedding_dim": 32}
@@ -104,3 +104,7 @@ def test_the_shipped_default_model_is_the_packaged_weights_with_their_tracker_se
     card = yaml.safe_load((weights / "config.yaml").read_text())
     assert (meta.tracker_defaults or {}) == card["tracker"]
     assert meta.iou_threshold == pytest.approx(card["nms_iou"])  # the NMS the card was measured with
+    # the input the card was measured at is stored with the weights: `mottrack export` without --size
+    # rebuilds this file's size (weights packaged before session 14 said nothing and gave 1088x608)
+    nms_iou, img_size = validated_export_defaults(weights / "weights.pt")
+    assert img_size == tuple(card["input_size"]) == tuple(meta.input_size) and nms_iou == card["nms_iou"]
