@@ -136,6 +136,26 @@ def _natural_key(name: str) -> list[Any]:
     return [int(part) if i % 2 else part.lower() for i, part in enumerate(re.split(r"(\d+)", name))]
 
 
+def _image_subfolders(folder: Path, most: int = 3, look: int = 50) -> list[str]:
+    """Names of (at most ``most``) sub-folders of ``folder`` that hold images, among its first ``look``
+    sub-folders (for the message of a folder without images, e.g. a dataset's ``seq/img``); unreadable ones
+    are passed over."""
+    found: list[str] = []
+    try:
+        subfolders = sorted(sub for sub in folder.iterdir() if sub.is_dir())[:look]
+    except OSError:
+        return found
+    for sub in subfolders:
+        try:
+            if any(q.suffix.lower() in IMAGE_EXTENSIONS and q.is_file() for q in sub.iterdir()):
+                found.append(sub.name)
+        except OSError:
+            continue
+        if len(found) == most:
+            break
+    return found
+
+
 class ImageFolderReader(FrameReader):
     """Images of one folder (not recursive), in frame order (module docstring); unreadable ones per ``on_error``."""
 
@@ -146,7 +166,9 @@ class ImageFolderReader(FrameReader):
         found = [p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
         self.paths, self.frame_ids = order_image_files(found)
         if not self.paths:
-            raise FileNotFoundError(f"{self.folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
+            inside = _image_subfolders(self.folder)
+            hint = f"; its sub-folder(s) {', '.join(inside)} hold images: pass one of them" if inside else ""
+            raise FileNotFoundError(f"{self.folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found{hint}")
         self.name = name or self.folder.name
         self.fps = fps
         self.description = f"image folder {self.folder} ({len(self.paths)} images)"

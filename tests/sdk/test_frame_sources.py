@@ -48,6 +48,18 @@ def test_an_image_folder_reader_yields_frames_in_that_order(tmp_path):
     assert [i for i, _ in open_frame_source(folder, max_frames=2)] == [1, 2]
 
 
+def test_a_folder_without_images_names_its_subfolders_that_have_some(tmp_path):
+    root = tmp_path / "otb_crossing"
+    _folder(root / "img", ["1.jpg", "2.jpg"])
+    (root / "empty").mkdir()
+    (root / "notes.txt").write_text("not a frame")
+    with pytest.raises(FileNotFoundError, match=r"otb_crossing: no images .* found; its sub-folder\(s\) img hold "
+                                                r"images: pass one of them$"):
+        open_frame_source(root)
+    with pytest.raises(FileNotFoundError, match=r"empty: no images \(.*\) found$"):  # nothing to point at
+        open_frame_source(root / "empty")
+
+
 def test_a_corrupt_image_is_skipped_with_a_warning_and_counted_or_stops_the_reader(tmp_path):
     folder = _folder(tmp_path / "imgs", [f"{i:06d}.jpg" for i in range(1, 6)])
     (folder / "000003.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
