@@ -125,7 +125,8 @@ def run_export(args: argparse.Namespace) -> int:
     request = ExportRequest(out=args.out, format=args.format, precision=args.precision, export=options,
                             calib=args.calib, calib_frames=args.calib_frames, calib_method=args.calib_method,
                             calib_cache=args.calib_cache, calib_reduce_range=args.calib_reduce_range, engine=engine,
-                            onnx_out=args.onnx_out)
+                            onnx_out=args.onnx_out,
+                            inputs=tuple(p for p in (args.weights, args.calib) if p is not None))
     overrides = _model_overrides(args.model_set)
     if args.weights is not None and args.weights.suffix.lower() == ".onnx":
         if overrides or args.raw_heads or args.size is not None:

@@ -29,6 +29,7 @@ Bad input raises ``ValueError``, which the main CLI prints as one line (exit cod
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DEFAULT_SIZE = "1088x608"
 
@@ -154,6 +155,10 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
 def run_model_info(args: argparse.Namespace) -> int:
     """Build the model on the ``meta`` device (no weights allocated), count, print, optionally save."""
     width, height = parse_size(args.size)
+    if args.json:
+        from mottrack_sdk.io.output_paths import check_output_file
+
+        check_output_file(args.json, "--json", (".json",))
     import torch
 
     from mottrack_training.model.complexity import measure_complexity
@@ -225,8 +230,10 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 def run_average_weights(args: argparse.Namespace) -> int:
     """Average checkpoints (``mottrack_training.engine.soup``) and say what went in."""
+    from mottrack_sdk.io.output_paths import check_output_file
     from mottrack_training.engine.soup import average_checkpoints, parse_mix
 
+    check_output_file(args.out, "--out")
     record = average_checkpoints(args.checkpoints, args.out, parse_mix(args.mix, len(args.checkpoints)))
     for member in record["averaged_from"]:
         print(f"  {member['weight']:.3f} x {member['checkpoint']} ({member['config']}, epoch {member['epoch']})")
@@ -271,6 +278,12 @@ def run_package_weights(args: argparse.Namespace) -> int:
         if not sep or not name.strip() or not licence.strip():
             raise ValueError(f"--source {item!r}: expected NAME=LICENCE")
         notes[name.strip()] = licence.strip()
+    from mottrack_sdk.io.output_paths import check_not_input, check_output_file, check_output_folder
+
+    check_output_folder(args.out, "--out")  # before the minutes of measuring
+    for name in ("weights.pt", "config.yaml", "metrics.json"):
+        check_output_file(Path(args.out) / name, "--out")
+        check_not_input(Path(args.out) / name, "--out", [args.checkpoint])
     card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker,
                            source_notes=notes, nms_iou=args.nms_iou, img_size=img_size)
     print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "

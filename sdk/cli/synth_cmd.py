@@ -9,6 +9,8 @@ with different ``--seed`` values never share a sequence (train on ``--seed 0``, 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from mottrack_sdk import config
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate the arguments, write the sequences with a progress bar, print where they went."""
     from tqdm import tqdm
 
+    from mottrack_sdk.io.output_paths import check_output_folder
     from mottrack_sdk.scenes import sequence_name, sequence_seed, write_sequence
 
     if args.sequences < 1 or args.sequences > 9999:
@@ -74,11 +77,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # e.g. a size beyond the generator's limits
         flag = next((f"{flag}: " for name, flag in _CAMERA_FLAGS.items() if f"SceneOptions.{name} " in str(exc)), "")
         raise ValueError(f"invalid synth arguments: {flag}{exc}") from None
-    with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth",
-              disable=args.no_progress) as bar:
-        for i in range(args.sequences):
-            options = base.with_changes(seed=sequence_seed(args.seed, i))
-            seq_dir = write_sequence(args.out, options, sequence_name(args.seed, i),
-                                     on_frame=lambda _frame: bar.update(1))
-            bar.write(f"wrote {seq_dir}")
+    check_output_folder(args.out, "--out")
+    for i in range(args.sequences):  # a sequence may replace an earlier one, never a file
+        check_output_folder(Path(args.out) / sequence_name(args.seed, i), "--out (its sequence folder)")
+    try:
+        with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth",
+                  disable=args.no_progress) as bar:
+            for i in range(args.sequences):
+                options = base.with_changes(seed=sequence_seed(args.seed, i))
+                seq_dir = write_sequence(args.out, options, sequence_name(args.seed, i),
+                                         on_frame=lambda _frame: bar.update(1))
+                bar.write(f"wrote {seq_dir}")
+    except KeyboardInterrupt:  # the sequence being written is removed; the finished ones stay
+        print("\nstopped: the sequences listed above are complete", file=sys.stderr)
+        return 130
     return 0

@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     # a name from the data (seqinfo name=, a URL) is made safe; one the user typed is refused below when unsafe
     name = args.name or safe_path_component(source.name, f"the name taken from SOURCE {args.source}", replace="_")
     video = args.out / f"{name}.mp4" if args.save_video else None
-    _check_outputs(args.out, name, video, "--name" if args.name else "the name taken from SOURCE (pass --name)")
+    _check_outputs(args.out, name, video, "--name" if args.name else "the name taken from SOURCE (pass --name)",
+                   inputs=[args.source] if isinstance(args.source, (str, Path)) else [])
     if source.fps:
         changes = {"frame_rate": float(source.fps), **changes}
     tracker = Tracker(options, **changes, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
@@ -101,14 +102,17 @@ def birth_delay_note(min_hits: int, fps: float | None) -> str | None:
             f"{fps:g} fps; for low-frame-rate video pass --set min_hits=2 (or 3) to confirm tracks sooner")
 
 
-def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str) -> None:
-    from mottrack_sdk.io.output_paths import check_output_file
+def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str, inputs: list = ()) -> None:
+    """Every file the run writes is a plain file name that can be written and replaces no input."""
+    from mottrack_sdk.io.output_paths import check_not_input, check_output_file
 
     if not name or name in (".", "..") or Path(name).name != name:
         raise ValueError(f"{name_flag} {name!r}: expected a plain file stem (no folders)")
     for path in (out / f"{name}.txt", out / f"{name}.summary.json", video):
         if path is not None:
-            check_output_file(path, "--out" if path is not video else "--save-video")
+            flag = "--out" if path is not video else "--save-video"
+            check_output_file(path, flag)
+            check_not_input(path, f"{flag} / {name_flag}", [str(i) for i in inputs])
 
 
 def track_source(tracker: Any, source: Any, out: Path, name: str, video: Path | None = None, quiet: bool = False,
@@ -160,6 +164,13 @@ def track_source(tracker: Any, source: Any, out: Path, name: str, video: Path | 
         summary.update(problems.as_dict())
         summary.update(stopped_by_error=str(stopped_by) if stopped_by else None, interrupted=stop.name,
                        exit_code=stop.exit_code)
+        if stats.frames == 0 and stopped_by is None and stop.name is None:  # nothing tracked: no empty "results"
+            for path in (results_path, video):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            why = problems.ended_early or (problems.examples[0] if problems.examples else "the source is empty")
+            raise ValueError(f"SOURCE {source.description}: no frame could be read ({problems.skipped} unreadable; "
+                             f"{why})")
         write_json(summary_path, summary)
     print_summary(summary, [results_path] + ([video] if video is not None and video.is_file() else []) + [summary_path])
     if stopped_by is not None:

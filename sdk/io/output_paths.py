@@ -17,7 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["check_output_file", "check_output_folder"]
+__all__ = ["check_not_input", "check_output_file", "check_output_folder"]
 
 
 def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
@@ -51,6 +51,31 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{flag} {path}: exists and is not writable")
     _check_writable(path.parent, flag, path)
+    return path
+
+
+def check_not_input(path: str | os.PathLike[str], flag: str,
+                    inputs: "list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...]") -> Path:
+    """``path`` (an output file about to be written) is none of the ``inputs`` and no existing file inside
+    an input folder, so an output never replaces what it is made from (links and ``..`` resolved).
+
+    Inputs that do not exist (a camera index, a URL) are passed over; a new file inside an input
+    folder is allowed.
+
+    Raises:
+        ValueError: naming ``flag``, the output and the input it would overwrite.
+    """
+    path = Path(path)
+    target = path.resolve()
+    for given in inputs:
+        source = Path(given)
+        if not source.exists():
+            continue
+        base = source.resolve()
+        if target == base:
+            raise ValueError(f"{flag} {path}: is the input {source}, which would be overwritten; write elsewhere")
+        if base.is_dir() and path.is_file() and base in target.parents:
+            raise ValueError(f"{flag} {path}: would overwrite a file inside the input {source}; write elsewhere")
     return path
 
 

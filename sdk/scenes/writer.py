@@ -1,4 +1,4 @@
-"""Write synthetic scenes as MOTChallenge sequences, every file atomically.
+"""Write synthetic scenes as MOTChallenge sequences, each sequence atomically.
 
 Layout of one sequence (``<root>/<name>/``)::
 
@@ -8,12 +8,16 @@ Layout of one sequence (``<root>/<name>/``)::
     seqinfo.ini              [Sequence] name, imDir, frameRate, seqLength, imWidth, imHeight, imExt
 
 ``gt.txt`` and ``seqinfo.ini`` are written with :mod:`mottrack_sdk.io` (the project's one MOTChallenge
-writer). ``seqinfo.ini`` is written last: a sequence without it was interrupted and is incomplete.
+writer). A sequence is written in a hidden sibling folder (``.<name>.partial-*``) and renamed into place
+when it is whole, so an interrupted or failed run leaves no half-written sequence under its name (and a
+previous sequence of that name stays until then); ``seqinfo.ini`` is still written last.
 """
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -21,7 +25,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from mottrack_sdk.io import SeqInfo, atomic_write, write_gt, write_json, write_seqinfo
+from mottrack_sdk.io import SeqInfo, write_gt, write_json, write_seqinfo
 from mottrack_sdk.scenes.generator import SceneGenerator
 from mottrack_sdk.scenes.options import SceneOptions
 
@@ -64,16 +68,36 @@ def write_sequence(root: str | os.PathLike[str], options: SceneOptions, name: st
     """
     name = name or f"SYNTH-seed{options.seed}"
     seq_dir = Path(root) / name
+    # written in a hidden sibling folder and renamed into place at the end: an interrupted or failed run
+    # leaves no half-written sequence (a previous one of that name stays until the new one is whole)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    partial = Path(root) / f".{name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_frames(partial, options, name, on_frame)
+        if seq_dir.is_dir():
+            old = Path(root) / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            seq_dir.rename(old)
+            partial.rename(seq_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            partial.rename(seq_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return seq_dir
+
+
+def _write_frames(seq_dir: Path, options: SceneOptions, name: str, on_frame: Callable[[int], None] | None) -> None:
+    """The frames, ground truth, options and seqinfo.ini of one sequence, in ``seq_dir``."""
     img_dir = seq_dir / IMAGE_DIR
-    img_dir.mkdir(parents=True, exist_ok=True)
+    img_dir.mkdir(parents=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality]
     rows: list[np.ndarray] = []
     for frame in SceneGenerator(options):
         ok, encoded = cv2.imencode(IMAGE_EXT, frame.image_bgr, params)
         if not ok:
-            raise OSError(f"cv2.imencode failed for frame {frame.frame_id} of {seq_dir}")
-        with atomic_write(img_dir / f"{frame.frame_id:06d}{IMAGE_EXT}", "wb") as fh:
-            fh.write(np.asarray(encoded).tobytes())
+            raise OSError(f"cv2.imencode failed for frame {frame.frame_id} of {name}")
+        (img_dir / f"{frame.frame_id:06d}{IMAGE_EXT}").write_bytes(np.asarray(encoded).tobytes())
         rows.append(frame.gt_rows())
         if on_frame is not None:
             on_frame(frame.frame_id)
@@ -83,7 +107,6 @@ def write_sequence(root: str | os.PathLike[str], options: SceneOptions, name: st
     write_seqinfo(seq_dir / "seqinfo.ini", SeqInfo(
         name=name, frame_rate=options.fps, seq_length=options.num_frames, im_width=options.width,
         im_height=options.height, im_dir=IMAGE_DIR, im_ext=IMAGE_EXT))
-    return seq_dir
 
 
 def write_sequences(root: str | os.PathLike[str], count: int, base_seed: int = 0,

@@ -139,6 +139,28 @@ def test_output_paths_are_checked_before_the_export(capsys, tmp_path, out, extra
 
 
 @pytest.mark.torch
+def test_an_export_never_writes_over_its_input(capsys, tmp_path):
+    """``--out`` naming the ``--weights`` file (here an ONNX converted to FP16), or a file inside the
+    ``--calib`` folder, is refused before anything runs; the input stays as it was."""
+    import hashlib
+
+    pytest.importorskip("torch")
+    tiny = ["--set", "width_multiple=0.0625", "--set", "embedding_dim=16", "--size", "64x64"]
+    model = tmp_path / "m.onnx"
+    assert _run(capsys, "--random-weights", *tiny, "--out", str(model))[0] == 0
+    before = hashlib.sha256(model.read_bytes()).hexdigest()
+    code, text = _run(capsys, "--weights", str(model), "--precision", "fp16", "--out", str(tmp_path / "." / "m.onnx"))
+    assert code == 2 and "is the input" in text and "m.onnx" in text and "Traceback" not in text
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == before
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "old.onnx").write_bytes(b"keep")
+    code, text = _run(capsys, "--random-weights", *tiny, "--precision", "int8", "--calib", str(calib),
+                      "--out", str(calib / "old.onnx"))
+    assert code == 2 and "would overwrite a file inside the input" in text and (calib / "old.onnx").read_bytes() == b"keep"
+
+
+@pytest.mark.torch
 def test_tracker_set_writes_defaults_over_the_weights_own(capsys, tmp_path):
     """``--tracker-set`` changes the file's tracker_defaults field by field over what the weights were
     validated with (the rest stays), so a file exported at another --size carries its own thresholds."""

@@ -72,6 +72,15 @@ def test_model_info_rejects_bad_sizes(size: str) -> None:
         args.func(args)
 
 
+def test_model_info_checks_json_before_counting(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    for target, message in ((tmp_path, "is a folder"), (tmp_path / "afile" / "x.json", "is a file, so no folder"),
+                            (tmp_path / "info.txt", "ending in .json")):
+        args = _model_info_parser().parse_args(["model-info", "--size", "576x320", "--json", str(target)])
+        with pytest.raises(ValueError, match=f"--json .*{message}"):
+            args.func(args)
+
+
 def test_cli_module_imports_without_torch_at_import_time() -> None:
     """`mottrack --help` loads every plugin's register(); the training one must not pull in torch."""
     import subprocess

@@ -103,6 +103,21 @@ def test_the_card_lists_every_training_source_with_its_licence(tmp_path, tiny_co
     assert by_name["old data"] == "MIT" and by_name["COCO"] == "CC BY 4.0"
 
 
+def test_package_weights_checks_its_outputs_before_measuring(tiny_run, tmp_path, capsys):
+    """A --out that cannot take the three files (a file, a folder where config.yaml goes, the checkpoint's
+    own name) is one error before the held-out measurement, and nothing is written."""
+    from mottrack_sdk.cli.main import main
+
+    ckpt, _ = tiny_run
+    (tmp_path / "pkg" / "config.yaml").mkdir(parents=True)
+    for out, message in ((ckpt, "exists and is not a folder"), (tmp_path / "pkg", "config.yaml: is a folder")):
+        assert main(["package-weights", "--checkpoint", str(ckpt), "--out", str(out), "--test-seed", "5"]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and "Traceback" not in captured.err
+        assert "synthetic" not in captured.out  # the held-out sequences were not even prepared
+    assert not (tmp_path / "pkg" / "weights.pt").exists()
+
+
 def test_the_nms_iou_chosen_after_training_is_measured_stored_and_exported(tiny_run, tmp_path):
     """``package-weights --nms-iou``: the card is measured with it, the weights carry it, and it is
     ``mottrack export``'s ``--iou-threshold`` default for them (a checkpoint gives its val.nms_iou)."""

@@ -57,6 +57,17 @@ def test_equal_weights_by_default_and_the_cli(two_runs, tmp_path, capsys):
     torch.testing.assert_close(load_checkpoint(tmp_path / "soup.pt")["ema"]["model"][name], (a[name] + b[name]) / 2)
 
 
+def test_the_cli_checks_out_first(two_runs, tmp_path, capsys):
+    from mottrack_sdk.cli.main import main
+
+    first, second = two_runs
+    (tmp_path / "afile").write_text("x")
+    for out, message in ((tmp_path, "is a folder"), (tmp_path / "afile" / "s.pt", "is a file, so no folder")):
+        assert main(["average-weights", str(first), str(second), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out}: " in err and message in err and "Traceback" not in err
+
+
 def test_a_soup_packages_with_every_members_sources_and_is_not_resumable(two_runs, tmp_path, tiny_config):
     from mottrack_training.engine.release import package_weights
 
