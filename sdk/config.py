@@ -15,7 +15,7 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size"]
+__all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
 
 MAX_SIDE = 8192  # the largest image or network side parse_size accepts (8K video is 7680x4320)
 
@@ -82,20 +82,36 @@ def _field_value(f: dataclasses.Field, hint: Any, value: Any, label: str) -> Any
 
 def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
     """Load ``cls`` from a YAML file (optionally one top-level ``section`` of it)."""
-    import yaml  # PyYAML: small, only needed when a YAML file is read
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"options file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    data = read_yaml(path) or {}
     if section is not None:
         if not isinstance(data, Mapping) or section not in data:
             raise ValueError(f"{path}: expected a top-level '{section}:' section")
         data = data[section]
     return options_from_dict(cls, data, where=f"{path}" + (f" [{section}]" if section else ""))
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The data of a YAML file (``yaml.safe_load``: plain data only, no Python objects).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: naming the file, for text that is not UTF-8 or not valid YAML (the parser's
+            message on one line).
+    """
+    import yaml  # PyYAML: small, only needed when a YAML file is read
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
 def _coerce(hint: Any, value: Any, label: str) -> Any:

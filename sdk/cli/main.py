@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CliError, ValueError, FileNotFoundError) as exc:
-        print(f"mottrack {args.command}: error: {exc}", file=sys.stderr)
+    except (CliError, ValueError, FileNotFoundError, ImportError) as exc:  # ImportError: a missing optional
+        print(f"mottrack {args.command}: error: {exc}", file=sys.stderr)     # runtime (TensorRT, OpenVINO)
         return 2
 
 

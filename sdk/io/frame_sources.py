@@ -35,6 +35,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from mottrack_sdk.tracking.cmc import MIN_FRAME_SIDE
+
 __all__ = ["IMAGE_EXTENSIONS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
            "ImageFolderReader", "VideoFrameReader", "open_frame_source", "order_image_files"]
 
@@ -188,6 +190,10 @@ class ImageFolderReader(FrameReader):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 self._skip(f"{path}: cannot read this image (corrupt, unsupported format or gone)")
+                continue
+            if min(image.shape[:2]) < MIN_FRAME_SIDE:
+                self._skip(f"{path}: {image.shape[1]}x{image.shape[0]} pixels, smaller than a frame can be "
+                           f"({MIN_FRAME_SIDE}x{MIN_FRAME_SIDE})")
                 continue
             yield frame_id, image
 

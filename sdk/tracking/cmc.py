@@ -39,7 +39,7 @@ __all__ = ["CMC_METHODS", "CameraMotionEstimator", "CmcOptions", "check_warp", "
 CMC_METHODS = ("sparse_flow", "ecc")
 ECC_MOTIONS = ("euclidean", "affine")
 MIN_SCALE, MAX_SCALE = 0.5, 2.0  # a frame-to-frame zoom outside this is a failed estimate
-_MIN_SIDE = 8  # frames smaller than this (either side) cannot be matched
+MIN_FRAME_SIDE = 8  # frames smaller than this (either side) cannot be matched (frame readers skip them)
 _ECC_COARSE_LEVELS = 2  # ECC area-halved passes before the max_side one
 
 
@@ -169,7 +169,7 @@ class CameraMotionEstimator:
 
         o = self.options
         image, levels = gray, 0
-        while levels < o.corner_level and min(image.shape) // 2 >= _MIN_SIDE:
+        while levels < o.corner_level and min(image.shape) // 2 >= MIN_FRAME_SIDE:
             image, mask, levels = _halve(image), _halve_mask(mask), levels + 1
         k = 2 ** levels
         points = cv2.goodFeaturesToTrack(image, o.max_corners, o.quality, o.min_distance / k, mask=mask,
@@ -293,10 +293,10 @@ def _small_gray(frame: Any, max_side: int, halved: Any = None) -> tuple[np.ndarr
 
     ok = isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and (
         frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3))
-    if not ok or min(frame.shape[:2]) < _MIN_SIDE:
+    if not ok or min(frame.shape[:2]) < MIN_FRAME_SIDE:
         got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
         raise ValueError(f"frame: expected an (H, W, 3) uint8 BGR or (H, W) uint8 grey image of at least "
-                         f"{_MIN_SIDE}x{_MIN_SIDE} pixels, got {got}")
+                         f"{MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels, got {got}")
     if halved is not None:
         _check_halved(halved, frame)
     # Area downscale with fx = fy, so each step maps q = (p + 0.5)·k − 0.5 exactly (uniform) and so

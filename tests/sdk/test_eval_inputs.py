@@ -66,6 +66,13 @@ def test_a_result_frame_beyond_the_sequence_is_named(gt_root, tmp_path):
         evaluate_mot(gt_root, tmp_path / "res")
 
 
+def test_ground_truth_without_boxes_is_refused_not_scored(gt_root, tmp_path):
+    _results_from_gt(gt_root, tmp_path / "res")
+    (gt_root / "S" / "gt" / "gt.txt").write_text("")  # MOTA would come out as -100 x the result rows
+    with pytest.raises(ValueError, match="the ground truth of S holds no boxes, so there is nothing to score"):
+        evaluate_mot(gt_root, tmp_path / "res")
+
+
 def test_negative_ids_are_refused_with_a_clear_message(gt_root, tmp_path):
     path = _results_from_gt(gt_root, tmp_path / "res")
     path.write_text(path.read_text() + "1,-5,10,10,20,40,1,-1,-1,-1\n")

@@ -74,6 +74,11 @@ def test_a_corrupt_image_is_skipped_with_a_warning_and_counted_or_stops_the_read
         list(stop)
     with pytest.raises(ValueError, match="--on-error"):
         open_frame_source(folder, on_error="ignore")
+    cv2.imwrite(str(folder / "000006.png"), np.zeros((1, 7, 3), np.uint8))  # too small for a frame: skipped too
+    reader = open_frame_source(folder)
+    reader.warn = warnings.append
+    assert [i for i, _ in reader] == [1, 2, 4, 5] and reader.problems.skipped == 2
+    assert "000006.png: 7x1 pixels, smaller than a frame can be (8x8)" in reader.problems.examples[1]
 
 
 def _mjpeg_video(path: Path, count: int) -> list[int]:

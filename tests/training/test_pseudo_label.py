@@ -208,7 +208,7 @@ def test_interrupted_sequence_leaves_nothing_and_is_redone(tmp_path, teacher_fil
     with pytest.raises(KeyboardInterrupt):
         pseudo_label([str(src)], tmp_path / "out", PseudoLabelOptions(), progress=False, log=lambda _: None,
                      teachers=[Crash(teacher_file, (64, 64))])
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()  # the sequence went, and so did the empty --out this run made
     (report,) = run([src], tmp_path / "out", teacher_file)
     assert not report.skipped and report.counts["frames"] == 6
 
@@ -265,6 +265,26 @@ def test_bad_input_errors_name_the_argument(tmp_path, teacher_file):
     with pytest.raises(ValueError, match="60x50 but the sequence is 128x96"):
         run([mixed], tmp_path / "out3", teacher_file)
     assert not (tmp_path / "out3" / "mixed").exists()
+
+
+def test_a_teacher_file_that_is_no_model_fails_before_any_output(tmp_path, teacher_file):
+    """The teachers open before the first sequence: a corrupt model file is one ValueError naming
+    ``--teachers`` and the file (whatever the runtime raised), and no ``--out`` folder is left."""
+    class BrokenTeacher(BlockTeacher):
+        def _load(self) -> None:
+            raise RuntimeError("Exception from src/inference: cannot parse\nmore lines")
+
+    src = make_frames(tmp_path / "cam", n=2)
+    with pytest.raises(ValueError, match=r"^--teachers: teacher model .*fake.onnx: fake cannot open it "
+                                         r"\(RuntimeError: Exception from src/inference: cannot parse\)$"):
+        pseudo_label([str(src)], tmp_path / "out", PseudoLabelOptions(), progress=False, log=lambda _: None,
+                     teachers=[BrokenTeacher(teacher_file, (128, 96), name="broken")])
+    assert not (tmp_path / "out").exists()
+    run([src], tmp_path / "out", teacher_file)  # an --out that existed before a failure is kept
+    with pytest.raises(ValueError, match="--teachers"):
+        pseudo_label([str(src)], tmp_path / "out", PseudoLabelOptions(overwrite=True), progress=False,
+                     log=lambda _: None, teachers=[BrokenTeacher(teacher_file, (128, 96))])
+    assert (tmp_path / "out" / "cam" / "gt" / "gt.txt").is_file()
 
 
 def test_cli_prints_errors_in_one_line(tmp_path, capsys):

@@ -104,10 +104,23 @@ class Teacher(abc.ABC):
                 or frame_bgr.dtype != np.uint8 or frame_bgr.size == 0:
             shape = getattr(frame_bgr, "shape", type(frame_bgr).__name__)
             raise ValueError(f"{self.name}: frame_bgr must be a (H, W, 3) uint8 BGR image, got {shape}")
-        if not self._loaded:
-            self._load()
-            self._loaded = True
+        self.load()
         return self._detect(frame_bgr)
+
+    def load(self) -> None:
+        """Open the model now (``detect`` opens it on first use). ValueError naming the file when it is
+        not a model this teacher's runtime can open; ImportError (with the extra) when the runtime is missing."""
+        if self._loaded:
+            return
+        try:
+            self._load()
+        except ImportError:
+            raise
+        except Exception as exc:  # the runtimes raise their own types (protobuf, OpenVINO, IndexError)
+            reason = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ValueError(f"teacher model {self.path}: {self.kind} cannot open it "
+                             f"({type(exc).__name__}: {reason})") from None
+        self._loaded = True
 
     def close(self) -> None:
         """Release the runtime objects (idempotent); the next ``detect`` loads the model again."""
@@ -244,7 +257,8 @@ class MultiScaleTeacher(Teacher):
         self._loaded = False
 
     def _load(self) -> None:
-        pass  # each scale loads on its first detect
+        for teacher in self.scales:
+            teacher.load()
 
     def _detect(self, frame_bgr: np.ndarray) -> Detections:
         found = [t.detect(frame_bgr) for t in self.scales]

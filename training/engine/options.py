@@ -316,16 +316,13 @@ def merge_config(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
 
 
 def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    import yaml
+    from mottrack_sdk.config import read_yaml
 
     if not path.is_file():
         raise FileNotFoundError(f"training config {path} not found")
     if path.resolve() in seen:
         raise ValueError(f"{path}: 'extends' forms a cycle")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a training config must be a YAML mapping")
     parent = data.pop("extends", None)

@@ -207,12 +207,16 @@ def parse_yolox_config(raw: dict[str, Any], source: str = "<memory>") -> YoloxMo
 
 
 def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    import yaml  # deferred: only config loading needs it
+    from mottrack_sdk.config import read_yaml
 
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle")
-    with open(path, encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+    try:
+        raw = read_yaml(path)
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"model config {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a model config must be a YAML mapping, got {type(raw).__name__}")
     parent = raw.pop("extends", None)

@@ -1,0 +1,53 @@
+"""YAML files the commands read (``--config``, ``--tracker-config``, training configs) through
+``mottrack_sdk.config.read_yaml``: plain data only, and every bad file is one line naming it."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from mottrack_sdk.cli.main import main
+from mottrack_sdk.config import read_yaml
+
+
+def test_read_yaml(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("a: 1\nb: [2, 3]\n")
+    assert read_yaml(good) == {"a": 1, "b": [2, 3]}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ValueError, match=r"^.*bad.yaml: not valid YAML \([^\n]*\)$"):  # one line
+        read_yaml(bad)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"a: \xe3\x28\xa1\n")
+    with pytest.raises(ValueError, match=r"bin.yaml: not a UTF-8 text file \(byte 3"):
+        read_yaml(binary)
+    code = tmp_path / "code.yaml"
+    code.write_text("!!python/object/apply:os.system ['touch " + str(tmp_path / "PWNED") + "']\n")
+    with pytest.raises(ValueError, match="code.yaml: not valid YAML"):
+        read_yaml(code)
+    assert not (tmp_path / "PWNED").exists()
+    with pytest.raises(FileNotFoundError, match=r"it is a folder"):
+        read_yaml(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"a: [1,\n", b"\xe3\x28\xa1", b"!!python/object/apply:os.system ['true']\n"])
+def test_a_bad_model_config_is_one_line_naming_it(capsys, tmp_path, content):
+    pytest.importorskip("torch")
+    config = tmp_path / "model.yaml"
+    config.write_bytes(content)
+    for argv in (["model-info", "--config", str(config)],
+                 ["export", "--random-weights", "--config", str(config), "--out", str(tmp_path / "m.onnx")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"model config {config}: " in err and "Traceback" not in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_an_engine_without_tensorrt_is_one_line(capsys, tmp_path, sequence):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not an engine")
+    assert main(["track", str(sequence), "--model", str(engine), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mottrack track: error: the tensorrt backend needs TensorRT") and "\n" not in err
