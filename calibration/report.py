@@ -43,8 +43,10 @@ class ReportOptions:
     cache: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.latency_runs < 1 or self.warmup < 0 or self.threads < 1 or self.frames < 1:
-            raise ValueError("latency_runs, threads and frames must be >= 1 and warmup >= 0")
+        for flag, value, least in (("--frames", self.frames, 1), ("--threads", self.threads, 1),
+                                   ("--latency-runs", self.latency_runs, 1), ("--warmup", self.warmup, 0)):
+            if value < least:
+                raise ValueError(f"{flag} must be >= {least}, got {value}")
 
 
 @dataclass

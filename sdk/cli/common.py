@@ -37,7 +37,8 @@ def tracker_config_changes(path: Path) -> dict[str, Any]:
 
     where = f"--tracker-config {path}"
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{where}: file not found")
+        raise FileNotFoundError(f"{where}: " + ("is a folder (expected a YAML file)" if Path(path).is_dir()
+                                                else "file not found"))
     if Path(path).stat().st_size > _MAX_CONFIG_BYTES:
         raise ValueError(f"{where}: {Path(path).stat().st_size:,} bytes; a tracker options file is a short mapping "
                          f"(at most {_MAX_CONFIG_BYTES:,} bytes)")
@@ -112,12 +113,14 @@ def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
 
 
 def positive_int(name: str) -> Callable[[str], int]:
+    """An argparse ``type=`` for whole numbers >= 1; argparse names the flag (``argument NAME: ...``)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < 1:
-            raise argparse.ArgumentTypeError(f"{name}: expected a number >= 1, got {value}")
+            raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
         return value
+    parse.__name__ = name  # what argparse shows for a type error it raises itself
     return parse

@@ -72,4 +72,6 @@ def resolve_model(path: Path | None) -> Path:
         return default_model_path(must_exist=True)
     if not path.exists():
         raise FileNotFoundError(f"--model {path}: file not found")
+    if path.is_dir():
+        raise ValueError(f"--model {path}: is a folder (expected a model file: .onnx, .engine / .plan, .pt ...)")
     return path

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.offline import track_mot_detections
 
     options = tracker_options_from_args(args)
+    if not Path(args.det).is_dir():
+        raise FileNotFoundError(f"--det {args.det}: folder not found")
     seqs = find_sequences(args.det, require="det/det.txt")
     check_output_folder(args.out, "--out")
     total_frames, names = 0, {}

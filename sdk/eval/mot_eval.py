@@ -87,6 +87,8 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
     if benchmark not in BENCHMARKS:
         raise ValueError(f"benchmark: expected one of {list(BENCHMARKS)}, got {benchmark!r}")
     gt_root, results_dir = Path(gt_root), Path(results_dir)
+    if not gt_root.is_dir():
+        raise FileNotFoundError(f"--gt {gt_root}: folder not found")
     if not results_dir.is_dir():
         raise FileNotFoundError(f"--results {results_dir}: folder not found")
     seq_dirs = find_sequences(gt_root)

@@ -80,6 +80,12 @@ def test_calibrate_refuses_bad_inputs(tmp_path, capsys):
     bad.write_bytes(b"junk")
     assert main(["calibrate", "--model", str(bad), "--data", str(tmp_path), "--report", str(tmp_path / "r")]) == 2
     assert "not a loadable ONNX model" in capsys.readouterr().err
+    for flag, value, least in (("--frames", "0", 1), ("--threads", "-1", 1), ("--latency-runs", "0", 1),
+                               ("--warmup", "-1", 0)):  # each names itself and its value
+        assert main(["calibrate", "--model", str(bad), "--data", str(tmp_path), "--report", str(tmp_path / "r"),
+                     flag, value]) == 2
+        assert f"{flag} must be >= {least}, got {value}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_models(tiny_export, synthetic_root,

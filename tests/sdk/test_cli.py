@@ -36,10 +36,12 @@ def test_demo_runs_and_scores_the_generated_scene(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["track-dets", "--det", "/nonexistent", "--out", "x"], "/nonexistent: folder not found"),
+    (["track-dets", "--det", "/nonexistent", "--out", "x"], "--det /nonexistent: folder not found"),
     (["track-dets", "--det", ".", "--out", "x", "--set", "nonsense"], "--set: expected KEY=VALUE"),
     (["track-dets", "--det", ".", "--out", "x", "--set", "iou_thresh=3"], "iou_thresh: expected a value in"),
-    (["eval", "--gt", "/nonexistent", "--results", "."], "/nonexistent: folder not found"),
+    (["eval", "--gt", "/nonexistent", "--results", "."], "--gt /nonexistent: folder not found"),
+    (["track", ".", "--model", ".", "--out", "x"], "--model .: is a folder (expected a model file"),
+    (["track-dets", "--det", ".", "--out", "x", "--tracker-config", "."], "--tracker-config .: is a folder"),
 ])
 def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
@@ -50,7 +52,8 @@ def test_errors_are_one_clear_line(argv, message, capsys):
 def test_bad_numbers_are_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--objects", "0"])
-    assert "--objects: expected a number >= 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "argument --objects: expected a number >= 1" in err and "--objects: --objects" not in err
 
 
 def test_commands_without_a_model_take_set_as_tracker_keywords(tmp_path):
