@@ -300,8 +300,14 @@ def open_frame_source(source: str | int | Path, max_frames: int | None = None, o
             from mottrack_sdk.io.motchallenge import read_seqinfo
 
             info = read_seqinfo(path)
+            if not (path / info.im_dir).is_dir():
+                raise FileNotFoundError(f"{path / 'seqinfo.ini'}: imDir={info.im_dir} names no folder of {path}")
             reader = ImageFolderReader(path / info.im_dir, name=path.resolve().name, fps=info.frame_rate,
                                        on_error=on_error)
+            if info.seq_length and reader.frame_count != info.seq_length:
+                reader.warn(f"warning: {path / 'seqinfo.ini'}: seqLength={info.seq_length}, but {path / info.im_dir} "
+                            f"holds {reader.frame_count} images; all are read (results past frame "
+                            f"{info.seq_length} will not evaluate against this sequence)")
         elif path.is_dir():
             folder = path / "img1" if (path / "img1").is_dir() else path
             reader = ImageFolderReader(folder, name=path.resolve().name or "frames", on_error=on_error)

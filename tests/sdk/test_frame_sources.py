@@ -60,6 +60,21 @@ def test_a_folder_without_images_names_its_subfolders_that_have_some(tmp_path):
         open_frame_source(root / "empty")
 
 
+def test_a_sequence_whose_seqinfo_disagrees_with_its_folder(tmp_path, capsys):
+    seq = tmp_path / "S"
+    _folder(seq / "img1", ["000001.jpg", "000002.jpg", "000003.jpg"])
+    info = "[Sequence]\nname=S\nimDir={}\nframeRate=25\nseqLength={}\nimWidth=64\nimHeight=48\nimExt=.jpg\n"
+    (seq / "seqinfo.ini").write_text(info.format("nothere", 3))
+    with pytest.raises(FileNotFoundError, match=r"seqinfo.ini: imDir=nothere names no folder of .*S$"):
+        open_frame_source(seq)
+    (seq / "seqinfo.ini").write_text(info.format("img1", 2))
+    assert [i for i, _ in open_frame_source(seq)] == [1, 2, 3]  # read, with a warning
+    assert "seqLength=2, but" in capsys.readouterr().err
+    (seq / "seqinfo.ini").write_text(info.format("img1", 3))
+    open_frame_source(seq)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_corrupt_image_is_skipped_with_a_warning_and_counted_or_stops_the_reader(tmp_path):
     folder = _folder(tmp_path / "imgs", [f"{i:06d}.jpg" for i in range(1, 6)])
     (folder / "000003.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
