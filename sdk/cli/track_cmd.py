@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.tracker import Tracker
 
     check_output_folder(args.out, "--out")
+    created = not Path(args.out).exists()
     model = resolve_model(args.model)
     options, changes = tracker_request(args)
     source = open_frame_source(args.source, args.max_frames, on_error=args.on_error)
@@ -84,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if note:
             print(note)
         summary = track_source(tracker, source, args.out, name, video, args.quiet, flush_seconds=args.flush_seconds)
+    except ValueError:
+        if created and Path(args.out).is_dir() and not any(Path(args.out).iterdir()):
+            Path(args.out).rmdir()  # e.g. no frame could be read: no empty --out left behind
+        raise
     except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM, or one before tracking started
         print("\nstopped", file=sys.stderr)
         return 130

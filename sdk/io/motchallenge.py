@@ -167,6 +167,9 @@ def read_mot_txt(path: str | Path) -> MotRows:
                    visibility=arr[:, 8].copy(), line=line_of.copy())
 
 
+_F32_MAX = float(np.finfo(np.float32).max)  # the tracker's arithmetic (mottrack_sdk.tracking.validation)
+
+
 def check_rows(rows: MotRows, path: str | Path, kind: Literal["gt", "det", "results"],
                seq_length: int | None = None) -> None:
     """What a ``kind`` of file must hold, beyond its form (see :func:`read_mot_txt`):
@@ -185,6 +188,11 @@ def check_rows(rows: MotRows, path: str | Path, kind: Literal["gt", "det", "resu
     if len(bad):
         limit = f"1..{seq_length} (the sequence's length)" if seq_length is not None else ">= 1"
         raise ValueError(f"{where(bad[0])}: frame {rows.frame[bad[0]]} is outside the sequence's frames {limit}")
+    corners = np.concatenate([rows.tlwh[:, :2], rows.tlwh[:, :2] + rows.tlwh[:, 2:]], axis=1)
+    bad = np.nonzero((np.abs(corners) > _F32_MAX).any(axis=1))[0]
+    if len(bad):  # the tracker computes in float32: such a box would overflow it, far from this file
+        raise ValueError(f"{where(bad[0])}: box coordinates beyond the float32 range (±{_F32_MAX:.4g}), got "
+                         f"left/top/width/height {rows.tlwh[bad[0]].tolist()}")
     if kind == "det":
         return
     bad = np.nonzero(rows.track_id < 0)[0]

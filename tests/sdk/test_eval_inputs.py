@@ -87,6 +87,8 @@ def test_negative_ids_are_refused_with_a_clear_message(gt_root, tmp_path):
     ("21,9,10,10,20,40,1,1,1", r"gt\.txt:61: frame 21 is outside the sequence's frames 1\.\.20"),
     ("3,1,10,10,20,40,1,1,1", r"gt\.txt:61: track id 1 appears twice in frame 3"),
     ("3,-2,10,10,20,40,1,1,1", r"gt\.txt:61: track id -2 is negative"),
+    ("3,9,1e300,10,20,40,1,1,1", r"gt\.txt:61: box coordinates beyond the float32 range"),
+    ("3,9,10,10,20,3.5e38,1,1,1", r"gt\.txt:61: box coordinates beyond the float32 range"),  # top + height
 ])
 def test_malformed_ground_truth_is_named_with_its_line(gt_root, tmp_path, row, message):
     gt_file = gt_root / "S" / "gt" / "gt.txt"
