@@ -50,8 +50,8 @@ class CalibrationRangeCache:
             return None
         try:
             payload = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.path}: unreadable calibration cache ({exc}); delete it") from exc
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # binary bytes: UnicodeDecodeError
+            raise ValueError(f"{self.path}: unreadable calibration cache ({exc}); delete it") from None
         if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
             raise ValueError(f"{self.path}: not a mottrack calibration cache")
         if payload.get("version") != CACHE_VERSION:

@@ -87,6 +87,9 @@ def test_corrupt_cache_files(tmp_path):
     path.write_text(json.dumps({"format": "x"}))
     with pytest.raises(ValueError, match="not a mottrack calibration cache"):
         CalibrationRangeCache(path, {}).load()
+    path.write_bytes(b"\xe3\x28\xa1 binary")  # not text at all: still named
+    with pytest.raises(ValueError, match=r"c\.json: unreadable calibration cache"):
+        CalibrationRangeCache(path, {}).load()
 
 
 @pytest.mark.torch
