@@ -128,7 +128,8 @@ def track_source(tracker: Any, source: Any, out: Path, name: str, video: Path | 
     Returns the summary (frames, tracks, ms per stage with p50/p90/p99/mean, FPS, skipped frames,
     ``interrupted``: the signal's name or None, ``exit_code``: 0 or 128 + signal) and prints it. SIGINT /
     SIGTERM end the loop and still finish every file. A FrameReadError (``on_error="stop"``) finishes the
-    files the same way and is raised afterwards.
+    files the same way and is raised afterwards. A source of which no frame could be read raises
+    ValueError (naming it and the first reason) and leaves no results file.
     """
     from mottrack_sdk.cli.stop_signals import StopSignals
     from mottrack_sdk.cli.track_stats import TrackRunStats, print_summary
