@@ -217,6 +217,8 @@ def sequence_length(seq_dir: str | Path, rows: MotRows, path: str | Path) -> int
     seq_dir = Path(seq_dir)
     if (seq_dir / "seqinfo.ini").is_file():
         return read_seqinfo(seq_dir).seq_length
+    if (seq_dir / "seqinfo.ini").exists():  # a folder (or worse) by that name: not silently "no seqinfo.ini"
+        raise ValueError(f"{seq_dir / 'seqinfo.ini'}: is not a file (expected the sequence's [Sequence] settings)")
     if len(rows) == 0:
         return 1
     last = int(np.argmax(rows.frame))

@@ -121,6 +121,14 @@ def test_track_dets_refuses_a_detection_frame_beyond_the_sequence(tmp_path, caps
     assert not (tmp_path / "out" / "S.txt").exists()
 
 
+def test_a_seqinfo_that_is_a_folder_is_refused_not_ignored(gt_root, tmp_path):
+    _results_from_gt(gt_root, tmp_path / "res")
+    (gt_root / "S" / "seqinfo.ini").unlink()
+    (gt_root / "S" / "seqinfo.ini").mkdir()
+    with pytest.raises(ValueError, match=r"seqinfo\.ini: is not a file"):
+        evaluate_mot(gt_root, tmp_path / "res")
+
+
 def test_a_hostile_seqinfo_length_is_refused(gt_root, tmp_path):
     _results_from_gt(gt_root, tmp_path / "res")
     (gt_root / "S" / "seqinfo.ini").write_text("[Sequence]\nname=S\nframeRate=25\nseqLength=2000000000\n"
