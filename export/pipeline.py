@@ -69,26 +69,22 @@ class ExportRequest:
         """Every file this request writes (or reads and updates) can be written, with the right suffix;
         ValueError naming the argument otherwise. No file is created."""
         from mottrack_sdk.engine_sidecar import sidecar_path
-        from mottrack_sdk.io.output_paths import check_not_input, check_output_file
+        from mottrack_sdk.io.output_paths import check_output_file
 
-        written = [(self.out, "--out")]
+        reads = self.inputs
         if self.format == "onnx":
-            check_output_file(self.out, "--out", (".onnx",))
+            check_output_file(self.out, "--out", (".onnx",), reads)
         else:
-            check_output_file(self.out, "--out", ENGINE_SUFFIXES)
-            check_output_file(sidecar_path(self.out), "--out (its sidecar)")
-            check_output_file(self.engine_onnx, "--onnx-out", (".onnx",))
-            written += [(sidecar_path(self.out), "--out (its sidecar)"), (self.engine_onnx, "--onnx-out")]
+            check_output_file(self.out, "--out", ENGINE_SUFFIXES, reads)
+            check_output_file(sidecar_path(self.out), "--out (its sidecar)", inputs=reads)
+            check_output_file(self.engine_onnx, "--onnx-out", (".onnx",), reads)
             if self.engine is not None:
                 for path, flag in ((self.engine.timing_cache, "--timing-cache"),
                                    (self.engine.calibration_cache, "--trt-calib-cache")):
                     if path is not None:
-                        check_output_file(path, flag)
-                        written.append((path, flag))
+                        check_output_file(path, flag, inputs=reads)
         if self.calib_cache is not None:
             check_output_file(self.calib_cache, "--calib-cache")  # read and updated: an input by design
-        for path, flag in written:
-            check_not_input(path, flag, self.inputs)
 
 
 def export_model(source: Path | Callable[[], Any], request: ExportRequest) -> dict[str, Any]:

@@ -174,9 +174,7 @@ def _build(config: Any, overrides: dict[str, Any]) -> Any:
     try:
         return build_model(config, **overrides)
     except (ConfigError, TypeError) as exc:
-        message = str(exc)  # a file-level error names its file already
-        raise ValueError(message if message.startswith("model config ")
-                         else f"model config {config!r} {overrides or ''}: {message}") from exc
+        raise ValueError(f"model config {config!r} {overrides or ''}: {exc}") from exc
 
 
 def _diff_keys(expected: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -25,8 +25,8 @@ def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", mul
     """``"1088x608"`` (or ``1088×608``, or a 2-sequence of integers) -> ``(width, height)``.
 
     The one reader of an image or network size in the project (CLI flags, option files, export
-    options). ValueError names ``what`` (e.g. ``--size``) unless both sides are integers of at least
-    ``minimum`` and multiples of ``multiple`` (a network's largest stride: 32).
+    options). ValueError names ``what`` (e.g. ``--size``) unless both sides are integers in
+    [``minimum``, ``maximum``] and multiples of ``multiple`` (for a network input: its largest stride, 32).
     """
     if isinstance(value, str):
         parts = value.strip().lower().replace("\u00d7", "x").split("x")
@@ -46,8 +46,8 @@ def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", mul
     if width > maximum or height > maximum:
         raise ValueError(f"{what} {width}x{height}: width and height must be at most {maximum}")
     if width % multiple or height % multiple:
-        raise ValueError(f"{what} {width}x{height}: width and height must be positive multiples of {multiple}"
-                         + (" (the network's largest stride)" if multiple == 32 else "") + f", e.g. {example}")
+        raise ValueError(f"{what} {width}x{height}: width and height must be positive multiples of {multiple}, "
+                         f"e.g. {example}")
     return width, height
 
 

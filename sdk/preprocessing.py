@@ -139,7 +139,7 @@ def _resize_image(image: np.ndarray, size: tuple[int, int], mode: ResizeMode, pa
     """:func:`resize_image`, plus the first exact 2x halving it made of ``image`` (None if none)."""
     if mode not in RESIZE_MODES:
         raise ValueError(f"mode must be one of {RESIZE_MODES}, got {mode!r}")
-    net_w, net_h = _check_size(size)
+    net_w, net_h = parse_size(size, "size")
     frame_h, frame_w = _check_image(image)
     pad = pad_in_dtype(pad_value, image.dtype)
     if mode == "stretch":
@@ -220,7 +220,7 @@ def to_network_input(
     frames = [images] if single else list(images)
     if not frames:
         raise ValueError("images must hold at least one image, got an empty sequence")
-    net_w, net_h = _check_size(size)
+    net_w, net_h = parse_size(size, "size")
     batch = np.empty((len(frames), 3, net_h, net_w), dtype=np.float32)
     transforms: list[ResizeTransform] = []
     for i, frame in enumerate(frames):
@@ -290,10 +290,6 @@ def pad_in_dtype(pad_value: float, dtype: np.dtype) -> float | int:
     if np.issubdtype(dtype, np.integer):
         return int(np.rint(pad_value))  # half to even, as cv2.copyMakeBorder: 127.5 -> 128
     return float(pad_value)
-
-
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    return parse_size(size, "size")
 
 
 def _check_image(image: np.ndarray) -> tuple[int, int]:

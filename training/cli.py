@@ -278,12 +278,11 @@ def run_package_weights(args: argparse.Namespace) -> int:
         if not sep or not name.strip() or not licence.strip():
             raise ValueError(f"--source {item!r}: expected NAME=LICENCE")
         notes[name.strip()] = licence.strip()
-    from mottrack_sdk.io.output_paths import check_not_input, check_output_file, check_output_folder
+    from mottrack_sdk.io.output_paths import check_output_file, check_output_folder
 
     check_output_folder(args.out, "--out")  # before the minutes of measuring
     for name in ("weights.pt", "config.yaml", "metrics.json"):
-        check_output_file(Path(args.out) / name, "--out")
-        check_not_input(Path(args.out) / name, "--out", [args.checkpoint])
+        check_output_file(Path(args.out) / name, "--out", inputs=[args.checkpoint])
     card = package_weights(args.checkpoint, args.out, args.test_seed, args.test_sequences, tracker=tracker,
                            source_notes=notes, nms_iou=args.nms_iou, img_size=img_size)
     print(f"AP50 {card['ap50']:.1f}  HOTA {card['hota']:.1f}  MOTA {card['mota']:.1f}  IDF1 {card['idf1']:.1f}  "

@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"invalid synth arguments: {flag}{exc}") from None
     check_output_folder(args.out, "--out")
     for i in range(args.sequences):  # a sequence may replace an earlier one, never a file
-        check_output_folder(Path(args.out) / sequence_name(args.seed, i), "--out (its sequence folder)")
+        seq_dir = Path(args.out) / sequence_name(args.seed, i)
+        if seq_dir.exists():
+            check_output_folder(seq_dir, "--out (its sequence folder)")
     try:
         with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth",
                   disable=args.no_progress) as bar:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or safe_path_component(source.name, f"the name taken from SOURCE {args.source}", replace="_")
     video = args.out / f"{name}.mp4" if args.save_video else None
     _check_outputs(args.out, name, video, "--name" if args.name else "the name taken from SOURCE (pass --name)",
-                   inputs=[args.source] if isinstance(args.source, (str, Path)) else [])
+                   inputs=[args.source])
     if source.fps:
         changes = {"frame_rate": float(source.fps), **changes}
     tracker = Tracker(options, **changes, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
@@ -107,7 +107,7 @@ def birth_delay_note(min_hits: int, fps: float | None) -> str | None:
             f"{fps:g} fps; for low-frame-rate video pass --set min_hits=2 (or 3) to confirm tracks sooner")
 
 
-def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str, inputs: list = ()) -> None:
+def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str, inputs: list[str]) -> None:
     """Every file the run writes is a plain file name that can be written and replaces no input."""
     from mottrack_sdk.io.output_paths import check_not_input, check_output_file
 
@@ -117,7 +117,7 @@ def _check_outputs(out: Path, name: str, video: Path | None, name_flag: str, inp
         if path is not None:
             flag = "--out" if path is not video else "--save-video"
             check_output_file(path, flag)
-            check_not_input(path, f"{flag} / {name_flag}", [str(i) for i in inputs])
+            check_not_input(path, f"{flag} / {name_flag}", inputs)  # both name the file
 
 
 def track_source(tracker: Any, source: Any, out: Path, name: str, video: Path | None = None, quiet: bool = False,

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.io.motchallenge import check_rows, find_sequences, read_mot_txt, sequence_length
-    from mottrack_sdk.io.output_paths import check_not_input, check_output_file, check_output_folder
+    from mottrack_sdk.io.output_paths import check_output_file, check_output_folder
     from mottrack_sdk.io.path_components import safe_path_component
     from mottrack_sdk.offline import track_mot_detections
 
@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
         total_frames += length
         names[seq] = safe_path_component(seq.name, f"sequence folder {seq}")
     for name in names.values():  # every output too: a file name that can be written and replaces no input
-        check_output_file(args.out / f"{name}.txt", "--out")
-        check_not_input(args.out / f"{name}.txt", "--out", list(seqs))
+        check_output_file(args.out / f"{name}.txt", "--out", inputs=seqs)
     times = []
     with progress_bar(total_frames, "track-dets", not args.quiet) as bar:
         for seq in seqs:

@@ -304,7 +304,7 @@ def open_frame_source(source: str | int | Path, max_frames: int | None = None, o
                 raise FileNotFoundError(f"{path / 'seqinfo.ini'}: imDir={info.im_dir} names no folder of {path}")
             reader = ImageFolderReader(path / info.im_dir, name=path.resolve().name, fps=info.frame_rate,
                                        on_error=on_error)
-            if info.seq_length and reader.frame_count != info.seq_length:
+            if reader.frame_count != info.seq_length:  # read_seqinfo: seq_length >= 1
                 reader.warn(f"warning: {path / 'seqinfo.ini'}: seqLength={info.seq_length}, but {path / info.im_dir} "
                             f"holds {reader.frame_count} images; all are read (results past frame "
                             f"{info.seq_length} will not evaluate against this sequence)")

@@ -86,6 +86,8 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
     path = Path(path)
     if path.is_dir():
         path = path / "seqinfo.ini"
+    if path.exists() and not path.is_file():  # e.g. a folder by that name: not "no seqinfo.ini"
+        raise ValueError(f"{path}: is not a file (expected the sequence's [Sequence] settings)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: seqinfo.ini not found")
     parser = configparser.ConfigParser(interpolation=None)
@@ -215,10 +217,8 @@ def sequence_length(seq_dir: str | Path, rows: MotRows, path: str | Path) -> int
     """The sequence's number of frames: ``seqLength`` of its ``seqinfo.ini`` when it has one, else the
     last frame in ``rows`` (read from ``path``; refused beyond ``MAX_SEQUENCE_FRAMES``)."""
     seq_dir = Path(seq_dir)
-    if (seq_dir / "seqinfo.ini").is_file():
+    if (seq_dir / "seqinfo.ini").exists():  # read_seqinfo refuses one that is not a file
         return read_seqinfo(seq_dir).seq_length
-    if (seq_dir / "seqinfo.ini").exists():  # a folder (or worse) by that name: not silently "no seqinfo.ini"
-        raise ValueError(f"{seq_dir / 'seqinfo.ini'}: is not a file (expected the sequence's [Sequence] settings)")
     if len(rows) == 0:
         return 1
     last = int(np.argmax(rows.frame))

@@ -34,13 +34,15 @@ def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...] = ()) -> Path:
-    """``path`` is an existing file or can be created as one (its folder may not exist yet), and its
-    name ends in one of ``suffixes`` (any suffix when empty, compared case-insensitively).
+def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...] = (),
+                      inputs: "list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...]" = ()) -> Path:
+    """``path`` is an existing file or can be created as one (its folder may not exist yet), its
+    name ends in one of ``suffixes`` (any suffix when empty, compared case-insensitively), and it
+    replaces none of the ``inputs`` (:func:`check_not_input`).
 
     Raises:
         ValueError: naming ``flag``, when ``path`` is an existing folder, has another suffix, sits
-            below a file, or its nearest existing folder is not writable.
+            below a file, its nearest existing folder is not writable, or it would replace an input.
     """
     path = Path(path)
     if path.is_dir():
@@ -51,7 +53,7 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{flag} {path}: exists and is not writable")
     _check_writable(path.parent, flag, path)
-    return path
+    return check_not_input(path, flag, inputs)
 
 
 def check_not_input(path: str | os.PathLike[str], flag: str,

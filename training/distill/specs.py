@@ -70,11 +70,7 @@ def parse_teacher_specs(text: str) -> tuple[TeacherSpec, ...]:
 
 
 def _parse_size(text: str, item: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ValueError:
-        raise ValueError(f"--teachers: {item!r}: the size must look like WIDTHxHEIGHT (or WxH+WxH), "
-                         "e.g. 960x544") from None
+    return parse_size(text, f"--teachers: {item!r}: the size", example="960x544, or 960x544+1280x736")
 
 
 def _need(size: tuple[int, int] | None, item: str) -> tuple[int, int]:

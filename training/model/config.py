@@ -213,10 +213,8 @@ def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         raise ConfigError(f"{path}: 'extends' forms a cycle")
     try:
         raw = read_yaml(path)
-    except FileNotFoundError:
-        raise
-    except ValueError as exc:
-        raise ConfigError(f"model config {exc}") from None
+    except ValueError as exc:  # an unreadable file, not a config error: callers pass it on as it is
+        raise ValueError(f"model config {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a model config must be a YAML mapping, got {type(raw).__name__}")
     parent = raw.pop("extends", None)
