@@ -139,7 +139,6 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
     source = open_frame_source(data)
     spec = PreprocessingSpec.from_metadata(metadata)
     reader = FrameCalibrationReader(source, spec, options.frames)
-    report_dir.mkdir(parents=True, exist_ok=True)
     model_hash = file_sha256(model_path)
     from mottrack_calibration.quantize import cpu_has_vnni
 
@@ -154,6 +153,8 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
                                                       "activation_type": options.activation_type,
                                                       "reduce_range": reduce_range,
                                                       "preprocessing": spec.key()})
+        cache.load()  # a foreign or mismatched cache fails here, before the report folder exists
+    report_dir.mkdir(parents=True, exist_ok=True)
     variants = {"fp32": model_path}
     quant = quantize_int8(model_path, report_dir / f"{model_path.stem}_int8.onnx", reader, q_options, cache)
     variants["int8"] = quant.path

@@ -61,7 +61,7 @@ std::string validate_options(const Options& o) {
     if (!err.empty()) return err;
     if (o.low_score_thresh > o.det_thresh)
       return "TrackerOptions.low_score_thresh: expected <= det_thresh (" + fmt(o.det_thresh) + "), got " +
-             fmt(o.low_score_thresh);
+             fmt(o.low_score_thresh) + " (lower it with det_thresh, or switch the low-score rescue off with None)";
   }
   if (!(err = check("gating_threshold", o.gating_threshold, 0.0, INFINITY, true)).empty()) return err;
   if (!(err = check("frame_rate", o.frame_rate, 0.0, INFINITY, true)).empty()) return err;

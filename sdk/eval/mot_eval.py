@@ -15,12 +15,16 @@ else MOT17.
 Before TrackEval sees them, both files are checked (:func:`mottrack_sdk.io.motchallenge.check_rows`:
 frames within the sequence, ids >= 0, positive sizes, one box per id and frame; errors name
 ``file:line``), and ids are renumbered densely per sequence, so memory follows the number of ids
-and frames, never the largest id (TrackEval indexes arrays by id).
+and frames, never the largest id (TrackEval indexes arrays by id). A file that starts with a UTF-8
+byte-order mark (which TrackEval's reader would take for part of the first number) reaches TrackEval
+as a temporary copy without it.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +104,7 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         seq_dirs = [known[s] for s in sequences]
     seq_info: dict[str, int] = {}
     gt_rows: dict[str, tuple[Path, MotRows]] = {}
+    result_files: dict[str, Path] = {}
     for seq in seq_dirs:
         gt_path = seq / "gt" / "gt.txt"
         gt = read_mot_txt(gt_path)
@@ -111,25 +116,26 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         check_rows(read_mot_txt(result_file), result_file, "results", length)
         seq_info[seq.name] = length
         gt_rows[seq.name] = (gt_path, gt)
+        result_files[seq.name] = result_file
     if not any(len(gt) for _, gt in gt_rows.values()):  # MOTA etc. are undefined: refuse, do not print -100
         raise ValueError(f"--gt {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so there is "
                          "nothing to score")
     benchmark = _choose_benchmark(benchmark, gt_rows)
 
-    config = {
-        "GT_FOLDER": str(seq_dirs[0].parent), "TRACKERS_FOLDER": str(results_dir.parent),
-        "TRACKERS_TO_EVAL": [results_dir.name], "TRACKER_SUB_FOLDER": "", "OUTPUT_FOLDER": None,
-        "SKIP_SPLIT_FOL": True, "SEQ_INFO": seq_info, "BENCHMARK": benchmark, "PRINT_CONFIG": False,
-        "CLASSES_TO_EVAL": ["pedestrian"], "DO_PREPROC": True,
-    }
     quiet = {"PRINT_CONFIG": False}
     metrics = [trackeval.metrics.HOTA(quiet), trackeval.metrics.CLEAR(quiet), trackeval.metrics.Identity(quiet)]
-    with contextlib.redirect_stdout(io.StringIO()):
+    folders = _trackeval_folders({name: path for name, (path, _) in gt_rows.items()}, result_files)
+    with folders as (gt_folder, trackers_folder, tracker), contextlib.redirect_stdout(io.StringIO()):
+        config = {
+            "GT_FOLDER": gt_folder, "TRACKERS_FOLDER": trackers_folder, "TRACKERS_TO_EVAL": [tracker],
+            "TRACKER_SUB_FOLDER": "", "OUTPUT_FOLDER": None, "SKIP_SPLIT_FOL": True, "SEQ_INFO": seq_info,
+            "BENCHMARK": benchmark, "PRINT_CONFIG": False, "CLASSES_TO_EVAL": ["pedestrian"], "DO_PREPROC": True,
+        }
         dataset = trackeval.datasets.MotChallenge2DBox(config)
         raw_scores: dict[str, dict[str, Any]] = {}
         for seq in seq_info:
             try:
-                raw = _dense_ids(dataset.get_raw_seq_data(results_dir.name, seq))
+                raw = _dense_ids(dataset.get_raw_seq_data(tracker, seq))
                 data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
             except trackeval.utils.TrackEvalException as exc:
                 raise ValueError(f"{results_dir / (seq + '.txt')} or its ground truth: {exc}") from exc
@@ -139,6 +145,38 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
     result = EvalResult({seq: _flatten(r) for seq, r in raw_scores.items()})
     result.per_sequence["COMBINED"] = _flatten(combined)
     return result
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@contextlib.contextmanager
+def _trackeval_folders(gt_files: dict[str, Path], result_files: dict[str, Path]) -> Iterator[tuple[str, str, str]]:
+    """TrackEval's ``GT_FOLDER``, ``TRACKERS_FOLDER`` and tracker name for these checked files (sequence ->
+    ``<seq>/gt/gt.txt``, sequence -> ``<results>/<seq>.txt``): their own folders, or, when any file starts
+    with a UTF-8 byte-order mark, a temporary copy of every file without it (removed on exit)."""
+    files = [*gt_files.values(), *result_files.values()]
+    if not any(_starts_with_bom(path) for path in files):
+        results_dir = next(iter(result_files.values())).parent
+        yield str(next(iter(gt_files.values())).parent.parent.parent), str(results_dir.parent), results_dir.name
+        return
+    with tempfile.TemporaryDirectory(prefix="mottrack-eval-") as tmp:
+        for seq, path in gt_files.items():
+            _copy_without_bom(path, Path(tmp, "gt", seq, "gt", "gt.txt"))
+        for seq, path in result_files.items():
+            _copy_without_bom(path, Path(tmp, "trackers", "results", f"{seq}.txt"))
+        yield str(Path(tmp, "gt")), str(Path(tmp, "trackers")), "results"
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(len(_BOM)) == _BOM
+
+
+def _copy_without_bom(src: Path, dst: Path) -> None:
+    data = src.read_bytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data[len(_BOM):] if data.startswith(_BOM) else data)
 
 
 def _choose_benchmark(benchmark: str, gt_rows: dict[str, tuple[Path, MotRows]]) -> str:

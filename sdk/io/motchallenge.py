@@ -92,7 +92,7 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
         raise FileNotFoundError(f"{path}: seqinfo.ini not found")
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+        parser.read_string(path.read_text(encoding="utf-8-sig"), source=str(path))  # a BOM is allowed
         sec = parser["Sequence"]
         info = SeqInfo(name=sec.get("name", path.parent.name), frame_rate=float(sec["frameRate"]),
                        seq_length=int(sec["seqLength"]), im_width=int(sec["imWidth"]),
@@ -123,7 +123,8 @@ def write_seqinfo(path: str | Path, info: SeqInfo) -> None:
 
 def read_mot_txt(path: str | Path) -> MotRows:
     """Read a gt / det / results file: 6 to 10 comma-separated numbers per line; missing conf reads as 1,
-    missing class and visibility as -1; blank lines are skipped. Empty file -> 0 rows.
+    missing class and visibility as -1; blank lines are skipped; a UTF-8 byte-order mark at the start
+    (as Windows editors write) is skipped. Empty file -> 0 rows.
 
     Raises:
         FileNotFoundError: no such file.
@@ -137,7 +138,7 @@ def read_mot_txt(path: str | Path) -> MotRows:
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
             try:
-                line = raw.decode("utf-8").strip()
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
             except UnicodeDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not UTF-8 text ({exc.reason}); expected a MOTChallenge "
                                  "text file") from None

@@ -96,7 +96,8 @@ class TrackerOptions:
             _check("low_score_thresh", self.low_score_thresh, -math.inf, math.inf)
             if self.low_score_thresh > self.det_thresh:
                 raise ValueError(f"TrackerOptions.low_score_thresh: expected <= det_thresh "
-                                 f"({self.det_thresh}), got {self.low_score_thresh}")
+                                 f"({self.det_thresh}), got {self.low_score_thresh} (lower it with det_thresh, "
+                                 "or switch the low-score rescue off with None)")
         _check("gating_threshold", self.gating_threshold, 0.0, math.inf, open_low=True)
         _check("frame_rate", self.frame_rate, 0.0, math.inf, open_low=True)
         _check("min_box_area", self.min_box_area, 0.0, math.inf)

@@ -104,6 +104,11 @@ def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_mode
     assert "report.json: is a folder" in capsys.readouterr().err
     assert main([*common, "--report", str(tmp_path / "r3"), "--cache", str(tmp_path)]) == 2
     assert f"--cache {tmp_path}: is a folder" in capsys.readouterr().err
+    binary = tmp_path / "ranges.bin"
+    binary.write_bytes(b"\xe3\x28\xa1 binary")
+    assert main([*common, "--report", str(tmp_path / "r4"), "--cache", str(binary)]) == 2
+    assert "ranges.bin: unreadable calibration cache" in capsys.readouterr().err
+    assert not (tmp_path / "r4").exists()  # refused before the report folder was made
 
     no_gt = tmp_path / "frames_only"
     (no_gt / "img1").mkdir(parents=True)

@@ -73,6 +73,20 @@ def test_ground_truth_without_boxes_is_refused_not_scored(gt_root, tmp_path):
         evaluate_mot(gt_root, tmp_path / "res")
 
 
+def test_files_with_a_utf8_byte_order_mark_score_like_their_plain_copies(gt_root, tmp_path):
+    """Windows editors start text files with a BOM; TrackEval's reader would take it for part of frame 1."""
+    path = _results_from_gt(gt_root, tmp_path / "res")
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(rows[: len(rows) // 2]) + "\n")  # half the boxes: a score below 100
+    plain = evaluate_mot(gt_root, tmp_path / "res").combined
+    assert 40 < plain["MOTA"] < 60
+    for bommed in (path, gt_root / "S" / "gt" / "gt.txt", gt_root / "S" / "seqinfo.ini"):
+        bommed.write_bytes(b"\xef\xbb\xbf" + bommed.read_bytes())
+    assert read_mot_txt(path).frame[0] == 1
+    assert evaluate_mot(gt_root, tmp_path / "res").combined == plain
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # the user's files are left as they are
+
+
 def test_negative_ids_are_refused_with_a_clear_message(gt_root, tmp_path):
     path = _results_from_gt(gt_root, tmp_path / "res")
     path.write_text(path.read_text() + "1,-5,10,10,20,40,1,-1,-1,-1\n")

@@ -69,8 +69,9 @@ def test_bad_tracker_config_files_are_named(tmp_path, text, message):
 def test_the_combination_of_file_and_set_is_checked(tmp_path):
     config = tmp_path / "tracker.yaml"
     config.write_text("det_thresh: 0.3\n")
-    with pytest.raises(ValueError, match="low_score_thresh: expected <= det_thresh"):
+    with pytest.raises(ValueError, match="low_score_thresh: expected <= det_thresh") as info:
         tracker_request(_args("--tracker-config", str(config), "--set", "low_score_thresh=0.4"))
+    assert "lower it with det_thresh, or switch the low-score rescue off with None" in str(info.value)
 
 
 def test_numpy_scalars_are_accepted_as_option_values():
