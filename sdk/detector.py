@@ -21,7 +21,7 @@ import numpy as np
 
 from mottrack_sdk.backends.base import Backend
 from mottrack_sdk.postprocessing import DetectionDecoder, PostprocessOptions
-from mottrack_sdk.types import Detections
+from mottrack_sdk.types import MIN_FRAME_SIDE, Detections
 
 __all__ = ["DEFAULT_MODEL_NAME", "DefaultModelMissingError", "FrameDetector", "StageTimings", "check_frame",
            "default_model_path"]
@@ -86,6 +86,8 @@ def check_frame(frame: Any, rgb: bool = False) -> np.ndarray:
     ``rgb=True`` takes an RGB frame (e.g. from PIL or imageio) and returns a BGR copy. Grayscale and
     BGRA frames are refused rather than converted silently; the message gives the one-line conversion.
     """
+    if not isinstance(rgb, (bool, np.bool_)):
+        raise ValueError(f"rgb: expected True (an RGB frame) or False (BGR), got {rgb!r}")
     if frame is None:
         raise ValueError("frame: expected an (H, W, 3) uint8 BGR image, got None (did the video reader "
                          "return no frame? cv2 returns None at the end of a stream)")
@@ -104,6 +106,9 @@ def check_frame(frame: Any, rgb: bool = False) -> np.ndarray:
                          f"cv2.cvtColor(frame, cv2.COLOR_{'RGBA2RGB' if rgb else 'BGRA2BGR'})")
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"frame: expected shape (H, W, 3), got {frame.shape}")
+    if min(frame.shape[:2]) < MIN_FRAME_SIDE:  # what camera-motion estimation can match; frame readers skip them
+        raise ValueError(f"frame: expected an image of at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} pixels, "
+                         f"got {frame.shape[1]}x{frame.shape[0]}")
     if rgb:
         return np.ascontiguousarray(frame[:, :, ::-1])
     return frame

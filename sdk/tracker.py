@@ -83,7 +83,7 @@ class Tracker:
 
     Raises:
         FileNotFoundError: ``model`` is a path that does not exist.
-        ValueError: unknown options, backend or core.
+        ValueError: unknown options, backend or core; a model that is a folder, or one no backend reads.
     """
 
     def __init__(self, options: TrackerOptions | None = None, *, model: Any = None, backend: str = "auto",
@@ -109,6 +109,14 @@ class Tracker:
             resolve_backend_name(backend)
         if isinstance(model, (str, Path)) and not Path(model).exists():
             raise FileNotFoundError(f"model {model}: file not found")
+        if isinstance(model, (str, Path)) and Path(model).is_dir():
+            raise ValueError(f"model {model}: is a folder (expected a model file)")
+        if model is not None and backend == "auto":  # an unreadable kind fails here, not on the first frame
+            from mottrack_sdk.backends.base import Backend
+            from mottrack_sdk.backends.registry import backend_for_model
+
+            if not isinstance(model, Backend):
+                backend_for_model(model)
         self._model_request = (model, backend, backend_options, postprocess)
         self._detector: FrameDetector | None = None
         self.last_timings: StageTimings | None = None

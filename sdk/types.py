@@ -11,6 +11,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+# The smallest frame side anything is done with: camera-motion estimation cannot match smaller frames,
+# Tracker.update refuses them and the frame readers skip them.
+MIN_FRAME_SIDE = 8
+
 
 class TrackState(IntEnum):
     """Lifecycle of a track. Removed tracks are dropped, never retained."""
@@ -86,6 +90,15 @@ class Detections:
 
 def tracks_to_arrays(tracks: list[Track]) -> dict[str, np.ndarray]:
     """Stack tracks into columns: ``track_id`` (T,), ``xyxy`` (T, 4), ``score`` (T,), ``class_id`` (T,)."""
+    try:
+        tracks = [] if tracks is None else list(tracks)
+    except TypeError:
+        raise ValueError(f"tracks: expected a list of Track (what Tracker.update returns), got "
+                         f"{type(tracks).__name__}") from None
+    stray = next((t for t in tracks if not isinstance(t, Track)), None)
+    if stray is not None:
+        raise ValueError(f"tracks: expected a list of Track (what Tracker.update returns), got "
+                         f"{type(stray).__name__} {stray!r:.60} in it")
     if not tracks:
         return {"track_id": np.zeros(0, np.int64), "xyxy": np.zeros((0, 4)),
                 "score": np.zeros(0), "class_id": np.zeros(0, np.int64)}

@@ -15,9 +15,10 @@ else MOT17.
 Before TrackEval sees them, both files are checked (:func:`mottrack_sdk.io.motchallenge.check_rows`:
 frames within the sequence, ids >= 0, positive sizes, one box per id and frame; errors name
 ``file:line``), and ids are renumbered densely per sequence, so memory follows the number of ids
-and frames, never the largest id (TrackEval indexes arrays by id). A file that starts with a UTF-8
-byte-order mark (which TrackEval's reader would take for part of the first number) reaches TrackEval
-as a temporary copy without it.
+and frames, never the largest id (TrackEval indexes arrays by id). TrackEval then reads temporary
+copies of the rows as checked, ten columns each: every form :func:`read_mot_txt` accepts (a UTF-8
+byte-order mark, blank lines, 6 to 9 columns, spaces) scores the same, and TrackEval's own reader
+never sees a form it would choke on.
 """
 from __future__ import annotations
 
@@ -95,6 +96,8 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         raise FileNotFoundError(f"--gt {gt_root}: folder not found")
     if not results_dir.is_dir():
         raise FileNotFoundError(f"--results {results_dir}: folder not found")
+    if isinstance(sequences, str):
+        raise ValueError(f"sequences: expected a list of sequence names, got the string {sequences!r}")
     seq_dirs = find_sequences(gt_root)
     if sequences is not None:
         known = {p.name: p for p in seq_dirs}
@@ -104,7 +107,7 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         seq_dirs = [known[s] for s in sequences]
     seq_info: dict[str, int] = {}
     gt_rows: dict[str, tuple[Path, MotRows]] = {}
-    result_files: dict[str, Path] = {}
+    result_rows: dict[str, MotRows] = {}
     for seq in seq_dirs:
         gt_path = seq / "gt" / "gt.txt"
         gt = read_mot_txt(gt_path)
@@ -113,10 +116,10 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         result_file = results_dir / f"{seq.name}.txt"
         if not result_file.is_file():
             raise FileNotFoundError(f"{result_file}: no results for sequence {seq.name}")
-        check_rows(read_mot_txt(result_file), result_file, "results", length)
+        result_rows[seq.name] = read_mot_txt(result_file)
+        check_rows(result_rows[seq.name], result_file, "results", length)
         seq_info[seq.name] = length
         gt_rows[seq.name] = (gt_path, gt)
-        result_files[seq.name] = result_file
     if not any(len(gt) for _, gt in gt_rows.values()):  # MOTA etc. are undefined: refuse, do not print -100
         raise ValueError(f"--gt {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so there is "
                          "nothing to score")
@@ -124,7 +127,7 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
 
     quiet = {"PRINT_CONFIG": False}
     metrics = [trackeval.metrics.HOTA(quiet), trackeval.metrics.CLEAR(quiet), trackeval.metrics.Identity(quiet)]
-    folders = _trackeval_folders({name: path for name, (path, _) in gt_rows.items()}, result_files)
+    folders = _trackeval_folders({name: gt for name, (_, gt) in gt_rows.items()}, result_rows)
     with folders as (gt_folder, trackers_folder, tracker), contextlib.redirect_stdout(io.StringIO()):
         config = {
             "GT_FOLDER": gt_folder, "TRACKERS_FOLDER": trackers_folder, "TRACKERS_TO_EVAL": [tracker],
@@ -147,36 +150,24 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
     return result
 
 
-_BOM = b"\xef\xbb\xbf"
-
-
 @contextlib.contextmanager
-def _trackeval_folders(gt_files: dict[str, Path], result_files: dict[str, Path]) -> Iterator[tuple[str, str, str]]:
-    """TrackEval's ``GT_FOLDER``, ``TRACKERS_FOLDER`` and tracker name for these checked files (sequence ->
-    ``<seq>/gt/gt.txt``, sequence -> ``<results>/<seq>.txt``): their own folders, or, when any file starts
-    with a UTF-8 byte-order mark, a temporary copy of every file without it (removed on exit)."""
-    files = [*gt_files.values(), *result_files.values()]
-    if not any(_starts_with_bom(path) for path in files):
-        results_dir = next(iter(result_files.values())).parent
-        yield str(next(iter(gt_files.values())).parent.parent.parent), str(results_dir.parent), results_dir.name
-        return
+def _trackeval_folders(gt: dict[str, MotRows], results: dict[str, MotRows]) -> Iterator[tuple[str, str, str]]:
+    """TrackEval's ``GT_FOLDER``, ``TRACKERS_FOLDER`` and tracker name for these checked rows: a temporary
+    folder (removed on exit) with ``gt/<seq>/gt/gt.txt`` and ``trackers/results/<seq>.txt``."""
     with tempfile.TemporaryDirectory(prefix="mottrack-eval-") as tmp:
-        for seq, path in gt_files.items():
-            _copy_without_bom(path, Path(tmp, "gt", seq, "gt", "gt.txt"))
-        for seq, path in result_files.items():
-            _copy_without_bom(path, Path(tmp, "trackers", "results", f"{seq}.txt"))
+        for seq, rows in gt.items():
+            _write_ten_columns(rows, Path(tmp, "gt", seq, "gt", "gt.txt"))
+        for seq, rows in results.items():
+            _write_ten_columns(rows, Path(tmp, "trackers", "results", f"{seq}.txt"))
         yield str(Path(tmp, "gt")), str(Path(tmp, "trackers")), "results"
 
 
-def _starts_with_bom(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(len(_BOM)) == _BOM
-
-
-def _copy_without_bom(src: Path, dst: Path) -> None:
-    data = src.read_bytes()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_bytes(data[len(_BOM):] if data.startswith(_BOM) else data)
+def _write_ten_columns(rows: MotRows, path: Path) -> None:
+    """``frame,id,l,t,w,h,conf,class,visibility,-1`` with every value as read (17 significant digits)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = np.column_stack([rows.frame, rows.track_id, rows.tlwh, rows.conf, rows.class_id, rows.visibility,
+                             np.full(len(rows), -1.0)]) if len(rows) else np.zeros((0, 10))
+    np.savetxt(path, table, fmt=["%d", "%d", *["%.17g"] * 5, "%d", "%.17g", "%d"], delimiter=",")
 
 
 def _choose_benchmark(benchmark: str, gt_rows: dict[str, tuple[Path, MotRows]]) -> str:

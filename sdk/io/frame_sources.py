@@ -35,7 +35,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from mottrack_sdk.tracking.cmc import MIN_FRAME_SIDE
+from mottrack_sdk.types import MIN_FRAME_SIDE
 
 __all__ = ["IMAGE_EXTENSIONS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
            "ImageFolderReader", "VideoFrameReader", "open_frame_source", "order_image_files"]

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from mottrack_sdk.io.atomic import atomic_write
+from mottrack_sdk.io.path_components import safe_path_component
 
 PEDESTRIAN_CLASSES = (1, -1)  # class 1, or -1: a file without a class column (MOT15)
 MAX_SEQUENCE_FRAMES = 1_000_000  # evaluators keep per-frame state: longer sequences are refused
@@ -107,6 +108,7 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
         raise ValueError(f"{path}: seqLength: expected 1 to {MAX_SEQUENCE_FRAMES:,} frames, got {info.seq_length}")
     if info.im_width < 1 or info.im_height < 1:
         raise ValueError(f"{path}: imWidth / imHeight: expected sizes >= 1, got {info.im_width} x {info.im_height}")
+    safe_path_component(info.im_dir, f"imDir= in {path} (the image folder inside the sequence)")
     return info
 
 
@@ -115,6 +117,9 @@ def write_seqinfo(path: str | Path, info: SeqInfo) -> None:
     path = Path(path)
     if path.is_dir() or path.suffix != ".ini":
         path = path / "seqinfo.ini"
+    for key, value in (("name", info.name), ("imDir", info.im_dir), ("imExt", info.im_ext)):
+        if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"{path}: {key}: expected one line of text, got {value!r}")
     with atomic_write(path) as fh:
         fh.write(f"[Sequence]\nname={info.name}\nimDir={info.im_dir}\nframeRate={info.frame_rate:g}\n"
                  f"seqLength={info.seq_length}\nimWidth={info.im_width}\nimHeight={info.im_height}\n"
@@ -128,10 +133,12 @@ def read_mot_txt(path: str | Path) -> MotRows:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: naming ``file:line``, for text that is not numbers, too few columns, NaN or inf, or
+        ValueError: naming the file when it is a folder, and ``file:line`` for text that is not numbers, too few columns, NaN or inf, or
             a frame / id / class that is not a whole number (within ±2**53).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder (expected a MOTChallenge text file)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: MOTChallenge file not found")
     values, lines = array("d"), array("q")  # 8 bytes per number: memory stays a few times the file's size
@@ -232,39 +239,73 @@ def sequence_length(seq_dir: str | Path, rows: MotRows, path: str | Path) -> int
 
 def write_results(path: str | Path, frame: np.ndarray, track_id: np.ndarray, tlwh: np.ndarray,
                   score: np.ndarray | None = None) -> None:
-    """Write tracking results ``frame,id,l,t,w,h,score,-1,-1,-1`` atomically, sorted by frame then id."""
-    n = len(frame)
-    score = np.ones(n) if score is None else score
-    _write_rows(path, frame, track_id, tlwh, score, np.full(n, -1), np.full(n, -1), "{:.4f},-1,-1,-1")
+    """Write tracking results ``frame,id,l,t,w,h,score,-1,-1,-1`` atomically, sorted by frame then id.
+
+    Raises ValueError naming the argument for a column of another length or shape, non-finite values,
+    or frames / ids that are not whole numbers (nothing is written then)."""
+    n = len(_column(path, frame, "frame"))
+    _write_rows(path, frame, track_id, tlwh, ("score", np.ones(n) if score is None else score),
+                np.full(n, -1), np.full(n, -1), "{:.4f},-1,-1,-1")
 
 
 def write_gt(path: str | Path, frame: np.ndarray, track_id: np.ndarray, tlwh: np.ndarray,
              visibility: np.ndarray) -> None:
-    """Write ground truth ``frame,id,l,t,w,h,1,1,visibility`` (pedestrians) atomically."""
-    n = len(frame)
-    _write_rows(path, frame, track_id, tlwh, np.ones(n), np.ones(n), visibility, "{:.0f},{:.0f},{:.4f}")
+    """Write ground truth ``frame,id,l,t,w,h,1,1,visibility`` (pedestrians) atomically (checks as
+    :func:`write_results`)."""
+    n = len(_column(path, frame, "frame"))
+    _write_rows(path, frame, track_id, tlwh, ("conf", np.ones(n)), np.ones(n), ("visibility", visibility),
+                "{:.0f},{:.0f},{:.4f}")
 
 
 def write_detections(path: str | Path, frame: np.ndarray, tlwh: np.ndarray, score: np.ndarray) -> None:
-    """Write detections ``frame,-1,l,t,w,h,score,-1,-1,-1`` atomically."""
-    n = len(frame)
-    _write_rows(path, frame, np.full(n, -1), tlwh, score, np.full(n, -1), np.full(n, -1), "{:.5f},-1,-1,-1")
+    """Write detections ``frame,-1,l,t,w,h,score,-1,-1,-1`` atomically (checks as :func:`write_results`)."""
+    n = len(_column(path, frame, "frame"))
+    _write_rows(path, frame, np.full(n, -1), tlwh, ("score", score), np.full(n, -1), np.full(n, -1),
+                "{:.5f},-1,-1,-1")
 
 
-def _write_rows(path: str | Path, frame: np.ndarray, track_id: np.ndarray, tlwh: np.ndarray, c7: np.ndarray,
-                c8: np.ndarray, c9: np.ndarray, tail_fmt: str) -> None:
-    frame = np.asarray(frame, np.int64).reshape(-1)
-    track_id = np.asarray(track_id, np.int64).reshape(-1)
-    tlwh = np.asarray(tlwh, np.float64).reshape(-1, 4)
-    cols = [np.asarray(c, np.float64).reshape(-1) for c in (c7, c8, c9)]
-    if len({len(frame), len(track_id), len(tlwh), *map(len, cols)}) != 1:
-        raise ValueError(f"{path}: every column must have one value per row "
-                         f"(frame {len(frame)}, id {len(track_id)}, tlwh {len(tlwh)})")
+def _column(path: str | Path, value: object, name: str, n: int | None = None, whole: bool = False) -> np.ndarray:
+    """``value`` as a finite float64 (N,) column (whole numbers within ±2**53 when ``whole``)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {name}: expected an array of numbers ({exc})") from None
+    if arr.ndim != 1 or (n is not None and len(arr) != n):
+        raise ValueError(f"{path}: {name}: expected shape ({'N' if n is None else n},) (one value per row), "
+                         f"got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if whole:
+        bad |= (arr != np.floor(arr)) | (np.abs(arr) > _MAX_WHOLE)
+    if bad.any():
+        i = int(np.nonzero(bad)[0][0])
+        kind = "whole numbers (up to 2**53)" if whole else "finite numbers"
+        raise ValueError(f"{path}: {name}: expected {kind}, got {float(arr[i])!r} at row {i}")
+    return arr
+
+
+def _write_rows(path: str | Path, frame: object, track_id: object, tlwh: object, c7: object, c8: object,
+                c9: object, tail_fmt: str) -> None:
+    """Check every column (a column is an array, or ``(name, array)`` to name it in errors), then write."""
+    f = _column(path, frame, "frame", whole=True)
+    n = len(f)
+    ids = _column(path, track_id, "track_id", n, whole=True)
+    try:
+        box = np.asarray(tlwh, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: tlwh: expected an ({n}, 4) array of numbers ({exc})") from None
+    if box.shape != (n, 4) and not (n == 0 and box.size == 0):
+        raise ValueError(f"{path}: tlwh: expected shape ({n}, 4) of [left, top, width, height], got {box.shape}")
+    box = box.reshape(n, 4)
+    if not np.isfinite(box).all():
+        raise ValueError(f"{path}: tlwh: expected finite numbers, row {int(np.nonzero(~np.isfinite(box).all(1))[0][0])}")
+    named = [c if isinstance(c, tuple) else ("column", c) for c in (c7, c8, c9)]
+    cols = [_column(path, value, name, n) for name, value in named]
+    frame_i, id_i = f.astype(np.int64), ids.astype(np.int64)
     line = "{},{},{:.2f},{:.2f},{:.2f},{:.2f}," + tail_fmt + "\n"
-    order = np.lexsort((track_id, frame))
+    order = np.lexsort((id_i, frame_i))
     with atomic_write(path) as fh:
         for i in order.tolist():
-            fh.write(line.format(frame[i], track_id[i], *tlwh[i], cols[0][i], cols[1][i], cols[2][i]))
+            fh.write(line.format(frame_i[i], id_i[i], *box[i], cols[0][i], cols[1][i], cols[2][i]))
 
 
 def find_sequences(root: str | Path, require: str = "gt/gt.txt") -> list[Path]:

@@ -55,8 +55,8 @@ def safe_path_component(name: object, what: str, replace: str | None = None) -> 
         return fixed.encode("utf-8", "ignore")[:MAX_COMPONENT_BYTES].decode("utf-8", "ignore")
     problem = _problem(name)
     if problem:
-        raise UnsafePathComponentError(f"{what}: {name[:80]!r} cannot name an output file or folder ({problem}); "
-                                       "expected one plain name such as 'MOT17-02'")
+        raise UnsafePathComponentError(f"{what}: {name[:80]!r} is not one plain file or folder name ({problem}); "
+                                       "expected a name such as 'MOT17-02' that stays inside its folder")
     return name
 
 

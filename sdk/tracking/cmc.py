@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 
 from mottrack_sdk.tracking.kalman import PACKED_WIDTH, PP, PV, VV
+from mottrack_sdk.types import MIN_FRAME_SIDE
 
 __all__ = ["CMC_METHODS", "CameraMotionEstimator", "CmcOptions", "check_warp", "identity_warp", "warp_packed_state"]
 
 CMC_METHODS = ("sparse_flow", "ecc")
 ECC_MOTIONS = ("euclidean", "affine")
 MIN_SCALE, MAX_SCALE = 0.5, 2.0  # a frame-to-frame zoom outside this is a failed estimate
-MIN_FRAME_SIDE = 8  # frames smaller than this (either side) cannot be matched (frame readers skip them)
 _ECC_COARSE_LEVELS = 2  # ECC area-halved passes before the max_side one
 
 
@@ -304,15 +304,17 @@ def _small_gray(frame: Any, max_side: int, halved: Any = None) -> tuple[np.ndarr
     # 4x step (1080p grey: 0.11 vs 0.93 ms on AVX2); a last fractional step reaches max_side. A colour
     # frame is halved before its grey conversion (the runtime's preprocessing has made that halving
     # already: ``halved``), so the full frame is read at most once per video frame.
+    # The short side never goes below MIN_FRAME_SIDE: a very long, thin frame keeps more than
+    # max_side on its long side rather than losing its short one.
     scale = 1.0
-    if frame.ndim == 3 and max(frame.shape[:2]) / 2 >= max_side:
+    if frame.ndim == 3 and max(frame.shape[:2]) / 2 >= max_side and min(frame.shape[:2]) // 2 >= MIN_FRAME_SIDE:
         frame, scale = (halved if halved is not None else _halve(np.ascontiguousarray(frame))), 0.5
     frame = np.ascontiguousarray(frame)
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    while max(gray.shape) / 2 >= max_side:
+    while max(gray.shape) / 2 >= max_side and min(gray.shape) // 2 >= MIN_FRAME_SIDE:
         gray, scale = _halve(gray), scale * 0.5
-    if max(gray.shape) > max_side:
-        k = max_side / max(gray.shape)
+    k = max(max_side / max(gray.shape), MIN_FRAME_SIDE / min(gray.shape))
+    if k < 1.0:
         gray = cv2.resize(gray, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
         scale *= k
     return (gray.copy() if gray is frame else gray), scale  # never keep the caller's buffer

@@ -133,8 +133,9 @@ class TrackerOptions:
 
     @property
     def max_time_lost(self) -> int:
-        """Frames a lost track survives: ``track_buffer`` scaled by ``frame_rate / 30``."""
-        return int(self.frame_rate / 30.0 * self.track_buffer)
+        """Frames a lost track survives: ``track_buffer`` scaled by ``frame_rate / 30``, at most 2**63 - 1."""
+        frames = self.frame_rate / 30.0 * self.track_buffer
+        return _INT64_MAX if frames >= 2.0**63 else int(frames)  # saturated, as in the C++ core
 
     def replace(self, **changes: Any) -> "TrackerOptions":
         known = {f.name for f in fields(self)}

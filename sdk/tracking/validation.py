@@ -17,6 +17,8 @@ _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 # Box coordinates must fit float32 (what detectors produce): the Kalman filter squares heights and
 # sums squared distances in float64, which then cannot overflow. The C API checks the same bound.
 F32_MAX = float(np.finfo(np.float32).max)
+MAX_EMBEDDING_DIM = 1 << 16  # the C++ core's kMaxEmbeddingDim
+_INT64_MAX = 2**63 - 1
 
 
 def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
@@ -46,7 +48,7 @@ def check_boxes(boxes_xyxy: Any) -> np.ndarray:
                 and np.minimum.reduce(t[:2], axis=None) >= -F32_MAX and np.maximum.reduce(t[2:], axis=None) <= F32_MAX:
             return boxes_xyxy
     arr = _as_real_array(boxes_xyxy, "boxes_xyxy", "an (N, 4) array of [x1, y1, x2, y2]")
-    if arr.size == 0:
+    if arr.shape in ((0,), (0, 4)):  # no boxes: [] or np.empty((0, 4))
         return np.zeros((0, 4))
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ValueError(f"boxes_xyxy: expected shape (N, 4) of [x1, y1, x2, y2], got shape {arr.shape}")
@@ -74,8 +76,8 @@ def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.nda
         return value  # a finite sum: no NaN or inf
     kind = "integers" if integer else "numbers"
     arr = _as_real_array(value, name, f"an ({n},) array of {kind}")
-    if arr.size == 0 and n == 0:
-        return arr.reshape(0).astype(np.int64 if integer else np.float64)
+    if arr.shape == (0,) and n == 0:
+        return arr.astype(np.int64 if integer else np.float64)
     if arr.ndim != 1 or len(arr) != n:
         raise ValueError(f"{name}: expected shape ({n},) (one value per box), got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -84,6 +86,15 @@ def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.nda
     if integer:
         if np.issubdtype(arr.dtype, np.floating) and not np.array_equal(arr, np.round(arr)):
             raise ValueError(f"{name}: expected integer class ids, got non-integral values")
+        # int64's range (other integer dtypes fit); a float compares exactly against ±2**63
+        out = None
+        if arr.dtype == np.uint64:
+            out = arr > np.uint64(_INT64_MAX)
+        elif np.issubdtype(arr.dtype, np.floating):
+            out = (arr >= 2.0**63) | (arr < -(2.0**63))
+        if out is not None and out.any():
+            i = int(np.nonzero(out)[0][0])
+            raise ValueError(f"{name}: expected integers within int64 (±2**63), got {arr[i].item()!r} at index {i}")
         return arr.astype(np.int64, copy=False)
     return arr.astype(np.float64, copy=False)
 
@@ -91,7 +102,7 @@ def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.nda
 def check_embeddings(value: Any, n: int, dim: int | None) -> np.ndarray:
     """(N, D) finite, non-zero rows -> L2-normalised float32 (D must match earlier frames)."""
     if type(value) is np.ndarray and value.dtype is _F32 and value.ndim == 2 and value.shape[0] == n \
-            and n and value.shape[1] and (dim is None or value.shape[1] == dim):
+            and n and 0 < value.shape[1] <= MAX_EMBEDDING_DIM and (dim is None or value.shape[1] == dim):
         # the row norms of np.linalg.norm(value, axis=1, keepdims=True), bit for bit; all finite and
         # positive means every entry is finite (NaN or inf would make its row's norm NaN or inf)
         norms = np.sqrt(np.add.reduce(value * value, axis=1, keepdims=True))
@@ -100,11 +111,13 @@ def check_embeddings(value: Any, n: int, dim: int | None) -> np.ndarray:
     arr = _as_real_array(value, "embeddings", f"an ({n}, D) array")
     if arr.ndim != 2 or arr.shape[0] != n or (n > 0 and arr.shape[1] == 0):
         raise ValueError(f"embeddings: expected shape ({n}, D) (one row per box), got shape {arr.shape}")
+    if n > 0 and arr.shape[1] > MAX_EMBEDDING_DIM:  # the native core's bound (frame_input.hpp)
+        raise ValueError(f"embeddings: expected dimension D in [1, {MAX_EMBEDDING_DIM}], got {arr.shape[1]}")
     if dim is not None and arr.shape[1] != dim and n > 0:
         raise ValueError(f"embeddings: expected dimension D={dim} (as in earlier frames), got {arr.shape[1]}")
     if not np.isfinite(arr).all():
         raise ValueError("embeddings: expected finite values, got NaN or inf")
-    if arr.dtype != _F32 and arr.size and np.abs(arr).max() > F32_MAX:
+    if arr.dtype.itemsize > 4 and arr.size and float(np.abs(arr).max()) > F32_MAX:  # float16 etc. always fit
         row = int(np.nonzero((np.abs(arr) > F32_MAX).any(axis=1))[0][0])
         raise ValueError(f"embeddings: expected values within ±{F32_MAX:.7g} (float32), row {row} has "
                          f"{float(np.abs(arr[row]).max()):.7g}")

@@ -147,6 +147,15 @@ def test_bad_frames_name_the_argument_and_change_nothing(scene_frame, frame):
 
 
 @pytest.mark.parametrize("method", ["sparse_flow", "ecc"])
+@pytest.mark.parametrize("shape", [(8, 20000, 3), (20000, 8, 3), (16, 20000), (8, 8000), (9, 4000, 3)])
+def test_long_thin_frames_keep_their_short_side(method, shape):
+    """Downscaling to max_side used to take the short side to 0 pixels (an OpenCV assertion)."""
+    est = CameraMotionEstimator(CmcOptions(method=method))
+    for _ in range(2):
+        assert np.allclose(est.estimate(np.zeros(shape, np.uint8)), identity_warp())
+
+
+@pytest.mark.parametrize("method", ["sparse_flow", "ecc"])
 def test_a_given_halving_gives_the_same_estimates(scene_frame, method):
     """What the runtime passes (the preprocessing's 2x halving) changes nothing but the cost."""
     from mottrack_sdk.preprocessing import halve_area

@@ -87,6 +87,19 @@ def test_files_with_a_utf8_byte_order_mark_score_like_their_plain_copies(gt_root
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # the user's files are left as they are
 
 
+def test_every_form_the_reader_accepts_scores_like_the_plain_file(gt_root, tmp_path):
+    """TrackEval reads the rows as checked: 6 columns, blank lines and spaces used to break its reader."""
+    path = _results_from_gt(gt_root, tmp_path / "res")
+    rows = path.read_text().splitlines()[::2]  # every other box: a score below 100
+    path.write_text("\n".join(rows) + "\n")
+    plain = evaluate_mot(gt_root, tmp_path / "res").per_sequence
+    six = [", ".join(r.split(",")[:6]) for r in rows]
+    path.write_text("\n\n".join(six) + "\n\n")
+    assert evaluate_mot(gt_root, tmp_path / "res").per_sequence == plain
+    with pytest.raises(ValueError, match="sequences: expected a list of sequence names, got the string 'S'"):
+        evaluate_mot(gt_root, tmp_path / "res", sequences="S")
+
+
 def test_negative_ids_are_refused_with_a_clear_message(gt_root, tmp_path):
     path = _results_from_gt(gt_root, tmp_path / "res")
     path.write_text(path.read_text() + "1,-5,10,10,20,40,1,-1,-1,-1\n")

@@ -47,6 +47,14 @@ def test_constructor_errors_are_early_and_clear(tmp_path):
         Tracker("model.onnx")  # positional argument is the options
     with pytest.raises(ValueError, match="backend 'tensorflow' is unknown"):
         Tracker(backend="tensorflow")
+    (tmp_path / "folder.onnx").mkdir()
+    with pytest.raises(ValueError, match="folder.onnx: is a folder"):
+        Tracker(model=tmp_path / "folder.onnx")
+    with pytest.raises(ValueError, match="model: expected a path .* got int"):
+        Tracker(model=123)
+    (tmp_path / "m.weird").write_bytes(b"x")
+    with pytest.raises(ValueError, match="cannot tell which backend runs a '.weird' file"):
+        Tracker(model=tmp_path / "m.weird")
     (tmp_path / "m.engine").write_bytes(b"x")
     tracker = Tracker(model=tmp_path / "m.engine", backend="onnxruntime")
     with pytest.raises(ValueError, match="runs on the tensorrt backend, but backend='onnxruntime'"):
@@ -65,14 +73,21 @@ def test_constructor_errors_are_early_and_clear(tmp_path):
     (np.zeros((10, 10, 4), np.uint8), r"got 4.*COLOR_BGRA2BGR"),
     (np.zeros((10, 10, 3, 1), np.uint8), r"expected shape \(H, W, 3\)"),
     ([[1, 2, 3]], "numpy array, got list"),
+    (np.zeros((7, 640, 3), np.uint8), "at least 8x8 pixels, got 640x7"),  # with or without camera-motion estimation
 ])
 def test_bad_frames_are_refused_with_the_fix(frame, message):
     with pytest.raises(ValueError, match=message):
         check_frame(frame)
 
 
+@pytest.mark.parametrize("rgb", ["no", 1, None, np.array([True, False])])
+def test_rgb_must_be_true_or_false(rgb):
+    with pytest.raises(ValueError, match="rgb: expected True .* or False"):
+        check_frame(np.zeros((8, 8, 3), np.uint8), rgb=rgb)
+
+
 def test_rgb_frames_are_flipped_to_bgr():
-    rgb = np.random.default_rng(0).integers(0, 255, (4, 5, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 255, (8, 9, 3), dtype=np.uint8)
     bgr = check_frame(rgb, rgb=True)
     np.testing.assert_array_equal(bgr, rgb[:, :, ::-1])
     assert bgr.flags.c_contiguous

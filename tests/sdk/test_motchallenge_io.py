@@ -64,6 +64,8 @@ def test_malformed_files_name_file_and_line(tmp_path, content, match):
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         read_mot_txt(tmp_path / "nope.txt")
+    with pytest.raises(ValueError, match="is a folder"):
+        read_mot_txt(tmp_path)
     with pytest.raises(FileNotFoundError, match="seqinfo.ini not found"):
         read_seqinfo(tmp_path)
     (tmp_path / "seqinfo.ini").write_text("[Sequence]\nname=x\n")
@@ -87,3 +89,38 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+BOX = [[0.0, 0.0, 10.0, 20.0]]
+
+
+@pytest.mark.parametrize("write, match", [
+    (lambda p: write_results(p, [1], [1], [[np.nan, 0, 10, 10]]), "tlwh: expected finite numbers, row 0"),
+    (lambda p: write_results(p, [1.7], [1], BOX), r"frame: expected whole numbers .* got 1\.7 at row 0"),
+    (lambda p: write_results(p, [np.nan], [1], BOX), "frame: expected finite numbers, got nan"),
+    (lambda p: write_results(p, [1, 2], [1, 2], [0, 0, 10, 10, 1, 1, 10, 10]),
+     r"tlwh: expected shape \(2, 4\) .* got \(8,\)"),
+    (lambda p: write_results(p, [1], [1], BOX, np.ones((1, 2))), r"score: expected shape \(1,\)"),
+    (lambda p: write_results(p, [1], [2**60], BOX), "track_id: expected whole numbers"),
+    (lambda p: write_gt(p, [1], [1], BOX, [np.nan]), "visibility: expected finite numbers"),
+    (lambda p: write_detections(p, [1, 2], BOX, [0.5]), r"tlwh: expected shape \(2, 4\)"),
+])
+def test_writers_refuse_what_the_reader_would_refuse(tmp_path, write, match):
+    path = tmp_path / "out.txt"
+    with pytest.raises(ValueError, match=match) as info:
+        write(path)
+    assert str(path) in str(info.value) and not path.exists()
+
+
+def test_a_seqinfo_value_is_one_line(tmp_path):
+    with pytest.raises(ValueError, match=r"name: expected one line of text, got 'a\\nframeRate=1'"):
+        write_seqinfo(tmp_path, SeqInfo("a\nframeRate=1", 25.0, 10, 100, 100))
+    assert not (tmp_path / "seqinfo.ini").exists()
+
+
+@pytest.mark.parametrize("im_dir", ["/etc", "../other", ".."])
+def test_a_seqinfo_image_folder_stays_inside_the_sequence(tmp_path, im_dir):
+    (tmp_path / "seqinfo.ini").write_text(f"[Sequence]\nname=S\nimDir={im_dir}\nframeRate=25\nseqLength=3\n"
+                                          "imWidth=64\nimHeight=48\n")
+    with pytest.raises(ValueError, match=r"imDir= in .*seqinfo.ini .* is not one plain file or folder name"):
+        read_seqinfo(tmp_path)

@@ -1,10 +1,15 @@
 """Bad input to the public API: a ValueError that names the argument and what was expected."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from mottrack_sdk import Tracker, TrackerOptions
+from mottrack_sdk.tracking.native import native_available
+
+CORES = ["python"] + (["native"] if native_available() else [])
 
 GOOD = np.array([[0, 0, 10, 20], [50, 50, 70, 90]], dtype=float)
 
@@ -19,6 +24,7 @@ GOOD = np.array([[0, 0, 10, 20], [50, 50, 70, 90]], dtype=float)
     (np.ones((2, 4), bool), "boxes_xyxy: .*real numeric dtype"),
     ([[0, 0, 1], [0, 0, 1, 1]], "boxes_xyxy: expected"),
     (None, "boxes_xyxy: expected .* got None"),
+    (np.zeros((2, 0)), r"boxes_xyxy: expected shape \(N, 4\) .* got shape \(2, 0\)"),  # empty, but not "no boxes"
 ])
 def test_bad_boxes(boxes, match):
     with pytest.raises(ValueError, match=match):
@@ -41,10 +47,12 @@ def test_bad_scores(scores, match):
     (np.ones(8), r"embeddings: expected shape \(2, D\)"),
     (np.array([[1.0, np.nan], [1, 1]]), "embeddings: expected finite values"),
     (np.zeros((2, 8)), "embeddings: expected non-zero rows, row 0"),
+    (np.ones((2, 65537), np.float32), r"embeddings: expected dimension D in \[1, 65536\], got 65537"),
 ])
-def test_bad_embeddings(emb, match):
+@pytest.mark.parametrize("core", CORES)
+def test_bad_embeddings(emb, match, core):
     with pytest.raises(ValueError, match=match):
-        Tracker().update_detections(GOOD, [0.9, 0.9], emb)
+        Tracker(core=core).update_detections(GOOD, [0.9, 0.9], emb)
 
 
 def test_embedding_dimension_must_stay_the_same():
@@ -58,10 +66,36 @@ def test_embedding_dimension_must_stay_the_same():
     ([0], r"classes: expected shape \(2,\)"),
     ([0.5, 1], "classes: expected integer class ids"),
     ([0, np.nan], "classes: expected finite values"),
+    ([1e20, 1], r"classes: expected integers within int64 .* got 1e\+20 at index 0"),
+    (np.array([2**64 - 1, 1], np.uint64), "classes: expected integers within int64 .* at index 0"),
 ])
-def test_bad_classes(classes, match):
+@pytest.mark.parametrize("core", CORES)
+def test_bad_classes(classes, match, core):
     with pytest.raises(ValueError, match=match):
-        Tracker().update_detections(GOOD, [0.9, 0.9], classes=classes)
+        Tracker(core=core).update_detections(GOOD, [0.9, 0.9], classes=classes)
+
+
+@pytest.mark.parametrize("boxes, scores", [([], []), (np.zeros((0, 4)), np.zeros(0))])
+def test_no_boxes_is_an_empty_frame(boxes, scores):
+    tr = Tracker()
+    assert tr.update_detections(boxes, scores) == [] and tr.frame_id == 1
+
+
+def test_float16_embeddings_give_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning in the float32 range check used to fire here
+        Tracker().update_detections(GOOD, [0.9, 0.9], np.ones((2, 8), np.float16))
+
+
+@pytest.mark.parametrize("core", CORES)
+def test_a_lost_track_buffer_beyond_int64_saturates_on_both_cores(core):
+    """frame_rate / 30 x track_buffer over 2**63 frames: kept 'for ever', not an OverflowError every frame."""
+    options = TrackerOptions(frame_rate=1e300, track_buffer=2**63 - 1)
+    assert options.max_time_lost == 2**63 - 1
+    tr = Tracker(options, core=core)
+    for _ in range(3):
+        tr.update_detections(GOOD, [0.9, 0.9])
+    assert len(tr.update_detections(np.zeros((0, 4)), [])) == 0 and tr.frame_id == 4
 
 
 def test_integral_float_classes_and_int_boxes_are_accepted():
@@ -97,3 +131,13 @@ def test_unknown_option_is_named():
         Tracker(det_tresh=0.3)
     with pytest.raises(ValueError, match="options: expected a TrackerOptions"):
         Tracker({"det_thresh": 0.3})
+
+
+def test_tracks_to_arrays_takes_tracks_only():
+    from mottrack_sdk import tracks_to_arrays
+
+    tracks = Tracker().update_detections(GOOD, [0.9, 0.9])
+    assert tracks_to_arrays(iter(tracks))["track_id"].tolist() == [t.track_id for t in tracks]
+    assert tracks_to_arrays(None)["xyxy"].shape == (0, 4)
+    with pytest.raises(ValueError, match="tracks: expected a list of Track .* got int 1 in it"):
+        tracks_to_arrays([1, 2])
