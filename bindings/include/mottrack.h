@@ -89,8 +89,8 @@ typedef struct mottrack_options {
   double min_box_area;           /* output filter, px^2 (area > value). 100 */
   int32_t use_max_aspect_ratio;  /* 1: output filter on w/h on (Python: max_aspect_ratio not None). 1 */
   double max_aspect_ratio;       /* w/h <= value. 1.6 */
-  double std_weight_position;    /* Kalman noise, scaled by box height. 1/20 */
-  double std_weight_velocity;    /* 1/160 */
+  double std_weight_position;    /* Kalman noise, scaled by box height, in [1e-6, 1e6]. 1/20 */
+  double std_weight_velocity;    /* in [1e-6, 1e6]. 1/160 */
   int64_t min_hits;              /* matches on consecutive frames that confirm a new track, in
                                     [2, 1000] (2: JDE; first-frame tracks are confirmed at once). 4 */
   int32_t use_det_quantile;      /* 1: adaptive thresholds (Python: det_quantile not None). 1 */

@@ -66,8 +66,9 @@ std::string validate_options(const Options& o) {
   if (!(err = check("gating_threshold", o.gating_threshold, 0.0, INFINITY, true)).empty()) return err;
   if (!(err = check("frame_rate", o.frame_rate, 0.0, INFINITY, true)).empty()) return err;
   if (!(err = check("min_box_area", o.min_box_area, 0.0, INFINITY)).empty()) return err;
-  if (!(err = check("std_weight_position", o.std_weight_position, 0.0, INFINITY, true)).empty()) return err;
-  if (!(err = check("std_weight_velocity", o.std_weight_velocity, 0.0, INFINITY, true)).empty()) return err;
+  // Kalman noise per px of box height: beyond [1e-6, 1e6] its squares over- or underflow on large or tiny boxes
+  if (!(err = check("std_weight_position", o.std_weight_position, 1e-6, 1e6)).empty()) return err;
+  if (!(err = check("std_weight_velocity", o.std_weight_velocity, 1e-6, 1e6)).empty()) return err;
   if (o.use_max_aspect_ratio && !(err = check("max_aspect_ratio", o.max_aspect_ratio, 0.0, INFINITY, true)).empty())
     return err;
   if (o.track_buffer < 0)

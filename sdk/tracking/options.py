@@ -9,6 +9,7 @@ import numpy as np
 
 # chi-square 0.95 quantile with 4 degrees of freedom: the Kalman gate on (cx, cy, aspect, h).
 CHI2_95_4DOF = 9.4877
+_MIN_STD_WEIGHT, _MAX_STD_WEIGHT = 1e-6, 1e6
 _INT64_MAX = 2**63 - 1  # track_buffer is an int64 in the native core and the C API
 _MAX_MIN_HITS = 1000
 _MAX_SCORE_WINDOW = 1 << 20  # the adaptive thresholds' ring buffer: at most 8 MiB
@@ -101,8 +102,10 @@ class TrackerOptions:
         _check("gating_threshold", self.gating_threshold, 0.0, math.inf, open_low=True)
         _check("frame_rate", self.frame_rate, 0.0, math.inf, open_low=True)
         _check("min_box_area", self.min_box_area, 0.0, math.inf)
-        _check("std_weight_position", self.std_weight_position, 0.0, math.inf, open_low=True)
-        _check("std_weight_velocity", self.std_weight_velocity, 0.0, math.inf, open_low=True)
+        # Kalman noise per px of box height: beyond these its squares over- or underflow float64 on large or
+        # tiny boxes (the C++ core checks the same range)
+        _check("std_weight_position", self.std_weight_position, _MIN_STD_WEIGHT, _MAX_STD_WEIGHT)
+        _check("std_weight_velocity", self.std_weight_velocity, _MIN_STD_WEIGHT, _MAX_STD_WEIGHT)
         if self.max_aspect_ratio is not None:
             _check("max_aspect_ratio", self.max_aspect_ratio, 0.0, math.inf, open_low=True)
         _check_int("track_buffer", self.track_buffer, 0, _INT64_MAX, "2**63 - 1")

@@ -120,6 +120,8 @@ def test_a_rejected_frame_leaves_the_tracker_untouched():
     ("track_buffer", 2**63, r"track_buffer: expected an integer in \[0, 2\*\*63 - 1\]"),
     ("low_score_thresh", 0.9, "low_score_thresh: expected <= det_thresh"),
     ("gating", "yes", "gating: expected True/False"),
+    ("std_weight_position", 1e200, r"std_weight_position: expected a value in \[1e-06, 1000000.0\]"),
+    ("std_weight_velocity", 1e-300, r"std_weight_velocity: expected a value in \[1e-06, 1000000.0\]"),
 ])
 def test_bad_options(field, value, match):
     with pytest.raises(ValueError, match=match):
