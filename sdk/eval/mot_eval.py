@@ -17,7 +17,7 @@ frames within the sequence, ids >= 0, positive sizes, one box per id and frame; 
 ``file:line``), and ids are renumbered densely per sequence, so memory follows the number of ids
 and frames, never the largest id (TrackEval indexes arrays by id). TrackEval then reads temporary
 copies of the rows as checked, ten columns each: every form :func:`read_mot_txt` accepts (a UTF-8
-byte-order mark, blank lines, 6 to 9 columns, spaces) scores the same, and TrackEval's own reader
+byte-order mark, blank lines, 6 to 10 columns, spaces) scores the same, and TrackEval's own reader
 never sees a form it would choke on.
 """
 from __future__ import annotations

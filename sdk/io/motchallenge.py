@@ -133,8 +133,8 @@ def read_mot_txt(path: str | Path) -> MotRows:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: naming the file when it is a folder, and ``file:line`` for text that is not numbers, too few columns, NaN or inf, or
-            a frame / id / class that is not a whole number (within ±2**53).
+        ValueError: naming the file when it is a folder, and ``file:line`` for text that is not numbers,
+            too few columns, NaN or inf, or a frame / id / class that is not a whole number (within ±2**53).
     """
     path = Path(path)
     if path.is_dir():
@@ -297,7 +297,8 @@ def _write_rows(path: str | Path, frame: object, track_id: object, tlwh: object,
         raise ValueError(f"{path}: tlwh: expected shape ({n}, 4) of [left, top, width, height], got {box.shape}")
     box = box.reshape(n, 4)
     if not np.isfinite(box).all():
-        raise ValueError(f"{path}: tlwh: expected finite numbers, row {int(np.nonzero(~np.isfinite(box).all(1))[0][0])}")
+        row = int(np.nonzero(~np.isfinite(box).all(1))[0][0])
+        raise ValueError(f"{path}: tlwh: expected finite numbers, row {row} is {box[row].tolist()}")
     named = [c if isinstance(c, tuple) else ("column", c) for c in (c7, c8, c9)]
     cols = [_column(path, value, name, n) for name, value in named]
     frame_i, id_i = f.astype(np.int64), ids.astype(np.int64)
