@@ -69,6 +69,7 @@ def _check_before_work(args: argparse.Namespace) -> None:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from mottrack_calibration.report import ReportOptions, run_calibration_report
+    from mottrack_sdk.io.output_paths import removed_if_left_empty
 
     if not args.model.is_file():
         raise FileNotFoundError(f"--model {args.model}: file not found")
@@ -82,7 +83,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
                             latency_runs=args.latency_runs, warmup=args.warmup, activation_type=args.activations,
                             reduce_range=None if args.reduce_range == "auto" else args.reduce_range == "on",
                             cache=args.cache)
-    report = run_calibration_report(args.model, args.data, args.report, options)
+    with removed_if_left_empty(args.report):  # e.g. corrupt frames: no empty --report folder left
+        report = run_calibration_report(args.model, args.data, args.report, options)
     v = report["variants"]
     for name in ("fp32", "int8", "fp16"):
         if name in v:

@@ -8,6 +8,7 @@ default (``field(default_factory=...)``), so a partial section keeps every defau
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -18,6 +19,11 @@ T = TypeVar("T")
 __all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
 
 MAX_SIDE = 8192  # the largest image or network side parse_size accepts (8K video is 7680x4320)
+MAX_YAML_BYTES = 1 << 20  # read_yaml: options files are a few KB
+MAX_YAML_VALUES = 100_000  # read_yaml: values once aliases are expanded (a "billion laughs" file has 10**9)
+_SHORT = reprlib.Repr()  # bounded reprs in messages (an aliased value can expand to 10**9 items)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 6, 6, 6
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
 
 
 def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", multiple: int = 1, minimum: int = 1,
@@ -31,7 +37,7 @@ def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", mul
     if isinstance(value, str):
         parts = value.strip().lower().replace("\u00d7", "x").split("x")
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"{what} must look like WIDTHxHEIGHT (e.g. {example}), got {value!r}")
+            raise ValueError(f"{what} must look like WIDTHxHEIGHT (e.g. {example}), got {_SHORT.repr(value)}")
         width, height = (int(p) for p in parts)
     else:
         try:
@@ -40,7 +46,7 @@ def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", mul
                 raise ValueError
             width, height = (int(v) for v in items)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{what} must be WIDTHxHEIGHT or (width, height) integers, got {value!r}") from None
+            raise ValueError(f"{what} must be WIDTHxHEIGHT or (width, height) integers, got {_SHORT.repr(value)}") from None
     if width < minimum or height < minimum:
         raise ValueError(f"{what} {width}x{height}: width and height must be at least {minimum}")
     if width > maximum or height > maximum:
@@ -52,8 +58,15 @@ def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", mul
 
 
 def options_from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys and wrong value types raise ValueError."""
-    return cls(**_typed_changes(cls, data, where or cls.__name__))
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong value types raise ValueError, and
+    so do the class's own checks, prefixed with ``where`` (the file and key)."""
+    changes = _typed_changes(cls, data, where or cls.__name__)
+    try:
+        return cls(**changes)
+    except ValueError as exc:
+        if not where:
+            raise
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _typed_changes(cls: type, data: Mapping[str, Any] | None, label: str) -> dict[str, Any]:
@@ -76,7 +89,11 @@ def _field_value(f: dataclasses.Field, hint: Any, value: Any, label: str) -> Any
     if isinstance(value, Mapping) and dataclasses.is_dataclass(hint) and f.default_factory is not dataclasses.MISSING:
         default = f.default_factory()
         if isinstance(default, hint):
-            return dataclasses.replace(default, **_typed_changes(hint, value, label))
+            changes = _typed_changes(hint, value, label)
+            try:
+                return dataclasses.replace(default, **changes)
+            except ValueError as exc:
+                raise ValueError(f"{label}: {exc}") from None
     return _coerce(hint, value, label)
 
 
@@ -106,12 +123,47 @@ def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found" + (" (it is a folder)" if path.is_dir() else ""))
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes; an options file is at most {MAX_YAML_BYTES:,} bytes")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
+    except RecursionError:  # PyYAML composes nested collections by recursion
+        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+    if _expanded_size(data, MAX_YAML_VALUES) > MAX_YAML_VALUES:
+        raise ValueError(f"{path}: holds more than {MAX_YAML_VALUES:,} values once its YAML aliases (*name) are "
+                         "expanded; an options file is far smaller")
+    return data
+
+
+def _expanded_size(root: Any, limit: int) -> int:
+    """The number of values in ``root`` with every shared (aliased) list or mapping counted each time
+    it appears, up to ``limit + 1`` (also for a structure that contains itself). Iterative, O(distinct
+    collections)."""
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, (list, dict)):
+            continue
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        key = id(node)
+        if finished:
+            total = 1 + sum(sizes[id(c)] if isinstance(c, (list, dict)) else 1 for c in children)
+            sizes[key] = min(total, limit + 1)
+            open_ids.discard(key)
+        elif key in open_ids:
+            return limit + 1  # it contains itself
+        elif key not in sizes:
+            open_ids.add(key)
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if isinstance(c, (list, dict)))
+    return sizes.get(id(root), 1)
 
 
 def _coerce(hint: Any, value: Any, label: str) -> Any:
@@ -126,17 +178,17 @@ def _coerce(hint: Any, value: Any, label: str) -> Any:
                 return _coerce(arg, value, label)
             except ValueError as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{label}: unexpected value {value!r}")
+        raise ValueError(errors[0] if errors else f"{label}: unexpected value {_SHORT.repr(value)}")
     if dataclasses.is_dataclass(hint):
         return options_from_dict(hint, value, where=label)  # type: ignore[arg-type]
     if origin is typing.Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise ValueError(f"{label}: expected one of {list(choices)}, got {value!r}")
+            raise ValueError(f"{label}: expected one of {list(choices)}, got {_SHORT.repr(value)}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{label}: expected a list, got {value!r}")
+            raise ValueError(f"{label}: expected a list, got {_SHORT.repr(value)}")
         args = typing.get_args(hint)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
@@ -146,18 +198,18 @@ def _coerce(hint: Any, value: Any, label: str) -> Any:
         return origin(_coerce(item, v, label) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{label}: expected true/false, got {value!r}")
+            raise ValueError(f"{label}: expected true/false, got {_SHORT.repr(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{label}: expected an integer, got {value!r}")
+            raise ValueError(f"{label}: expected an integer, got {_SHORT.repr(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{label}: expected a number, got {value!r}")
+            raise ValueError(f"{label}: expected a number, got {_SHORT.repr(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ValueError(f"{label}: expected a string, got {value!r}")
+            raise ValueError(f"{label}: expected a string, got {_SHORT.repr(value)}")
         return value
     return value

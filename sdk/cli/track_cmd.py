@@ -62,12 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.io.frame_sources import open_frame_source
-    from mottrack_sdk.io.output_paths import check_output_folder
+    from mottrack_sdk.io.output_paths import check_output_folder, removed_if_left_empty
     from mottrack_sdk.io.path_components import safe_path_component
     from mottrack_sdk.tracker import Tracker
 
     check_output_folder(args.out, "--out")
-    created = not Path(args.out).exists()
     model = resolve_model(args.model)
     options, changes = tracker_request(args)
     source = open_frame_source(args.source, args.max_frames, on_error=args.on_error)
@@ -80,15 +79,13 @@ def run(args: argparse.Namespace) -> int:
         changes = {"frame_rate": float(source.fps), **changes}
     tracker = Tracker(options, **changes, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
     try:
-        print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors come first
-        note = birth_delay_note(tracker.options.min_hits, source.fps)
-        if note:
-            print(note)
-        summary = track_source(tracker, source, args.out, name, video, args.quiet, flush_seconds=args.flush_seconds)
-    except ValueError:
-        if created and Path(args.out).is_dir() and not any(Path(args.out).iterdir()):
-            Path(args.out).rmdir()  # e.g. no frame could be read: no empty --out left behind
-        raise
+        with removed_if_left_empty(args.out):  # e.g. no frame could be read: no empty --out left behind
+            print(f"source: {source.description}\nmodel: {tracker.load_model().describe()}")  # model errors first
+            note = birth_delay_note(tracker.options.min_hits, source.fps)
+            if note:
+                print(note)
+            summary = track_source(tracker, source, args.out, name, video, args.quiet,
+                                   flush_seconds=args.flush_seconds)
     except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM, or one before tracking started
         print("\nstopped", file=sys.stderr)
         return 130

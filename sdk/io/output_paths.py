@@ -13,11 +13,27 @@ gets a temporary file (removed at once), which also catches read-only mounts and
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["check_not_input", "check_output_file", "check_output_folder"]
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Run the block; when it raises an ``Exception`` and ``folder`` did not exist before it and is an
+    empty folder now, remove it: a command that fails leaves no empty output folder behind."""
+    folder = Path(folder)
+    created = not folder.exists()
+    try:
+        yield
+    except Exception:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
 
 
 def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:

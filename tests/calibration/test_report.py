@@ -109,6 +109,13 @@ def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_mode
     assert main([*common, "--report", str(tmp_path / "r4"), "--cache", str(binary)]) == 2
     assert "ranges.bin: unreadable calibration cache" in capsys.readouterr().err
     assert not (tmp_path / "r4").exists()  # refused before the report folder was made
+    corrupt = tmp_path / "corrupt_frames"
+    corrupt.mkdir()
+    for i in range(3):
+        (corrupt / f"{i:06d}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    assert main([*common[:3], "--data", str(corrupt), *common[5:], "--report", str(tmp_path / "r5")]) == 2
+    assert "000000.jpg" in capsys.readouterr().err
+    assert not (tmp_path / "r5").exists()  # no empty report folder left behind
 
     no_gt = tmp_path / "frames_only"
     (no_gt / "img1").mkdir(parents=True)

@@ -51,3 +51,44 @@ def test_an_engine_without_tensorrt_is_one_line(capsys, tmp_path, sequence):
     assert main(["track", str(sequence), "--model", str(engine), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mottrack track: error: the tensorrt backend needs TensorRT") and "\n" not in err
+
+
+def test_alias_bombs_huge_and_deep_files_are_refused_quickly(tmp_path):
+    """A 'billion laughs' file parses cheaply (aliases stay shared) but expands to 10**9 values in any
+    message or walk; a huge or deeply nested file costs the parser minutes or a RecursionError."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"bomb.yaml: holds more than 100,000 values once its YAML aliases"):
+        read_yaml(bomb)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("a: &a [1, *a]\n")  # a list that contains itself
+    with pytest.raises(ValueError, match="loop.yaml: holds more than"):
+        read_yaml(loop)
+    shared = tmp_path / "shared.yaml"  # aliases within reason are fine
+    shared.write_text("base: &b {lr: 0.1, momentum: 0.9}\nfirst: *b\nsecond: *b\n")
+    assert read_yaml(shared)["second"] == {"lr": 0.1, "momentum": 0.9}
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(ValueError, match=r"deep.yaml: not valid YAML \(nested too deeply\)"):
+        read_yaml(deep)
+    big = tmp_path / "big.yaml"
+    big.write_text("a: 1\n" + "# padding\n" * 120_000)
+    with pytest.raises(ValueError, match=r"big.yaml: 1,200,005 bytes; an options file is at most 1,048,576"):
+        read_yaml(big)
+
+
+def test_messages_show_a_bounded_part_of_a_bad_value():
+    from dataclasses import dataclass
+
+    from mottrack_sdk.config import options_from_dict
+
+    @dataclass
+    class Opts:
+        steps: tuple[int, ...] = ()
+
+    huge = [["x"] * 1000] * 1000  # a million values behind two shared lists
+    with pytest.raises(ValueError, match=r"^f.yaml.steps: expected an integer, got \[.*\.\.\.\]$") as info:
+        options_from_dict(Opts, {"steps": huge}, where="f.yaml")
+    assert len(str(info.value)) < 200

@@ -100,7 +100,27 @@ def test_our_own_files_load_under_the_allow_list(tmp_path):
         assert load_weights_file(shipped)["format"] == "mottrack-weights"
 
 
+def test_a_pickle_calling_eval_is_refused_as_code(tmp_path):
+    """torch 2.x words this refusal "Unsupported global: GLOBAL builtins.eval"; it is a crafted file, not junk."""
+    marker = tmp_path / "PWNED"
+    torch.save({"model": _Evaluates(f"__import__('os').system('touch {marker}')")}, tmp_path / "eval.pt")
+    with pytest.raises(UnsafeWeightsError, match=r"eval.pt: refused: the file contains a Python object \(.*eval\)"):
+        load_weights_file(tmp_path / "eval.pt")
+    assert not marker.exists()
+
+
+class _Evaluates:
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return eval, (self.code,)
+
+
 def test_foreign_and_missing_files_are_named(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pt: not a PyTorch weights file \(it is empty\)"):
+        load_checkpoint(tmp_path / "empty.pt")
     (tmp_path / "junk.pt").write_bytes(b"plain text, not a pickle")
     with pytest.raises(ValueError, match=r"checkpoint .*junk\.pt: not a PyTorch weights file"):
         load_checkpoint(tmp_path / "junk.pt")

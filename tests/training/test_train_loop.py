@@ -191,6 +191,49 @@ def test_zoom_out_is_set_for_the_data_section_and_per_source(tiny_config):
         train_options_from_dict(tiny_config(data={"zoom_out_min": 0.0}))
 
 
+@pytest.mark.parametrize("section, changes, message", [
+    ("optim", {"lr": float("inf")}, r"optim.lr must be a finite number in \(0, inf\), got inf"),
+    ("optim", {"weight_decay": float("inf")}, "optim.weight_decay must be a finite number"),
+    ("optim", {"ema_tau": float("nan")}, "optim.ema_tau must be a finite number"),  # every EMA tensor went NaN
+    ("optim", {"warmup_momentum": float("nan")}, r"optim.warmup_momentum must be a finite number in \[0, 1\)"),
+    ("optim", {"warmup_bias_lr": float("inf")}, "optim.warmup_bias_lr must be a finite number"),
+    ("optim", {"warmup_epochs": -5.0}, "optim.warmup_epochs must be a finite number"),
+    ("optim", {"milestones": [-1, 0]}, r"optim.milestones must be epochs >= 1 in increasing order, got \[-1, 0\]"),
+    ("optim", {"epochs": 0}, r"optim.epochs and optim.nominal_batch must be >= 1.*got 0"),
+    ("data", {"img_size": [100000, 100000]}, r"img_size must be \(width, height\) ints in \[1, 8192\]"),
+    ("model", {"overrides": {"width_multiple": "big"}}, r"with overrides \{width_multiple, embedding_dim\}: width_multiple must be"),
+])
+def test_bad_values_are_refused_before_any_work_naming_the_file_and_key(tiny_config, section, changes, message):
+    with pytest.raises(ValueError, match=message) as info:
+        train_options_from_dict(tiny_config(**{section: changes}), where="run.yaml")
+    assert str(info.value).startswith(f"run.yaml.{section}: ")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"seed": 2**80}, r"seed must be an integer in \[0, 2\*\*63 - 1\]"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63 - 1\], got -1"),
+    ({"num_threads": -4}, "num_threads must be 1 to 1024"),
+    ({"name": "../elsewhere"}, r"name \(the run's folder under runs/\): '../elsewhere' is not one plain"),
+])
+def test_bad_top_level_values_are_refused(tiny_config, changes, message):
+    with pytest.raises(ValueError, match=message):
+        train_options_from_dict(tiny_config(**changes), where="run.yaml")
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_work(tiny_config, tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(ValueError, match="taken: exists and is not a folder"):
+        Trainer(train_options_from_dict(tiny_config(**NO_VAL)), out_dir=tmp_path / "taken")
+
+
+def test_a_diverging_run_stops_without_a_checkpoint(tiny_config, tmp_path, one_thread):
+    options = train_options_from_dict(tiny_config(optim={"lr": 1e30, "warmup_min_steps": 0, "warmup_epochs": 0.0,
+                                                         "max_steps": 3}, **NO_VAL))
+    with pytest.raises(ValueError, match=r"step \d: the training loss is (nan|inf) \(training diverged\)"):
+        Trainer(options, out_dir=tmp_path / "run").fit()
+    assert not list((tmp_path / "run").glob("*.pt"))
+
+
 def test_best_metric_names_must_exist(tiny_config):
     with pytest.raises(ValueError, match="no data.val_extra set named 'tud'"):
         train_options_from_dict(tiny_config(val={"best_metric": "tud.idf1"}))

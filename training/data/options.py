@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mottrack_sdk.config import MAX_SIDE
 from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE, RESIZE_MODES, ResizeMode
 
 __all__ = ["DataOptions"]
@@ -55,8 +56,10 @@ class DataOptions:
 
     def __post_init__(self) -> None:
         size = tuple(self.img_size)
-        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-            raise ValueError(f"DataOptions.img_size must be (width, height) positive ints, got {self.img_size!r}")
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE
+                                     for v in size):
+            raise ValueError(f"DataOptions.img_size must be (width, height) ints in [1, {MAX_SIDE}], "
+                             f"got {self.img_size!r}")
         object.__setattr__(self, "img_size", size)
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"DataOptions.resize_mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")

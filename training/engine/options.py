@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mottrack_sdk.config import options_from_dict
+from mottrack_sdk.io.path_components import safe_path_component
 from mottrack_sdk.preprocessing import ResizeMode
 from mottrack_sdk.scenes.options import SceneOptions
 from mottrack_sdk.tracking.options import TrackerOptions
@@ -144,6 +145,9 @@ class ModelOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.overrides, dict):
             raise ValueError(f"model.overrides must be a mapping of model config keys, got {self.overrides!r}")
+        from mottrack_training.model.config import load_model_config
+
+        load_model_config(self.config, **self.overrides)  # a bad config or override fails here, before any work
 
 
 @dataclass(frozen=True)
@@ -207,15 +211,34 @@ class OptimOptions:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.nominal_batch < 1 or self.warmup_min_steps < 0:
-            raise ValueError("optim.epochs and optim.nominal_batch must be >= 1, warmup_min_steps >= 0")
-        if not (self.lr > 0 and 0 <= self.momentum < 1 and self.weight_decay >= 0 and 0 < self.gamma <= 1):
-            raise ValueError("optim: need lr > 0, 0 <= momentum < 1, weight_decay >= 0, 0 < gamma <= 1")
+            raise ValueError(f"optim.epochs and optim.nominal_batch must be >= 1, warmup_min_steps >= 0; got "
+                             f"{self.epochs}, {self.nominal_batch}, {self.warmup_min_steps}")
+        # every float finite: an inf learning rate or a NaN EMA time constant trains to NaN weights silently
+        _number("lr", self.lr, 0.0, math.inf, open_low=True)
+        _number("momentum", self.momentum, 0.0, 1.0, open_high=True)
+        _number("weight_decay", self.weight_decay, 0.0, math.inf)
+        _number("gamma", self.gamma, 0.0, 1.0, open_low=True)
+        _number("warmup_epochs", self.warmup_epochs, 0.0, math.inf)
+        _number("warmup_momentum", self.warmup_momentum, 0.0, 1.0, open_high=True)
+        _number("warmup_bias_lr", self.warmup_bias_lr, 0.0, math.inf)
+        _number("ema_decay", self.ema_decay, 0.0, 1.0, open_low=True, open_high=True)
+        _number("ema_tau", self.ema_tau, 0.0, math.inf, open_low=True)
+        if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            raise ValueError(f"optim.milestones must be epochs >= 1 in increasing order, got {list(self.milestones)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
-        if not 0 < self.ema_decay < 1 or self.ema_tau <= 0:
-            raise ValueError("optim.ema_decay must be in (0, 1) and ema_tau > 0")
-        if self.clip_grad_norm is not None and not 0 < self.clip_grad_norm < math.inf:
-            raise ValueError(f"optim.clip_grad_norm must be a number > 0 or null, got {self.clip_grad_norm!r}")
+        if self.clip_grad_norm is not None:
+            _number("clip_grad_norm", self.clip_grad_norm, 0.0, math.inf, open_low=True)
+
+
+def _number(name: str, value: float, low: float, high: float, open_low: bool = False,
+            open_high: bool = False) -> None:
+    """``optim.<name>``: a finite number within [low, high] (``open_*``: that end excluded)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (low < value if open_low else low <= value) and (value < high if open_high else value <= high)
+    if not ok:
+        bounds = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high or high == math.inf else ']'}"
+        raise ValueError(f"optim.{name} must be a finite number in {bounds}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -280,6 +303,13 @@ class TrainOptions:
     log: LogOptions = field(default_factory=LogOptions)
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {self.seed!r}")
+        if self.num_threads is not None and not 1 <= self.num_threads <= 1024:
+            raise ValueError(f"num_threads must be 1 to 1024 CPU threads or null (torch's default), "
+                             f"got {self.num_threads!r}")
+        if self.output_dir is None:
+            safe_path_component(self.name, "name (the run's folder under runs/)")
         if "." in self.val.best_metric:
             name = self.val.best_metric.rsplit(".", 1)[0]
             if name not in {v.name for v in self.data.val_extra}:

@@ -30,7 +30,9 @@ WEIGHTS_SAFE_GLOBALS: tuple[Any, ...] = (
 )
 
 # what torch's weights-only unpickler says when it meets an object outside the allow-list
-_REFUSED = re.compile(r"(?:unsupported GLOBAL|but got) ([\w.<>' ]+?)(?: whose|,|\.?\s*$)", re.MULTILINE)
+# (torch 2.x: "Unsupported global: GLOBAL builtins.eval was not an allowed global by default")
+_REFUSED = re.compile(r"(?:[Uu]nsupported global: GLOBAL|unsupported GLOBAL|but got) ([\w.<>' ]+?)"
+                      r"(?: whose| was|,|\.?\s*$)", re.MULTILINE)
 
 
 class UnsafeWeightsError(ValueError):
@@ -53,7 +55,9 @@ def load_weights_file(path: str | Path, map_location: str | torch.device = "cpu"
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path}: file not found")
+        raise FileNotFoundError(f"{what} {path}: file not found" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.stat().st_size == 0:
+        raise ValueError(f"{what} {path}: not a PyTorch weights file (it is empty)")
     try:
         with torch.serialization.safe_globals(list(WEIGHTS_SAFE_GLOBALS)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")  # a plain pickle: refused below

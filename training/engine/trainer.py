@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from mottrack_sdk.io import find_sequences
+from mottrack_sdk.io.output_paths import check_output_folder
 from mottrack_training.data import collate
 from mottrack_training.engine.checkpoint import (capture_rng_state, load_checkpoint, load_model_weights,
                                                  restore_rng_state, save_checkpoint)
@@ -119,6 +120,7 @@ class Trainer:
             raise ValueError(f"--resume {resume}: an averaged checkpoint (mottrack average-weights) has no "
                              "optimizer state to resume; start a new run from it with model.weights")
         self.out_dir = Path(out_dir) if out_dir else (Path(resume).parent if resume else options.out_dir)
+        check_output_folder(self.out_dir, "output folder (--out / output_dir)")  # before any work
         self.device = self.ctx.device
         self.amp = options.optim.amp and self.device.type == "cuda"
         prepare_sources([*options.data.train, options.data.val], self.ctx.is_main, self._print)
@@ -239,6 +241,9 @@ class Trainer:
                 self.ema.update(self.model)
             self.step += 1
             row = self._step_row(sums / group_size, lr, group_size, time.perf_counter() - group_start)
+            if not math.isfinite(row["loss"]) and not self.amp:  # (AMP's scaler skips such steps itself)
+                raise ValueError(f"step {self.step}: the training loss is {row['loss']} (training diverged); "
+                                 "no checkpoint is written from it: lower optim.lr or set optim.clip_grad_norm")
             self.epoch_loss = [self.epoch_loss[0] + row["loss"], self.epoch_loss[1] + 1]
             steps.append(row)
             self.log.step(row)

@@ -155,9 +155,10 @@ def load_model_config(name_or_path: str | Path, **overrides: Any) -> AnyModelCon
     path = resolve_config_path(name_or_path)
     raw = _load_with_parents(path, seen=())
     raw.update(overrides)
-    if _family(raw, str(path)) == "yolox":
-        return parse_yolox_config(raw, source=str(path))
-    return parse_model_config({k: v for k, v in raw.items() if k != "family"}, source=str(path))
+    source = f"{path} with overrides {{{', '.join(map(str, overrides))}}}" if overrides else str(path)
+    if _family(raw, source) == "yolox":
+        return parse_yolox_config(raw, source=source)
+    return parse_model_config({k: v for k, v in raw.items() if k != "family"}, source=source)
 
 
 def config_from_dict(stored: dict[str, Any], source: str = "<memory>") -> AnyModelConfig:
