@@ -16,7 +16,7 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
+__all__ = ["MAX_SIDE", "load_yaml_text", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
 
 MAX_SIDE = 8192  # the largest image or network side parse_size accepts (8K video is 7680x4320)
 MAX_YAML_BYTES = 1 << 20  # read_yaml: options files are a few KB
@@ -127,7 +127,7 @@ def read_yaml(path: str | Path) -> Any:
     if size > MAX_YAML_BYTES:
         raise ValueError(f"{path}: {size:,} bytes; an options file is at most {MAX_YAML_BYTES:,} bytes")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
@@ -138,6 +138,34 @@ def read_yaml(path: str | Path) -> Any:
         raise ValueError(f"{path}: holds more than {MAX_YAML_VALUES:,} values once its YAML aliases (*name) are "
                          "expanded; an options file is far smaller")
     return data
+
+
+def load_yaml_text(text: str) -> Any:
+    """``yaml.safe_load`` that also refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently, so ``seed: 5`` ... ``seed: 7`` would train with 7). Raises ``yaml.YAMLError``."""
+    import yaml
+
+    class _StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *base": its keys may be overridden
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: PyYAML refuses it itself
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"key {_SHORT.repr(key)} is given twice",
+                                                        key_node.start_mark)
+        return loader.construct_mapping(node, deep=True)
+
+    _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _expanded_size(root: Any, limit: int) -> int:

@@ -64,8 +64,9 @@ typedef enum mottrack_status {
 } mottrack_status;
 
 /* Tracker options: the fields and defaults of mottrack_sdk.TrackerOptions, checked exactly as it
- * checks them (every number finite; +-inf and NaN are refused). Booleans are 0/1; a Python option
- * that may be None is a use_* flag (0: None; the value beside it is then ignored) and a value.
+ * checks them (every number finite; +-inf and NaN are refused). Booleans are 0 or 1 (others are
+ * refused); a Python option that may be None is a use_* flag (0: None; the value beside it is then
+ * ignored) and a value.
  * Always start from mottrack_options_init(), which also sets struct_size (ABI check: a program
  * compiled against another version of this struct gets MOTTRACK_ERROR_INVALID_OPTIONS). */
 typedef struct mottrack_options {

@@ -167,6 +167,14 @@ mottrack_status mottrack_create(const mottrack_options* options, mottrack_tracke
     return fail(MOTTRACK_ERROR_INVALID_OPTIONS,
                 "options.struct_size: expected " + std::to_string(sizeof(mottrack_options)) +
                     " (call mottrack_options_init first), got " + std::to_string(options->struct_size));
+  const std::pair<const char*, int32_t> flags[] = {{"use_low_score_thresh", options->use_low_score_thresh},
+                                                   {"gating", options->gating},
+                                                   {"use_max_aspect_ratio", options->use_max_aspect_ratio},
+                                                   {"use_det_quantile", options->use_det_quantile}};
+  for (const auto& [name, value] : flags)
+    if (value != 0 && value != 1)
+      return fail(MOTTRACK_ERROR_INVALID_OPTIONS,
+                  std::string("options.") + name + ": expected 0 or 1, got " + std::to_string(value));
   const mottrack::Options o = to_options(*options);
   const std::string err = mottrack::validate_options(o);
   if (!err.empty()) return fail(MOTTRACK_ERROR_INVALID_OPTIONS, err);
@@ -190,6 +198,10 @@ mottrack_status mottrack_update(mottrack_tracker* tracker, const double* boxes_x
                                 const int64_t* classes, int64_t* num_tracks_out) {
   MOTTRACK_REQUIRE(tracker, "tracker");
   const int64_t n = num_detections;
+  if (n > 0) {  // required only when there are detections
+    MOTTRACK_REQUIRE(boxes_xyxy, "boxes_xyxy");
+    MOTTRACK_REQUIRE(scores, "scores");
+  }
   const std::string err = mottrack::validate_frame(boxes_xyxy, scores, n, embeddings, embedding_dim,
                                                    tracker->embedding_dim);
   if (!err.empty()) return fail(MOTTRACK_ERROR_INVALID_ARGUMENT, err);

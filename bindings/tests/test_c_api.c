@@ -94,6 +94,12 @@ static void test_bad_options(void) {
   mottrack_options_init(&o);
   o.gating_threshold = -1.0;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "gating_threshold");
+  mottrack_options_init(&o);
+  o.gating = -5; /* the flags are 0 or 1, not "any non-zero" */
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "options.gating: expected 0 or 1, got -5");
+  mottrack_options_init(&o);
+  o.use_det_quantile = 2;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "use_det_quantile");
   /* +-inf is refused for every number, as TrackerOptions refuses it (std_weight_position = inf
    * would make every covariance infinite and silently lose every track) */
   {
@@ -194,9 +200,13 @@ static void test_bad_frames(void) {
   CHECK_ERROR(mottrack_update(NULL, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_NULL_POINTER, "tracker");
   CHECK_ERROR(mottrack_update(t, boxes, scores, -1, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
               "num_detections");
-  CHECK_ERROR(mottrack_update(t, NULL, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
-              "boxes_xyxy");
-  CHECK_ERROR(mottrack_update(t, boxes, NULL, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT, "scores");
+  CHECK_ERROR(mottrack_update(t, NULL, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_NULL_POINTER, "boxes_xyxy");
+  CHECK_ERROR(mottrack_update(t, boxes, NULL, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_NULL_POINTER, "scores");
+  {
+    mottrack_tracker* empty = make_tracker(); /* no detections: no pointers needed */
+    if (empty != NULL) CHECK(mottrack_update(empty, NULL, NULL, 0, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+    mottrack_destroy(empty);
+  }
   boxes[5] = NAN;
   CHECK_ERROR(mottrack_update(t, boxes, scores, 2, NULL, 0, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
               "row 1");

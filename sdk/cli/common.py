@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from mottrack_sdk.config import options_from_dict
+from mottrack_sdk.config import load_yaml_text, options_from_dict
 from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
 
 _MAX_CONFIG_BYTES = 1 << 16  # a --tracker-config file is a short mapping
@@ -49,7 +49,7 @@ def tracker_config_changes(path: Path) -> dict[str, Any]:
         depth = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
         if text.count("[") + text.count("{") > 64 or depth > 64:
             raise ValueError("nested far deeper than a mapping of TrackerOptions fields")
-        data = yaml.safe_load(text) or {}
+        data = load_yaml_text(text) or {}
     except (yaml.YAMLError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ValueError(f"{where}: not valid YAML ({type(exc).__name__}: {str(exc)[:300]})") from None
     if not isinstance(data, dict):

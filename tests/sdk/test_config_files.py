@@ -63,8 +63,11 @@ def test_alias_bombs_huge_and_deep_files_are_refused_quickly(tmp_path):
     with pytest.raises(ValueError, match=r"bomb.yaml: holds more than 100,000 values once its YAML aliases"):
         read_yaml(bomb)
     loop = tmp_path / "loop.yaml"
-    loop.write_text("a: &a [1, *a]\n")  # a list that contains itself
+    loop.write_text("&a [1, *a]\n")  # a list that contains itself
     with pytest.raises(ValueError, match="loop.yaml: holds more than"):
+        read_yaml(loop)
+    loop.write_text("a: &a [1, *a]\n")  # ... inside a mapping, which the parser refuses itself
+    with pytest.raises(ValueError, match="loop.yaml: not valid YAML .*recursive"):
         read_yaml(loop)
     shared = tmp_path / "shared.yaml"  # aliases within reason are fine
     shared.write_text("base: &b {lr: 0.1, momentum: 0.9}\nfirst: *b\nsecond: *b\n")
@@ -92,3 +95,17 @@ def test_messages_show_a_bounded_part_of_a_bad_value():
     with pytest.raises(ValueError, match=r"^f.yaml.steps: expected an integer, got \[.*\.\.\.\]$") as info:
         options_from_dict(Opts, {"steps": huge}, where="f.yaml")
     assert len(str(info.value)) < 200
+
+
+def test_a_key_given_twice_is_refused_and_merge_keys_still_work(tmp_path):
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("seed: 5\noptim: {lr: 0.1}\nseed: 7\n")  # PyYAML alone keeps 7 silently
+    with pytest.raises(ValueError, match=r"dup.yaml: not valid YAML \(key 'seed' is given twice.*line 3"):
+        read_yaml(dup)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("optim:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ValueError, match="key 'lr' is given twice"):
+        read_yaml(nested)
+    merge = tmp_path / "merge.yaml"
+    merge.write_text("base: &b {lr: 0.1, momentum: 0.9}\nopt:\n  <<: *b\n  lr: 0.2\n")
+    assert read_yaml(merge)["opt"] == {"lr": 0.2, "momentum": 0.9}

@@ -146,7 +146,7 @@ class FrameDataset(Dataset):
     """
 
     def __init__(self, records: list[FrameRecord], num_identities: int, options: DataOptions,
-                 skipped: list[SkippedFile] | None = None) -> None:
+                 skipped: list[SkippedFile] | None = None, source: str = "") -> None:
         self.records = records
         self.num_identities = int(num_identities)
         self.options = options
@@ -156,7 +156,9 @@ class FrameDataset(Dataset):
         if self.skipped:
             warnings.warn(self.report(), stacklevel=3)
         if not self.records:
-            raise ValueError(f"{type(self).__name__}: no usable frames ({len(self.skipped)} bad file(s) skipped)")
+            where = f" in {source}" if source else ""
+            raise ValueError(f"{type(self).__name__}: no usable frames{where} ({len(self.skipped)} bad file(s) "
+                             "skipped)")
 
     def __len__(self) -> int:
         return len(self.records)

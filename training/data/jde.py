@@ -129,7 +129,8 @@ class JdeDataset(FrameDataset):
                 out = labels.astype(np.float32)
                 out[:, 1] = identities.map(source.key, labels[:, 1].astype(np.int64))
                 records.append(FrameRecord(image_path, out))
-        super().__init__(records, len(identities), options, skipped)
+        super().__init__(records, len(identities), options, skipped,
+                         source=", ".join(str(s.list_file if isinstance(s, JdeSource) else s) for s in sources))
 
 
 def _read_list(source: JdeSource) -> list[Path]:

@@ -64,7 +64,7 @@ class MotSequenceDataset(FrameDataset):
                 if not options.skip_bad:
                     raise
                 skipped.append(SkippedFile(exc.path, exc.reason))
-        super().__init__(records, len(identities), options, skipped)
+        super().__init__(records, len(identities), options, skipped, source=", ".join(str(r) for r in roots))
 
 
 def _sequence_dirs(root: Path) -> list[Path]:

@@ -125,6 +125,9 @@ class Trainer:
         self.amp = options.optim.amp and self.device.type == "cuda"
         prepare_sources([*options.data.train, options.data.val], self.ctx.is_main, self._print)
         self.dataset = build_train_dataset(options.data, options.seed)
+        if self.dataset.num_identities == 0:
+            self._print("warning: the training sources label no identities (a gt.txt without boxes or ids?): "
+                        "the identity embedding learns nothing in this run")
         self.val_sequences = sequence_dirs(options.data.val) if options.data.val and options.val.every_epochs else []
         self.extra_val = [(extra, find_sequences(extra.mot)) for extra in options.data.val_extra] \
             if options.val.every_epochs else []
