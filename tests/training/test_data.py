@@ -210,6 +210,13 @@ def test_missing_image_names_the_file_or_is_skipped(broken_jde):
     assert len(ds) == 9 and [s.path for s in ds.skipped] == [str(victim)]
 
 
+def test_a_source_with_no_usable_frame_is_named(tmp_path):
+    empty = tmp_path / "empty.train"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=f"JdeDataset: no usable frames in {empty}"):
+        JdeDataset([empty], PLAIN)
+
+
 @pytest.mark.parametrize("content, reason", [("0 1 0.5 0.5\n", "expected 6 values"), ("abc\n", "expected numbers"),
                                              ("0 1 0.5 nan 0.1 0.1\n", "NaN"), ("0 -4 0.5 0.5 0.1 0.1\n", "id an integer")])
 def test_corrupt_label_file_names_the_file(broken_jde, content, reason):
