@@ -46,7 +46,8 @@ def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", mul
                 raise ValueError
             width, height = (int(v) for v in items)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{what} must be WIDTHxHEIGHT or (width, height) integers, got {_SHORT.repr(value)}") from None
+            raise ValueError(f"{what} must be WIDTHxHEIGHT or (width, height) integers, "
+                             f"got {_SHORT.repr(value)}") from None
     if width < minimum or height < minimum:
         raise ValueError(f"{what} {width}x{height}: width and height must be at least {minimum}")
     if width > maximum or height > maximum:
@@ -111,12 +112,14 @@ def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None
 
 
 def read_yaml(path: str | Path) -> Any:
-    """The data of a YAML file (``yaml.safe_load``: plain data only, no Python objects).
+    """The data of a YAML file (:func:`load_yaml_text`: plain data only, no Python objects, no key
+    given twice).
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        ValueError: naming the file, for text that is not UTF-8 or not valid YAML (the parser's
-            message on one line).
+        ValueError: naming the file, for a file over :data:`MAX_YAML_BYTES`, text that is not UTF-8 or
+            not valid YAML (the parser's message on one line; nesting too deep for the parser included),
+            or data that YAML aliases expand beyond :data:`MAX_YAML_VALUES` values.
     """
     import yaml  # PyYAML: small, only needed when a YAML file is read
 

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["check_not_input", "check_output_file", "check_output_folder"]
+__all__ = ["check_not_input", "check_output_file", "check_output_folder", "removed_if_left_empty"]
 
 
 @contextlib.contextmanager
