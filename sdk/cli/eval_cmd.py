@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         from mottrack_sdk.io.output_paths import check_output_file
 
         check_output_file(args.json, "--json", suffixes=(".json",))
-    result = evaluate_mot(args.gt, args.results, args.sequences, args.benchmark)
+    result = evaluate_mot(args.gt, args.results, args.sequences, args.benchmark, names=("--gt", "--results"))
     print(result.table())
     if args.json:
         write_json(args.json, result.to_json())

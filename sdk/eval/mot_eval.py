@@ -79,10 +79,11 @@ def _require_trackeval() -> Any:
 
 
 def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[str] | None = None,
-                 benchmark: str = "auto") -> EvalResult:
+                 benchmark: str = "auto", names: tuple[str, str] = ("gt_root", "results_dir")) -> EvalResult:
     """Score every sequence of ``gt_root`` (or the named ``sequences``) against ``results_dir``.
 
-    ``benchmark``: one of :data:`BENCHMARKS` (see the module docstring).
+    ``benchmark``: one of :data:`BENCHMARKS` (see the module docstring). ``names``: what errors call
+    the two folders (``mottrack eval`` passes its flags, ``("--gt", "--results")``).
 
     Raises:
         FileNotFoundError: a gt folder, gt file or result file is missing (named).
@@ -93,9 +94,9 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         raise ValueError(f"benchmark: expected one of {list(BENCHMARKS)}, got {benchmark!r}")
     gt_root, results_dir = Path(gt_root), Path(results_dir)
     if not gt_root.is_dir():
-        raise FileNotFoundError(f"--gt {gt_root}: folder not found")
+        raise FileNotFoundError(f"{names[0]} {gt_root}: folder not found")
     if not results_dir.is_dir():
-        raise FileNotFoundError(f"--results {results_dir}: folder not found")
+        raise FileNotFoundError(f"{names[1]} {results_dir}: folder not found")
     if isinstance(sequences, str):
         raise ValueError(f"sequences: expected a list of sequence names, got the string {sequences!r}")
     seq_dirs = find_sequences(gt_root)
@@ -121,7 +122,7 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         seq_info[seq.name] = length
         gt_rows[seq.name] = (gt_path, gt)
     if not any(len(gt) for _, gt in gt_rows.values()):  # MOTA etc. are undefined: refuse, do not print -100
-        raise ValueError(f"--gt {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so there is "
+        raise ValueError(f"{names[0]} {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so there is "
                          "nothing to score")
     benchmark = _choose_benchmark(benchmark, gt_rows)
 

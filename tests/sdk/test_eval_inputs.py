@@ -98,6 +98,8 @@ def test_every_form_the_reader_accepts_scores_like_the_plain_file(gt_root, tmp_p
     assert evaluate_mot(gt_root, tmp_path / "res").per_sequence == plain
     with pytest.raises(ValueError, match="sequences: expected a list of sequence names, got the string 'S'"):
         evaluate_mot(gt_root, tmp_path / "res", sequences="S")
+    with pytest.raises(FileNotFoundError, match="results_dir .*nowhere: folder not found"):
+        evaluate_mot(gt_root, tmp_path / "nowhere")  # the API names its own arguments, the CLI its flags
 
 
 def test_negative_ids_are_refused_with_a_clear_message(gt_root, tmp_path):
