@@ -116,6 +116,9 @@ std::string validate_frame(const double* boxes, const double* scores, std::int64
   if (n < 0) return "num_detections: expected a count >= 0, got " + std::to_string(n);
   if (n > kMaxDetections)
     return "num_detections: expected at most " + std::to_string(kMaxDetections) + ", got " + std::to_string(n);
+  if (embeddings != nullptr && (dim < 0 || dim > kMaxEmbeddingDim))  // checked with no detections too
+    return "embeddings: expected dimension D in [1, " + std::to_string(kMaxEmbeddingDim) + "], got " +
+           std::to_string(dim);
   if (n == 0) return {};
   if (boxes == nullptr) return "boxes_xyxy: expected a pointer to N*4 float64 [x1, y1, x2, y2], got NULL";
   if (scores == nullptr) return "scores: expected a pointer to N float64 scores, got NULL";

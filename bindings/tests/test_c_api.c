@@ -205,6 +205,9 @@ static void test_bad_frames(void) {
   {
     mottrack_tracker* empty = make_tracker(); /* no detections: no pointers needed */
     if (empty != NULL) CHECK(mottrack_update(empty, NULL, NULL, 0, NULL, 0, NULL, NULL) == MOTTRACK_OK);
+    if (empty != NULL)
+      CHECK_ERROR(mottrack_update(empty, NULL, NULL, 0, emb, -4, NULL, NULL), MOTTRACK_ERROR_INVALID_ARGUMENT,
+                  "embeddings: expected dimension D");
     mottrack_destroy(empty);
   }
   boxes[5] = NAN;
