@@ -234,6 +234,18 @@ def test_a_diverging_run_stops_without_a_checkpoint(tiny_config, tmp_path, one_t
     assert not list((tmp_path / "run").glob("*.pt"))
 
 
+def test_the_run_log_writes_nothing_before_its_first_row(tmp_path):
+    """A run that fails before its first step (a corrupt first image, say) leaves no header-only logs."""
+    from mottrack_training.engine.run_log import STEP_FIELDS, RunLog
+
+    log = RunLog(tmp_path / "run", tensorboard=False)
+    log.close()
+    assert not (tmp_path / "run").exists()
+    log = RunLog(tmp_path / "run", tensorboard=False)
+    log.step({k: 1.0 for k in STEP_FIELDS})
+    assert len(_steps(tmp_path / "run" / "steps.csv")) == 1 and (tmp_path / "run" / "epochs.csv").is_file()
+
+
 def test_best_metric_names_must_exist(tiny_config):
     with pytest.raises(ValueError, match="no data.val_extra set named 'tud'"):
         train_options_from_dict(tiny_config(val={"best_metric": "tud.idf1"}))

@@ -9,6 +9,7 @@ so the files read as one uninterrupted run. TensorBoard is used only if ``tensor
 from __future__ import annotations
 
 import csv
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -22,31 +23,41 @@ EPOCH_FIELDS = ("epoch", "step", "loss", "ap50", "hota", "mota", "idf1", "val_se
 
 
 class RunLog:
-    """CSV (and TensorBoard) logging; every method is a no-op when ``enabled`` is False (other ranks)."""
+    """CSV (and TensorBoard) logging; every method is a no-op when ``enabled`` is False (other ranks).
+    Nothing is written until the first row: a run that fails before its first step leaves no log files."""
 
     def __init__(self, out_dir: Path, enabled: bool = True, tensorboard: bool = True,
                  resume_step: int | None = None, resume_epochs: int | None = None) -> None:
         self.enabled = enabled
+        self.out_dir = out_dir
         self.steps_path = out_dir / "steps.csv"
         self.epochs_path = out_dir / "epochs.csv"
         self.note = ""
         self._tb: Any = None
-        if not enabled:
+        self._resume = (resume_step, resume_epochs)
+        self._opened = not enabled
+        self._tensorboard = tensorboard and enabled
+        if self._tensorboard and importlib.util.find_spec("tensorboard") is None:
+            self.note = "TensorBoard not installed: logging to CSV only"
+            self._tensorboard = False
+
+    def _open(self) -> None:
+        """Write the headers (on resume: keep the rows up to the checkpoint) and start TensorBoard."""
+        if self._opened:
             return
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _start(self.steps_path, STEP_FIELDS, "step", resume_step)
-        _start(self.epochs_path, EPOCH_FIELDS, "epoch", resume_epochs)
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self.note = "TensorBoard not installed: logging to CSV only"
-            else:
-                self._tb = SummaryWriter(str(out_dir / "tensorboard"), purge_step=resume_step)
+        self._opened = True
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        _start(self.steps_path, STEP_FIELDS, "step", self._resume[0])
+        _start(self.epochs_path, EPOCH_FIELDS, "epoch", self._resume[1])
+        if self._tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=self._resume[0])
 
     def step(self, row: dict[str, float]) -> None:
         if not self.enabled:
             return
+        self._open()
         _append(self.steps_path, STEP_FIELDS, row)
         if self._tb is not None:
             for key in STEP_FIELDS[3:]:  # lr, loss, the loss terms, images_per_s
@@ -55,6 +66,7 @@ class RunLog:
     def epoch(self, row: dict[str, float]) -> None:
         if not self.enabled:
             return
+        self._open()
         _append(self.epochs_path, EPOCH_FIELDS, row)
         if self._tb is not None:
             for key in ("loss", "ap50", "hota", "mota", "idf1"):
