@@ -122,8 +122,8 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
         seq_info[seq.name] = length
         gt_rows[seq.name] = (gt_path, gt)
     if not any(len(gt) for _, gt in gt_rows.values()):  # MOTA etc. are undefined: refuse, do not print -100
-        raise ValueError(f"{names[0]} {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so there is "
-                         "nothing to score")
+        raise ValueError(f"{names[0]} {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so "
+                         "there is nothing to score")
     benchmark = _choose_benchmark(benchmark, gt_rows)
 
     quiet = {"PRINT_CONFIG": False}
