@@ -153,7 +153,6 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
                                                       "activation_type": options.activation_type,
                                                       "reduce_range": reduce_range,
                                                       "preprocessing": spec.key()})
-        cache.load()  # a foreign or mismatched cache fails here, before the report folder exists
     report_dir.mkdir(parents=True, exist_ok=True)
     variants = {"fp32": model_path}
     quant = quantize_int8(model_path, report_dir / f"{model_path.stem}_int8.onnx", reader, q_options, cache)

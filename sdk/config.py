@@ -8,6 +8,8 @@ default (``field(default_factory=...)``), so a partial section keeps every defau
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 import reprlib
 import types
 import typing
@@ -16,10 +18,11 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["MAX_SIDE", "load_yaml_text", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
+__all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
 
 MAX_SIDE = 8192  # the largest image or network side parse_size accepts (8K video is 7680x4320)
 MAX_YAML_BYTES = 1 << 20  # read_yaml: options files are a few KB
+MAX_YAML_DEPTH = 64  # read_yaml: nesting levels (option files use a handful)
 MAX_YAML_VALUES = 100_000  # read_yaml: values once aliases are expanded (a "billion laughs" file has 10**9)
 _SHORT = reprlib.Repr()  # bounded reprs in messages (an aliased value can expand to 10**9 items)
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 6, 6, 6
@@ -62,12 +65,7 @@ def options_from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str =
     """Build dataclass ``cls`` from ``data``; unknown keys and wrong value types raise ValueError, and
     so do the class's own checks, prefixed with ``where`` (the file and key)."""
     changes = _typed_changes(cls, data, where or cls.__name__)
-    try:
-        return cls(**changes)
-    except ValueError as exc:
-        if not where:
-            raise
-        raise ValueError(f"{where}: {exc}") from None
+    return _named(where, lambda: cls(**changes)) if where else cls(**changes)
 
 
 def _typed_changes(cls: type, data: Mapping[str, Any] | None, label: str) -> dict[str, Any]:
@@ -91,11 +89,16 @@ def _field_value(f: dataclasses.Field, hint: Any, value: Any, label: str) -> Any
         default = f.default_factory()
         if isinstance(default, hint):
             changes = _typed_changes(hint, value, label)
-            try:
-                return dataclasses.replace(default, **changes)
-            except ValueError as exc:
-                raise ValueError(f"{label}: {exc}") from None
+            return _named(label, lambda: dataclasses.replace(default, **changes))
     return _coerce(hint, value, label)
+
+
+def _named(label: str, build: typing.Callable[[], T]) -> T:
+    """``build()``, its dataclass checks' ValueError prefixed with ``label`` (the file and key)."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
 
 
 def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
@@ -111,15 +114,16 @@ def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None
     return options_from_dict(cls, data, where=f"{path}" + (f" [{section}]" if section else ""))
 
 
-def read_yaml(path: str | Path) -> Any:
-    """The data of a YAML file (:func:`load_yaml_text`: plain data only, no Python objects, no key
-    given twice).
+def read_yaml(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> Any:
+    """The data of a YAML file: ``yaml.safe_load``'s plain data (no Python objects), and no key given
+    twice in one mapping (PyYAML keeps the last one silently, so ``seed: 5`` ... ``seed: 7`` would train
+    with 7).
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        ValueError: naming the file, for a file over :data:`MAX_YAML_BYTES`, text that is not UTF-8 or
-            not valid YAML (the parser's message on one line; nesting too deep for the parser included),
-            or data that YAML aliases expand beyond :data:`MAX_YAML_VALUES` values.
+        ValueError: naming the file, for a file over ``max_bytes``, text that is not UTF-8 or
+            not valid YAML (the parser's message on one line; nesting deeper than :data:`MAX_YAML_DEPTH`
+            included), or data that YAML aliases expand beyond :data:`MAX_YAML_VALUES` values.
     """
     import yaml  # PyYAML: small, only needed when a YAML file is read
 
@@ -127,15 +131,19 @@ def read_yaml(path: str | Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found" + (" (it is a folder)" if path.is_dir() else ""))
     size = path.stat().st_size
-    if size > MAX_YAML_BYTES:
-        raise ValueError(f"{path}: {size:,} bytes; an options file is at most {MAX_YAML_BYTES:,} bytes")
+    if size > max_bytes:
+        raise ValueError(f"{path}: {size:,} bytes; an options file is at most {max_bytes:,} bytes")
     try:
-        data = load_yaml_text(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
+    if _nesting(text) > MAX_YAML_DEPTH:  # PyYAML composes nesting by recursion: seconds, then RecursionError
+        raise ValueError(f"{path}: not valid YAML (nested too deeply)")
+    try:
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
-    except RecursionError:  # PyYAML composes nested collections by recursion
+    except RecursionError:  # deep nesting that _nesting's cheap count missed
         raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
     if _expanded_size(data, MAX_YAML_VALUES) > MAX_YAML_VALUES:
         raise ValueError(f"{path}: holds more than {MAX_YAML_VALUES:,} values once its YAML aliases (*name) are "
@@ -143,9 +151,20 @@ def read_yaml(path: str | Path) -> Any:
     return data
 
 
-def load_yaml_text(text: str) -> Any:
-    """``yaml.safe_load`` that also refuses a key given twice in one mapping (PyYAML keeps the last one
-    silently, so ``seed: 5`` ... ``seed: 7`` would train with 7). Raises ``yaml.YAMLError``."""
+def _nesting(text: str) -> int:
+    """An upper bound on the nesting depth of YAML ``text``, cheaply: open flow brackets (``[`` / ``{``,
+    quoted ones counted too) or the indentation in two-space steps, whichever is deeper."""
+    depth = deepest = 0
+    for bracket in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if bracket.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    return max(deepest, indent // 2)
+
+
+@functools.cache
+def _strict_loader() -> type:
+    """:func:`read_yaml`'s loader: ``yaml.SafeLoader`` whose mappings refuse a repeated key."""
     import yaml
 
     class _StrictLoader(yaml.SafeLoader):
@@ -168,7 +187,7 @@ def load_yaml_text(text: str) -> Any:
         return loader.construct_mapping(node, deep=True)
 
     _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    return _StrictLoader
 
 
 def _expanded_size(root: Any, limit: int) -> int:

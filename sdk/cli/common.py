@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from mottrack_sdk.config import load_yaml_text, options_from_dict
+from mottrack_sdk.config import options_from_dict, read_yaml
 from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
 
 _MAX_CONFIG_BYTES = 1 << 16  # a --tracker-config file is a short mapping
@@ -32,26 +32,16 @@ def tracker_request(args: argparse.Namespace) -> tuple[TrackerOptions | None, di
 
 def tracker_config_changes(path: Path) -> dict[str, Any]:
     """The TrackerOptions fields set in the YAML file ``path`` (a mapping; unknown keys and bad values
-    are errors naming the file), as typed values."""
-    import yaml
-
+    are errors naming the file), as typed values. Read by :func:`read_yaml`, capped at a short mapping's
+    size."""
     where = f"--tracker-config {path}"
     if not Path(path).is_file():
         raise FileNotFoundError(f"{where}: " + ("is a folder (expected a YAML file)" if Path(path).is_dir()
                                                 else "file not found"))
-    if Path(path).stat().st_size > _MAX_CONFIG_BYTES:
-        raise ValueError(f"{where}: {Path(path).stat().st_size:,} bytes; a tracker options file is a short mapping "
-                         f"(at most {_MAX_CONFIG_BYTES:,} bytes)")
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        # PyYAML parses nesting by recursion (deep nesting costs seconds, then RecursionError); a flat
-        # mapping of scalars needs almost none of it
-        depth = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
-        if text.count("[") + text.count("{") > 64 or depth > 64:
-            raise ValueError("nested far deeper than a mapping of TrackerOptions fields")
-        data = load_yaml_text(text) or {}
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise ValueError(f"{where}: not valid YAML ({type(exc).__name__}: {str(exc)[:300]})") from None
+        data = read_yaml(path, max_bytes=_MAX_CONFIG_BYTES) or {}
+    except ValueError as exc:  # its message starts with the file
+        raise ValueError(f"--tracker-config {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping of TrackerOptions fields, got {type(data).__name__}")
     return _checked(data, where)

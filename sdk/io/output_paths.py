@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,15 +25,15 @@ __all__ = ["check_not_input", "check_output_file", "check_output_folder", "remov
 
 @contextlib.contextmanager
 def removed_if_left_empty(folder: str | os.PathLike[str]) -> Iterator[None]:
-    """Run the block; when it raises an ``Exception`` and ``folder`` did not exist before it and is an
-    empty folder now, remove it: a command that fails leaves no empty output folder behind."""
+    """Run the block; when it fails (an exception, Ctrl-C) and ``folder`` did not exist before it and holds
+    no file now (empty sub-folders aside), remove it: a command that fails leaves no empty output behind."""
     folder = Path(folder)
     created = not folder.exists()
     try:
         yield
-    except Exception:
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+    except BaseException:
+        if created and folder.is_dir() and not any(p.is_file() for p in folder.rglob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
         raise
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from mottrack_sdk.model_metadata import MAX_EMBEDDING_DIM  # also the C++ core's kMaxEmbeddingDim
+
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 # Box coordinates must fit float32 (what detectors produce): the Kalman filter squares heights and
 # sums squared distances in float64, which then cannot overflow. The C API checks the same bound.
 F32_MAX = float(np.finfo(np.float32).max)
-MAX_EMBEDDING_DIM = 1 << 16  # the C++ core's kMaxEmbeddingDim
-_INT64_MAX = 2**63 - 1
 
 
 def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
@@ -89,7 +89,7 @@ def check_column(value: Any, name: str, n: int, integer: bool = False) -> np.nda
         # int64's range (other integer dtypes fit); a float compares exactly against ±2**63
         out = None
         if arr.dtype == np.uint64:
-            out = arr > np.uint64(_INT64_MAX)
+            out = arr > np.uint64(np.iinfo(np.int64).max)
         elif np.issubdtype(arr.dtype, np.floating):
             out = (arr >= 2.0**63) | (arr < -(2.0**63))
         if out is not None and out.any():

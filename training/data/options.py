@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mottrack_sdk.config import MAX_SIDE
 from mottrack_sdk.preprocessing import DEFAULT_PAD_VALUE, RESIZE_MODES, ResizeMode
 
-__all__ = ["DataOptions"]
+__all__ = ["DataOptions", "check_number"]
 
 
 @dataclass(frozen=True)
@@ -67,19 +67,22 @@ class DataOptions:
         if len(gains) != 3 or not all(0.0 <= g < 1.0 for g in gains):
             raise ValueError(f"DataOptions.hsv_gains must be three numbers in [0, 1), got {self.hsv_gains!r}")
         object.__setattr__(self, "hsv_gains", gains)
-        _in_range("pad_value", self.pad_value, 0.0, 255.0)
-        _in_range("flip_prob", self.flip_prob, 0.0, 1.0)
-        _in_range("zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
-        _in_range("zoom_out_min", self.zoom_out_min, 0.0, 1.0)
-        if self.zoom_out_min == 0.0:
-            raise ValueError(f"DataOptions.zoom_out_min must be a number in (0, 1], got {self.zoom_out_min!r}")
-        _in_range("min_visibility", self.min_visibility, 0.0, 1.0)
-        _in_range("min_box_px", self.min_box_px, 0.0, 1e4)
+        check_number("DataOptions.pad_value", self.pad_value, 0.0, 255.0)
+        check_number("DataOptions.flip_prob", self.flip_prob, 0.0, 1.0)
+        check_number("DataOptions.zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
+        check_number("DataOptions.zoom_out_min", self.zoom_out_min, 0.0, 1.0, open_low=True)
+        check_number("DataOptions.min_visibility", self.min_visibility, 0.0, 1.0)
+        check_number("DataOptions.min_box_px", self.min_box_px, 0.0, 1e4)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"DataOptions.seed must be an int >= 0, got {self.seed!r}")
 
 
-def _in_range(name: str, value: float, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise ValueError(f"DataOptions.{name} must be a number in [{low}, {high}], got {value!r}")
+def check_number(label: str, value: float, low: float, high: float, open_low: bool = False,
+                 open_high: bool = False) -> None:
+    """``label`` (e.g. ``DataOptions.flip_prob``, ``optim.lr``) is a finite number in [low, high]
+    (``open_*``: that end excluded); ValueError naming it and the range otherwise."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (low < value if open_low else low <= value) and (value < high if open_high else value <= high)
+    if not ok:
+        bounds = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high or high == math.inf else ']'}"
+        raise ValueError(f"{label} must be a finite number in {bounds}, got {value!r}")

@@ -10,12 +10,12 @@ deterministic on one machine).
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from mottrack_sdk.io.output_paths import removed_if_left_empty
 from mottrack_training.distill.fusion import weighted_box_fusion
 from mottrack_training.distill.identities import LabelThresholds, SequenceLabeler
 from mottrack_training.distill.sequence_writer import MotSequenceWriter, finished_meta, finished_sources
@@ -108,25 +108,21 @@ def pseudo_label(sources: Sequence[str | Path], out: str | Path, options: Pseudo
     teachers = list(teachers)
     if not teachers:
         raise ValueError("--teachers: expected at least one teacher")
-    created = not out.exists()
     reports = []
     try:
-        for teacher in teachers:  # a file that is no model fails here, before any output exists
-            try:
-                teacher.load()
-            except ValueError as exc:
-                raise ValueError(f"--teachers: {exc}") from None
-        embedder = None
-        if options.reid_model is not None:
-            from mottrack_training.distill.reid import ReidEmbedder
+        with removed_if_left_empty(out):  # no empty --out folder left by a failed first run
+            for teacher in teachers:  # a file that is no model fails here, before any output exists
+                try:
+                    teacher.load()
+                except ValueError as exc:
+                    raise ValueError(f"--teachers: {exc}") from None
+            embedder = None
+            if options.reid_model is not None:
+                from mottrack_training.distill.reid import ReidEmbedder
 
-            embedder = ReidEmbedder(options.reid_model, options.threads)
-        for source in resolved:
-            reports.append(_label_source(source, out, options, teachers, embedder, progress, log))
-    except BaseException:
-        if created and out.is_dir() and not any(p.is_file() for p in out.rglob("*")):
-            shutil.rmtree(out, ignore_errors=True)  # no empty --out folder left by a failed first run
-        raise
+                embedder = ReidEmbedder(options.reid_model, options.threads)
+            for source in resolved:
+                reports.append(_label_source(source, out, options, teachers, embedder, progress, log))
     finally:
         for teacher in teachers:
             teacher.close()

@@ -34,7 +34,7 @@ from mottrack_sdk.io.path_components import safe_path_component
 from mottrack_sdk.preprocessing import ResizeMode
 from mottrack_sdk.scenes.options import SceneOptions
 from mottrack_sdk.tracking.options import TrackerOptions
-from mottrack_training.data.options import DataOptions
+from mottrack_training.data.options import DataOptions, check_number
 from mottrack_training.losses.options import LossOptions
 
 __all__ = ["DataConfig", "JdeListSource", "LogOptions", "ModelOptions", "OptimOptions", "SourceOptions",
@@ -101,9 +101,8 @@ class SourceOptions:
             raise ValueError(f"a data source needs exactly one of synthetic, mot, jde; got {chosen or 'none'}")
         if self.detection not in ("labels", "reference"):
             raise ValueError(f"a data source's detection must be 'labels' or 'reference', got {self.detection!r}")
-        p = self.zoom_out_prob
-        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0):
-            raise ValueError(f"a data source's zoom_out_prob must be a number in [0, 1] or unset, got {p!r}")
+        if self.zoom_out_prob is not None:
+            check_number("a data source's zoom_out_prob (or unset)", self.zoom_out_prob, 0.0, 1.0)
 
     @property
     def kind(self) -> str:
@@ -214,31 +213,21 @@ class OptimOptions:
             raise ValueError(f"optim.epochs and optim.nominal_batch must be >= 1, warmup_min_steps >= 0; got "
                              f"{self.epochs}, {self.nominal_batch}, {self.warmup_min_steps}")
         # every float finite: an inf learning rate or a NaN EMA time constant trains to NaN weights silently
-        _number("lr", self.lr, 0.0, math.inf, open_low=True)
-        _number("momentum", self.momentum, 0.0, 1.0, open_high=True)
-        _number("weight_decay", self.weight_decay, 0.0, math.inf)
-        _number("gamma", self.gamma, 0.0, 1.0, open_low=True)
-        _number("warmup_epochs", self.warmup_epochs, 0.0, math.inf)
-        _number("warmup_momentum", self.warmup_momentum, 0.0, 1.0, open_high=True)
-        _number("warmup_bias_lr", self.warmup_bias_lr, 0.0, math.inf)
-        _number("ema_decay", self.ema_decay, 0.0, 1.0, open_low=True, open_high=True)
-        _number("ema_tau", self.ema_tau, 0.0, math.inf, open_low=True)
+        check_number("optim.lr", self.lr, 0.0, math.inf, open_low=True)
+        check_number("optim.momentum", self.momentum, 0.0, 1.0, open_high=True)
+        check_number("optim.weight_decay", self.weight_decay, 0.0, math.inf)
+        check_number("optim.gamma", self.gamma, 0.0, 1.0, open_low=True)
+        check_number("optim.warmup_epochs", self.warmup_epochs, 0.0, math.inf)
+        check_number("optim.warmup_momentum", self.warmup_momentum, 0.0, 1.0, open_high=True)
+        check_number("optim.warmup_bias_lr", self.warmup_bias_lr, 0.0, math.inf)
+        check_number("optim.ema_decay", self.ema_decay, 0.0, 1.0, open_low=True, open_high=True)
+        check_number("optim.ema_tau", self.ema_tau, 0.0, math.inf, open_low=True)
         if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"optim.milestones must be epochs >= 1 in increasing order, got {list(self.milestones)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
         if self.clip_grad_norm is not None:
-            _number("clip_grad_norm", self.clip_grad_norm, 0.0, math.inf, open_low=True)
-
-
-def _number(name: str, value: float, low: float, high: float, open_low: bool = False,
-            open_high: bool = False) -> None:
-    """``optim.<name>``: a finite number within [low, high] (``open_*``: that end excluded)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and (low < value if open_low else low <= value) and (value < high if open_high else value <= high)
-    if not ok:
-        bounds = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high or high == math.inf else ']'}"
-        raise ValueError(f"optim.{name} must be a finite number in {bounds}, got {value!r}")
+            check_number("optim.clip_grad_norm", self.clip_grad_norm, 0.0, math.inf, open_low=True)
 
 
 @dataclass(frozen=True)
