@@ -86,6 +86,11 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:  # failed compile or link
             self._skip(ext.name, exc)
             self.extensions = [e for e in self.extensions if e is not ext]  # nothing to install
+            # an editable install builds in place: a module left from an earlier build would be
+            # imported as if it were this source's (tests/sdk/test_import.py then says it is missing)
+            if self.inplace or getattr(self, "editable_mode", False):
+                package_dir = self.get_finalized_command("build_py").get_package_dir(ext.name.rpartition(".")[0])
+                (Path(package_dir) / Path(self.get_ext_filename(ext.name)).name).unlink(missing_ok=True)
 
     @staticmethod
     def _skip(what: str, exc: Exception) -> None:

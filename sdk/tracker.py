@@ -12,6 +12,7 @@ detections only never imports onnxruntime, torch or tensorrt.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 from functools import partial
 from itertools import repeat
@@ -100,6 +101,7 @@ class Tracker:
         self._core_request = core
         self._core = make_core(self.options, core)
         self._embedding_dim: int | None = None
+        self._warned_max_detections = False  # the max_detections warning is given once per tracker
         self._cmc_options = _cmc_options(cmc)
         self._cmc: CameraMotionEstimator | None = None
         self.last_camera_warp = None  # the (2, 3) warp applied on the last frame that had one
@@ -248,6 +250,12 @@ class Tracker:
 
     def _step(self, boxes: np.ndarray, scores: np.ndarray, emb: np.ndarray | None, cls: np.ndarray | None,
               warp: np.ndarray | None) -> FrameTracks:
+        limit = self._core.options.max_detections
+        if len(boxes) > limit and not self._warned_max_detections:
+            self._warned_max_detections = True
+            warnings.warn(f"a frame brought {len(boxes)} detections: the tracker keeps the {limit} highest scores "
+                          "of every frame (TrackerOptions.max_detections, a bound on a frame's time; raise it "
+                          "for scenes with more objects)", RuntimeWarning, stacklevel=4)
         if warp is not None:
             self._core.apply_camera_motion(warp)
         tracks = self._core.step(boxes, scores, emb, cls)  # a frame that fails changes nothing

@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 #define MOTTRACK_VERSION_MAJOR 0
-#define MOTTRACK_VERSION_MINOR 1
+#define MOTTRACK_VERSION_MINOR 2
 #define MOTTRACK_VERSION_PATCH 0
 
 typedef enum mottrack_status {
@@ -107,6 +107,9 @@ typedef struct mottrack_options {
                                     crowd_frames frames (this one included). >= 0. 5 */
   double crowd_high;             /* > crowd_low. 20 */
   int64_t crowd_frames;          /* in [1, 10000]. 30 */
+  int64_t max_detections;        /* a frame with more detections keeps this many of the highest
+                                    scores (equal scores: the earlier rows), in their order: bounds
+                                    the time of a hostile frame. In [1, 2^20]. 1000 (since 0.2.0) */
 } mottrack_options;
 
 /* One confirmed track of the latest frame (plain data, no reference into the tracker). */

@@ -88,6 +88,7 @@ Options options_from_dict(const py::dict& d) {
     else if (key == "crowd_low") o.crowd_low = py::cast<double>(v);
     else if (key == "crowd_high") o.crowd_high = py::cast<double>(v);
     else if (key == "crowd_frames") o.crowd_frames = int_option(key, v, int_range(1, mottrack::kMaxCrowdFrames));
+    else if (key == "max_detections") o.max_detections = int_option(key, v, int_range(1, mottrack::kMaxKeptDetections));
     else throw py::value_error("NativeCore: unknown option '" + key + "'");
   }
   const std::string err = mottrack::validate_options(o);
@@ -126,6 +127,7 @@ py::dict default_options() {
   d["crowd_low"] = o.crowd_low;
   d["crowd_high"] = o.crowd_high;
   d["crowd_frames"] = o.crowd_frames;
+  d["max_detections"] = o.max_detections;
   return d;
 }
 

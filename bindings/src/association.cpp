@@ -71,6 +71,14 @@ const FrameTracks& AssociationCore::step(const double* xyxy, const double* score
   if (n > 0 && embeddings != nullptr && table_.has_templates && dim != table_.dim)
     throw std::invalid_argument("embeddings: expected dimension D=" + std::to_string(table_.dim) +
                                 " (as the tracks' templates), got " + std::to_string(dim));
+  if (n > options_.max_detections) {  // the time bound: the frame's highest scores only (core._step)
+    keep_highest(xyxy, scores, n, embeddings, dim, classes);
+    xyxy = kept_xyxy_.data();
+    scores = kept_scores_.data();
+    embeddings = embeddings != nullptr ? kept_embeddings_.data() : nullptr;
+    classes = classes != nullptr ? kept_classes_.data() : nullptr;
+    n = options_.max_detections;
+  }
   const Frame f{xyxy, scores, n, n > 0 ? embeddings : nullptr, dim, classes,
                 n > 0 && embeddings != nullptr && table_.has_templates};
   // A frame has two phases. Associating (predict, pairs, costs, assignment) changes nothing but
@@ -92,6 +100,23 @@ const FrameTracks& AssociationCore::step(const double* xyxy, const double* score
   }
   std::swap(output_, next_output_);
   return output_;
+}
+
+void AssociationCore::keep_highest(const double* xyxy, const double* scores, std::int64_t n,
+                                   const float* embeddings, std::int64_t dim, const std::int64_t* classes) {
+  highest_scores(scores, n, options_.max_detections, kept_scratch_, kept_);
+  const std::size_t k = kept_.size();
+  kept_xyxy_.resize(4 * k);
+  kept_scores_.resize(k);
+  kept_embeddings_.resize(embeddings != nullptr ? k * static_cast<std::size_t>(dim) : 0);
+  kept_classes_.resize(classes != nullptr ? k : 0);
+  for (std::size_t q = 0; q < k; ++q) {
+    const std::int64_t i = kept_[q];
+    std::copy(xyxy + 4 * i, xyxy + 4 * i + 4, &kept_xyxy_[4 * q]);
+    kept_scores_[q] = scores[i];
+    if (embeddings != nullptr) std::copy(embeddings + i * dim, embeddings + (i + 1) * dim, &kept_embeddings_[q * dim]);
+    if (classes != nullptr) kept_classes_[q] = classes[i];
+  }
 }
 
 void AssociationCore::run_frame(const Frame& f) {

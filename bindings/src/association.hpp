@@ -93,6 +93,8 @@ class AssociationCore {
   };
 
   void run_frame(const Frame& f);
+  void keep_highest(const double* xyxy, const double* scores, std::int64_t n, const float* embeddings,
+                    std::int64_t dim, const std::int64_t* classes);
   void reserve_apply(const Frame& f);
   void cap_windows(const Frame& f);
   void map_positions(const Frame& f, const std::vector<int>& dets);
@@ -132,6 +134,10 @@ class AssociationCore {
   PairAssigner assigner_;
   FrameTracks output_, next_output_;
   std::vector<double> pred_;  // Kalman rows: predicted here, then swapped with table_.kf
+  // the frame's kept rows when it brings more than max_detections (keep_highest)
+  std::vector<std::int64_t> kept_, kept_classes_;
+  std::vector<double> kept_scratch_, kept_xyxy_, kept_scores_;
+  std::vector<float> kept_embeddings_;
   bool predicted_ = false;    // table_.kf holds this frame's prediction (pred_ the previous rows)
   std::size_t reserved_rows_ = 0;  // reserve_apply: capacity every applying-phase buffer has
   std::int64_t reserved_dim_ = 0;

@@ -82,6 +82,7 @@ mottrack::Options to_options(const mottrack_options& c) {
   o.crowd_low = c.crowd_low;
   o.crowd_high = c.crowd_high;
   o.crowd_frames = c.crowd_frames;
+  o.max_detections = c.max_detections;
   return o;
 }
 
@@ -156,6 +157,7 @@ mottrack_status mottrack_options_init(mottrack_options* options) {
   options->crowd_low = d.crowd_low;
   options->crowd_high = d.crowd_high;
   options->crowd_frames = d.crowd_frames;
+  options->max_detections = d.max_detections;
   return MOTTRACK_OK;
 }
 

@@ -20,6 +20,24 @@ double box_iou(const double* a, const double* b) {
   return inter / (uni > 1e-12 ? uni : 1e-12);
 }
 
+void highest_scores(const double* scores, std::int64_t n, std::int64_t k, std::vector<double>& scratch,
+                    std::vector<std::int64_t>& out) {
+  scratch.assign(scores, scores + n);
+  std::nth_element(scratch.begin(), scratch.begin() + (n - k), scratch.end());
+  const double kth = scratch[static_cast<std::size_t>(n - k)];  // np.partition(scores, n - k)[n - k]
+  std::int64_t equal_left = k;
+  for (std::int64_t i = 0; i < n; ++i) equal_left -= scores[i] > kth;
+  out.clear();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (scores[i] > kth) {
+      out.push_back(i);
+    } else if (scores[i] == kth && equal_left > 0) {
+      out.push_back(i);
+      --equal_left;
+    }
+  }
+}
+
 void SortedCentres::build(const std::vector<double>& values) {
   keyed_.resize(values.size());
   for (std::size_t k = 0; k < values.size(); ++k) keyed_[k] = {values[k], static_cast<int>(k)};

@@ -9,6 +9,7 @@
 // a frame whose search windows hold more than kMaxWindowPairs pairs keeps, per track, only the
 // K = kMaxWindowPairs / T detections nearest along x (nearest_block); a conflict spanning more than
 // kMaxSolverSide rows + columns is assigned greedily (lowest cost first, ties by row then column).
+// Bounded time comes first: Options::max_detections keeps a frame's highest scores (highest_scores).
 #pragma once
 
 #include <algorithm>
@@ -23,6 +24,11 @@ namespace mottrack {
 
 constexpr std::size_t kMaxWindowPairs = std::size_t{1} << 20;  // matching.MAX_WINDOW_PAIRS
 constexpr int kMaxSolverSide = 4096;                           // matching.MAX_SOLVER_SIDE
+
+/// Indices, ascending, of the k highest of the n finite scores (equal scores: the earlier rows first),
+/// as matching.highest_scores (the k-th largest value by nth_element, then one pass); n > k >= 1.
+void highest_scores(const double* scores, std::int64_t n, std::int64_t k, std::vector<double>& scratch,
+                    std::vector<std::int64_t>& out);
 
 /// Candidate pairs (track t, detection d) as parallel index arrays.
 struct PairList {

@@ -89,6 +89,7 @@ std::string validate_options(const Options& o) {
   if (!(err = check("crowd_low", o.crowd_low, 0.0, INFINITY)).empty()) return err;
   if (!(err = check("crowd_high", o.crowd_high, o.crowd_low, INFINITY, true)).empty()) return err;
   if (!(err = check_int("crowd_frames", o.crowd_frames, 1, kMaxCrowdFrames)).empty()) return err;
+  if (!(err = check_int("max_detections", o.max_detections, 1, kMaxKeptDetections)).empty()) return err;
   return {};
 }
 

@@ -11,6 +11,7 @@ constexpr double kChi2Gate95_4Dof = 9.4877;
 constexpr std::int64_t kMaxMinHits = 1000;            // options._MAX_MIN_HITS
 constexpr std::int64_t kMaxScoreWindow = 1 << 20;     // options._MAX_SCORE_WINDOW (8 MiB of scores)
 constexpr std::int64_t kMaxCrowdFrames = 10000;       // options._MAX_CROWD_FRAMES
+constexpr std::int64_t kMaxKeptDetections = 1 << 20;  // options._MAX_KEPT_DETECTIONS
 
 struct Options {
   double det_thresh = 0.5;             // high-score detections (fixed mode); the only ones that start tracks
@@ -42,6 +43,7 @@ struct Options {
   double crowd_low = 5.0;              // confident detections a frame (mean) where the drop starts
   double crowd_high = 20.0;            // ... and where it is whole
   std::int64_t crowd_frames = 30;      // frames that mean looks back on (this one included)
+  std::int64_t max_detections = 1000;  // a frame's highest-scoring detections kept (time bound)
 
   /// int(frame_rate / 30 * track_buffer), saturated at INT64_MAX.
   std::int64_t max_time_lost() const;

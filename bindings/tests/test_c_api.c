@@ -62,6 +62,7 @@ static void test_defaults(void) {
   CHECK(o.gating == 0 && o.min_hits == 4 && o.use_det_quantile == 1 && o.det_quantile == 0.15);
   CHECK(o.low_score_quantile == 0.0 && o.score_window == 2048 && o.track_buffer == 30);
   CHECK(o.crowd_drop == 0.0 && o.crowd_low == 5.0 && o.crowd_high == 20.0 && o.crowd_frames == 30);
+  CHECK(o.max_detections == 1000);
 }
 
 static void test_bad_options(void) {
@@ -97,6 +98,11 @@ static void test_bad_options(void) {
   mottrack_options_init(&o);
   o.gating = -5; /* the flags are 0 or 1, not "any non-zero" */
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "options.gating: expected 0 or 1, got -5");
+  mottrack_options_init(&o);
+  o.max_detections = 0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "max_detections");
+  o.max_detections = (1 << 20) + 1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "max_detections");
   mottrack_options_init(&o);
   o.use_det_quantile = 2;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "use_det_quantile");
@@ -384,15 +390,45 @@ static void test_camera_motion(void) {
   mottrack_destroy(control);
 }
 
-/* 6,000 mutually overlapping boxes twice (36 million pairs, each in every other's search window):
- * both frames complete and every track keeps its own box. */
+/* A frame with more than max_detections boxes keeps the highest scores (equal scores: the earlier
+ * rows), in their order; the others never reach the tracker. */
+static void test_max_detections(void) {
+  mottrack_options o;
+  mottrack_tracker* t = NULL;
+  const double boxes[16] = {0, 0, 40, 100, 100, 0, 140, 100, 200, 0, 240, 100, 300, 0, 340, 100};
+  const double scores[4] = {0.6, 0.9, 0.7, 0.9};
+  const double tied[4] = {0.9, 0.9, 0.9, 0.9};
+  mottrack_track out[4];
+  int64_t count = 0, live = 0;
+  mottrack_options_init(&o);
+  o.max_detections = 3;
+  o.use_det_quantile = 0;
+  if (mottrack_create(&o, &t) != MOTTRACK_OK) { ++failures; return; }
+  CHECK(mottrack_update(t, boxes, scores, 4, NULL, 0, NULL, &count) == MOTTRACK_OK && count == 3);
+  CHECK(mottrack_get_tracks(t, out, 4, &count) == MOTTRACK_OK && count == 3);
+  CHECK(out[0].xyxy[0] == 100 && out[1].xyxy[0] == 200 && out[2].xyxy[0] == 300); /* 0.6 dropped */
+  CHECK(mottrack_live_track_count(t, &live) == MOTTRACK_OK && live == 3);
+  mottrack_reset(t);
+  CHECK(mottrack_update(t, boxes, tied, 4, NULL, 0, NULL, &count) == MOTTRACK_OK && count == 3);
+  CHECK(mottrack_get_tracks(t, out, 4, &count) == MOTTRACK_OK && count == 3);
+  CHECK(out[0].xyxy[0] == 0 && out[1].xyxy[0] == 100 && out[2].xyxy[0] == 200); /* the last row dropped */
+  mottrack_destroy(t);
+}
+
+/* 6,000 mutually overlapping boxes twice (36 million pairs, each in every other's search window),
+ * with max_detections raised to keep them all: both frames complete and every track keeps its own
+ * box. With the default max_detections the frame keeps 1,000 of them. */
 static void test_hostile_frame(void) {
   enum { N = 6000 };
   static double boxes[4 * N], scores[N];
-  mottrack_tracker* t = make_tracker();
+  mottrack_options o;
+  mottrack_tracker* t = NULL;
+  mottrack_tracker* bounded = make_tracker();
   int64_t count = 0, frame = 0, i;
   unsigned state = 7u;
-  if (t == NULL) return;
+  mottrack_options_init(&o);
+  o.max_detections = N;
+  if (mottrack_create(&o, &t) != MOTTRACK_OK || bounded == NULL) { ++failures; return; }
   for (i = 0; i < N; ++i) {
     state = state * 1664525u + 1013904223u;
     boxes[4 * i] = (state >> 8) % 2000 / 100.0;
@@ -405,7 +441,9 @@ static void test_hostile_frame(void) {
   CHECK(mottrack_update(t, boxes, scores, N, NULL, 0, NULL, &count) == MOTTRACK_OK && count == N);
   CHECK(mottrack_update(t, boxes, scores, N, NULL, 0, NULL, &count) == MOTTRACK_OK && count == N);
   CHECK(mottrack_frame_id(t, &frame) == MOTTRACK_OK && frame == 2);
+  CHECK(mottrack_update(bounded, boxes, scores, N, NULL, 0, NULL, &count) == MOTTRACK_OK && count == 1000);
   mottrack_destroy(t);
+  mottrack_destroy(bounded);
 }
 
 int main(void) {
@@ -417,6 +455,7 @@ int main(void) {
   test_classes_and_bounded_memory();
   test_min_hits();
   test_camera_motion();
+  test_max_detections();
   test_hostile_frame();
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("test_c_api: all checks passed\n");

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from importlib.metadata import entry_points
 
@@ -52,9 +53,25 @@ def _add_unavailable(sub: argparse._SubParsersAction, name: str, exc: ImportErro
     p.set_defaults(func=fail)
 
 
+_NEGATIVE_SIZE = re.compile(r"^-\d+(\.\d*)?x")  # "-32x64": a size value, never an option
+
+
+def _attach_negative_sizes(argv: list[str]) -> list[str]:
+    """``--size -32x64`` as ``--size=-32x64``: argparse takes a value starting with '-' for an option
+    and says only "expected one argument"; attached, the value reaches the size check, which names
+    the flag and says why -32 is refused."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_SIZE.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_sizes(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

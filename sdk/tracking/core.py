@@ -57,7 +57,8 @@ import numpy as np
 
 from mottrack_sdk.tracking.kalman import KalmanBoxFilter, xyah_rows_to_xyxy
 from mottrack_sdk.tracking.lifecycle import FrameTracks, TrackLifecycle
-from mottrack_sdk.tracking.matching import MAX_SOLVER_SIDE, MAX_WINDOW_PAIRS, assign_admissible, iou_rows, window_pairs
+from mottrack_sdk.tracking.matching import (MAX_SOLVER_SIDE, MAX_WINDOW_PAIRS, assign_admissible, highest_scores,
+                                            iou_rows, window_pairs)
 from mottrack_sdk.tracking.options import TrackerOptions
 from mottrack_sdk.tracking.score_window import ScoreWindow
 from mottrack_sdk.tracking.track_table import CLASS_ID, STATE, TrackTable
@@ -139,6 +140,11 @@ class AssociationCore(TrackLifecycle):
     def _step(self, xyxy: np.ndarray, scores: np.ndarray, embeddings: np.ndarray | None,
               classes: np.ndarray | None) -> FrameTracks:
         o, tab = self.options, self.table
+        keep = highest_scores(scores, o.max_detections)
+        if keep is not None:  # the time bound: a frame's highest scores only
+            xyxy, scores = xyxy[keep], scores[keep]
+            embeddings = None if embeddings is None else embeddings[keep]
+            classes = None if classes is None else classes[keep]
         self.frame_id += 1
         n_det, n_trk = len(scores), len(tab)
         if classes is not None and not self._multi_class and np.count_nonzero(classes):

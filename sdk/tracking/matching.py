@@ -19,6 +19,10 @@ rules with the same constants, so both cores still give the same tracks):
 * :data:`MAX_SOLVER_SIDE`: a set of competing pairs spanning more rows + columns than this (whose
   extended lapjv matrix would need (rows + cols)² doubles) is assigned greedily instead, lowest cost
   first, ties by track then detection index (:func:`greedy_assign`).
+
+Bounded time comes before all of that: ``TrackerOptions.max_detections`` keeps a frame's highest
+scores (:func:`highest_scores`), so a frame never brings more than that many detections (nor, over
+a lost track's lifetime, more than that many new tracks a frame).
 """
 from __future__ import annotations
 
@@ -200,6 +204,19 @@ def _row_groups(x: np.ndarray, radius: np.ndarray, det_x: np.ndarray, max_pairs:
         groups.append((start, min(end, len(x))))
         start = groups[-1][1]
     return groups
+
+
+def highest_scores(scores: np.ndarray, k: int) -> np.ndarray | None:
+    """Indices, ascending, of the ``k`` highest of the finite ``scores`` (equal scores: the earlier
+    rows first), or None when there are no more than ``k``. O(N): the k-th largest value by
+    partition, then one pass (the C++ core's ``highest_scores`` selects the same rows)."""
+    n = len(scores)
+    if n <= k:
+        return None
+    kth = np.partition(scores, n - k)[n - k]
+    keep = scores > kth
+    keep[np.flatnonzero(scores == kth)[:k - np.count_nonzero(keep)]] = True
+    return np.flatnonzero(keep)
 
 
 def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:

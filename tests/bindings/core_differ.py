@@ -103,6 +103,7 @@ def stream_options(draw) -> TrackerOptions:
         crowd_low=crowd_low,
         crowd_high=crowd_low + draw(st.sampled_from([0.5, 3.0, 7.0])),
         crowd_frames=draw(st.sampled_from([1, 2, 5])),
+        max_detections=draw(st.sampled_from([1, 4, 1000])),
     )
 
 

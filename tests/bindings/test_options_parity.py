@@ -16,7 +16,7 @@ from mottrack_sdk.tracking.options import TrackerOptions
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="mottrack_sdk._native is not built")
 
-INT_FIELDS = ("track_buffer", "min_hits", "score_window", "crowd_frames")
+INT_FIELDS = ("track_buffer", "min_hits", "score_window", "crowd_frames", "max_detections")
 FLOAT_FIELDS = [f.name for f in fields(TrackerOptions) if f.name not in ("gating", *INT_FIELDS)]
 SPECIAL = [math.inf, -math.inf, math.nan, -1.0, -0.0, 0.0, 1e-300, 0.05, 0.5, 1.0, 1.0 + 1e-12, 9.4877, 1e308]
 
@@ -68,10 +68,10 @@ def test_track_buffer_is_judged_the_same(value):
 
 @pytest.mark.parametrize("value", [-2**63, -1, 0, 1, 2, 3, 4, 1000, 1001, 2**20, 2**20 + 1, 2**63, 4.0, math.nan,
                                    math.inf, True, False, np.int64(5), "4", None])
-@pytest.mark.parametrize("name", ["min_hits", "score_window", "crowd_frames"])
+@pytest.mark.parametrize("name", ["min_hits", "score_window", "crowd_frames", "max_detections"])
 def test_integer_options_are_judged_the_same(name, value):
-    """Integers only (not bools, floats, strings), in [2, 1000] / [1, 2**20] / [1, 10000]; numpy
-    ints are ints."""
+    """Integers only (not bools, floats, strings), in [2, 1000] / [1, 2**20] / [1, 10000] / [1, 2**20];
+    numpy ints are ints."""
     _same_verdict({name: value})
 
 
@@ -102,7 +102,7 @@ def test_crowd_drop_needs_fixed_thresholds():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["min_hits", "score_window", "track_buffer", "crowd_frames"]),
+@given(st.sampled_from(["min_hits", "score_window", "track_buffer", "crowd_frames", "max_detections"]),
        st.one_of(st.integers(-2**64, 2**64), st.integers(-5, 2**20 + 5)))
 def test_random_integers_are_judged_the_same(name, value):
     _same_verdict({name: value})

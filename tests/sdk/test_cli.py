@@ -42,11 +42,21 @@ def test_demo_runs_and_scores_the_generated_scene(tmp_path, capsys):
     (["eval", "--gt", "/nonexistent", "--results", "."], "--gt /nonexistent: folder not found"),
     (["track", ".", "--model", ".", "--out", "x"], "--model .: is a folder (expected a model file"),
     (["track-dets", "--det", ".", "--out", "x", "--tracker-config", "."], "--tracker-config .: is a folder"),
+    # a negative size reaches the size check (argparse alone said only "expected one argument")
+    (["synth", "--size", "-32x64", "--out", "x"], "--size must look like WIDTHxHEIGHT (e.g. 1920x1080), got '-32x64'"),
 ])
 def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_only_size_shaped_values_are_attached_to_their_flag():
+    from mottrack_sdk.cli.main import _attach_negative_sizes
+
+    assert _attach_negative_sizes(["export", "--size", "-32x64", "-v"]) == ["export", "--size=-32x64", "-v"]
+    assert _attach_negative_sizes(["x", "--a=1", "-2x3"]) == ["x", "--a=1", "-2x3"]  # the flag has its value
+    assert _attach_negative_sizes(["x", "--a", "-5", "-h"]) == ["x", "--a", "-5", "-h"]  # not a size
 
 
 def test_bad_numbers_are_rejected_by_the_parser(capsys):

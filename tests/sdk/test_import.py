@@ -5,6 +5,8 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import mottrack_sdk
 
 FORBIDDEN = ("torch", "tensorrt", "mottrack_training", "mottrack_export", "mottrack_calibration")
@@ -31,3 +33,21 @@ def test_every_runtime_module_imports_without_heavy_dependencies():
 def test_probe_detects_a_forbidden_import():
     # the check above must be able to fail
     assert _loaded_after("import json as torch; sys.modules['torch'] = torch") == ["torch"]
+
+
+def test_the_native_core_is_built_where_it_can_be():
+    """With a C++ compiler and pybind11 present, `pip install` (and so `make test`) must have built
+    mottrack_sdk._native: a failed build only warns (pip -q hides it) and the native tests would
+    then skip, so a compile error in bindings/ would pass unseen."""
+    import importlib.util
+    import shutil
+
+    from mottrack_sdk.tracking import native
+
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        pytest.skip("no C++ compiler: the pure-Python core is expected")
+    if importlib.util.find_spec("pybind11") is None:
+        pytest.skip("pybind11 is not installed: the pure-Python core is expected")
+    assert native.native_available(), (
+        f"mottrack_sdk._native did not build or import ({native._import_error}); "
+        "run `.venv/bin/python setup.py build_ext --inplace` to see the compiler's error")

@@ -5,7 +5,7 @@ import lap
 import numpy as np
 import pytest
 
-from mottrack_sdk.tracking.matching import assign_pairs, iou_matrix, overlap_pairs, sweep_pairs
+from mottrack_sdk.tracking.matching import assign_pairs, highest_scores, iou_matrix, overlap_pairs, sweep_pairs
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -62,3 +62,24 @@ def test_assign_pairs_resolves_a_conflict_by_total_cost():
     ti, dj, c = np.array([0, 0, 1]), np.array([0, 1, 0]), np.array([0.1, 0.2, 0.15])
     mt, md = assign_pairs(ti, dj, c, 0.5, 2, 2)
     assert dict(zip(mt.tolist(), md.tolist())) == {0: 1, 1: 0}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_highest_scores_is_a_stable_sort_by_score(seed):
+    """The k highest scores, equal ones taken from the earlier rows, returned in row order: the first
+    k of a stable descending sort (many ties, -0.0 beside 0.0)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    scores = rng.choice([-0.0, 0.0, 0.25, 0.5, 0.5 + 1e-12, 1.0], n) if seed % 2 else rng.random(n)
+    for k in range(1, n + 2):
+        keep = highest_scores(scores, k)
+        if k >= n:
+            assert keep is None
+            continue
+        expected = np.sort(np.argsort(-scores, kind="stable")[:k])
+        np.testing.assert_array_equal(keep, expected)
+
+
+def test_highest_scores_takes_earlier_rows_among_equals():
+    np.testing.assert_array_equal(highest_scores(np.array([0.5, 0.9, 0.5, 0.5, 0.1]), 3), [0, 1, 2])
+    np.testing.assert_array_equal(highest_scores(np.array([0.1, 0.2, 0.3]), 1), [2])

@@ -1,6 +1,8 @@
 """Behaviour of Tracker.update_detections: IDs, lifecycle, cascade stages, classes, memory."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -127,10 +129,24 @@ def test_thousands_of_detections_work(core):
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 4000, (3000, 2))
     boxes = np.concatenate([xy, xy + rng.uniform(10, 60, (3000, 2))], axis=1)
-    tr = Tracker(core=core, max_aspect_ratio=None, min_box_area=0)
+    tr = Tracker(core=core, max_aspect_ratio=None, min_box_area=0, max_detections=3000)
     tr.update_detections(boxes, np.full(3000, 0.9))
     out = tr.update_detections(boxes + 0.5, np.full(3000, 0.9))
     assert len(out) == 3000 and len({t.track_id for t in out}) == 3000
+
+
+def test_a_frame_over_max_detections_keeps_the_best_and_warns_once(core):
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(0, 4000, (1500, 2))
+    boxes = np.concatenate([xy, xy + 40], axis=1)
+    scores = rng.uniform(0.5, 1.0, 1500)
+    tr = Tracker(core=core, max_aspect_ratio=None, min_box_area=0, det_thresh=0.5)
+    with pytest.warns(RuntimeWarning, match="1500 detections: the tracker keeps the 1000 highest scores"):
+        out = tr.update_detections(boxes, scores)
+    assert len(out) == 1000 and min(t.score for t in out) >= np.sort(scores)[-1000]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per tracker
+        tr.update_detections(boxes, scores)
 
 
 def test_empty_inputs_give_empty_results(core):
