@@ -2,7 +2,10 @@
 
 Frames are a synthetic 1920x1080 scene with ``tracks`` people (``mottrack_sdk.scenes``), rendered and
 JPEG-encoded once, decoded outside the timed region. Each configuration runs ``warmup`` untimed frames,
-then ``frames`` timed ``Tracker.update`` calls; ``Tracker.last_timings`` gives the stages.
+then ``frames`` timed ``Tracker.update`` calls; ``Tracker.last_timings`` gives the stages. At most
+:data:`POOL_FRAMES` frames and :data:`POOL_PIXELS` pixels are kept (500 frames at 1920x1080, about
+180 MB of JPEG): a longer run plays them forward, then backward, and so on (the scene stays
+continuous: people turn around at either end), so memory does not grow with ``frames``.
 
 Random-weight models detect nothing useful, so with ``detections="scene"`` the network still runs (and
 is timed as ``inference``) but its outputs are replaced by the scene's ground truth in the model's own
@@ -32,6 +35,8 @@ __all__ = ["PAPER_FPS", "BenchFrames", "BenchRecord", "percentiles", "plot_recor
            "run_interleaved"]
 
 PAPER_FPS = 34.6  # CSTrack paper, CSTrack-S end to end (RTX 2080 Ti)
+POOL_FRAMES = 500  # frames kept in memory by BenchFrames.render, and at most POOL_PIXELS (module docstring)
+POOL_PIXELS = POOL_FRAMES * 1920 * 1080
 STAGES = StageTimings.STAGES + ("total",)
 
 
@@ -51,15 +56,22 @@ class BenchFrames:
     tlwh: list[np.ndarray]
     frame_size: tuple[int, int]
 
+    @staticmethod
+    def pool_size(count: int, frame_size: tuple[int, int] = (1920, 1080)) -> int:
+        """How many of ``count`` frames :meth:`render` renders and keeps (at least 1)."""
+        return max(1, min(count, POOL_FRAMES, POOL_PIXELS // (frame_size[0] * frame_size[1])))
+
     @classmethod
     def render(cls, count: int, tracks: int = 50, frame_size: tuple[int, int] = (1920, 1080), seed: int = 11,
                progress: Any = None) -> "BenchFrames":
+        """Frames for a run of ``count`` frames: the first :meth:`pool_size` frames of the scene (all of
+        them when they fit), read back and forth by :meth:`index`; ``progress(1)`` per rendered frame."""
         import cv2
 
         from mottrack_sdk.scenes import SceneGenerator, SceneOptions
 
-        options = SceneOptions(width=frame_size[0], height=frame_size[1], num_frames=count, seed=seed,
-                               density=tracks, noise=2.0)
+        options = SceneOptions(width=frame_size[0], height=frame_size[1], num_frames=cls.pool_size(count, frame_size),
+                               seed=seed, density=tracks, noise=2.0)
         encoded, ids, tlwh = [], [], []
         for frame in SceneGenerator(options):
             ok, data = cv2.imencode(".jpg", frame.image_bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -72,10 +84,19 @@ class BenchFrames:
                 progress(1)
         return cls(encoded, ids, tlwh, frame_size)
 
+    def index(self, i: int) -> int:
+        """The rendered frame shown as frame ``i`` of a run: ``i`` itself while frames last, then the
+        frames backward, forward again, ... (0, 1, .., n-1, n-2, .., 1, 0, 1, ..)."""
+        n = len(self.encoded)
+        if n == 1:
+            return 0
+        k = i % (2 * n - 2)
+        return k if k < n else 2 * n - 2 - k
+
     def image(self, i: int) -> np.ndarray:
         import cv2
 
-        return cv2.imdecode(self.encoded[i % len(self.encoded)], cv2.IMREAD_COLOR)
+        return cv2.imdecode(self.encoded[self.index(i)], cv2.IMREAD_COLOR)
 
 
 class SceneOutputs(Backend):
@@ -88,11 +109,12 @@ class SceneOutputs(Backend):
         self.inner, self.frames, self.count, self.seed = inner, frames, count, seed
         self.name = inner.name
         self._prepared: list[dict[str, np.ndarray]] = []
+        self._emb_map: np.ndarray | None = None  # raw layout: one map, the same every frame
         self._next = 0
 
     def _load_impl(self) -> LoadedModelInfo:
-        info = self.inner.load().info
-        self._prepared = [self._outputs(info, i) for i in range(self.count)]
+        info = self.inner.load().info  # one set of outputs per rendered frame (BenchFrames.index)
+        self._prepared = [self._outputs(info, i) for i in range(min(self.count, len(self.frames.tlwh)))]
         return info
 
     def reset(self) -> None:
@@ -127,13 +149,14 @@ class SceneOutputs(Backend):
         candidates = sum(len(md.anchors[0]) * (h // s) * (w // s) for s in md.strides) if md.anchors else 1000
         predictions = np.zeros((1, candidates, 4 + md.num_classes), np.float32)
         predictions[0, :len(ids), :4], predictions[0, :len(ids), 4] = boxes, scores
-        emb_map = np.random.default_rng([self.seed, 3]).normal(size=(1, dim, h // stride, w // stride))
-        emb_map = emb_map.astype(np.float32)
-        return {n_pred: predictions, n_map: emb_map}
+        if self._emb_map is None:
+            emb_map = np.random.default_rng([self.seed, 3]).normal(size=(1, dim, h // stride, w // stride))
+            self._emb_map = emb_map.astype(np.float32)
+        return {n_pred: predictions, n_map: self._emb_map}
 
     def _infer_impl(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.inner.infer(inputs)
-        out = self._prepared[self._next % len(self._prepared)]
+        out = self._prepared[self.frames.index(self._next) % len(self._prepared)]
         self._next += 1
         return out
 

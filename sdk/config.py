@@ -29,6 +29,11 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 6, 6, 6
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
 
 
+def short_repr(value: Any) -> str:
+    """A repr of at most a few hundred characters, for error messages about values read from files."""
+    return _SHORT.repr(value)
+
+
 def parse_size(value: str | tuple[int, int] | list[int], what: str = "size", multiple: int = 1, minimum: int = 1,
                example: str = "1088x608", maximum: int = MAX_SIDE) -> tuple[int, int]:
     """``"1088x608"`` (or ``1088×608``, or a 2-sequence of integers) -> ``(width, height)``.

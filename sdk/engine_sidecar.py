@@ -21,11 +21,19 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mottrack_sdk.config import MAX_SIDE, short_repr
+
 __all__ = ["SIDECAR_FORMAT", "EngineMismatchError", "EngineSidecar", "check_engine_sidecar", "file_sha256",
            "read_engine_sidecar", "sidecar_path", "write_engine_sidecar"]
 
 SIDECAR_FORMAT = "mottrack-engine-sidecar"
 SIDECAR_VERSION = 1
+MAX_SIDECAR_BYTES = 1 << 20  # a sidecar is a few KB; its model_metadata a few hundred bytes more
+_TEXT_FIELDS = ("tensorrt_version", "gpu_name", "compute_capability", "input_name", "precision", "model_sha256",
+                "engine_sha256", "project_version", "created")
+_MAX_TEXT = 1000
+_PRECISIONS = ("fp32", "fp16", "int8")
+_INT8_MODES = ("qdq", "calibrator")
 
 
 class EngineMismatchError(ValueError):
@@ -68,11 +76,26 @@ class EngineSidecar:
         if missing:
             raise ValueError(f"{where}: sidecar fields missing: {missing}")
         values = {k: v for k, v in data.items() if k in names}
-        try:
-            width, height = (int(v) for v in values["input_size"])
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: input_size must be [width, height], got {values['input_size']!r}") from None
-        values["input_size"] = (width, height)
+        for name in _TEXT_FIELDS:
+            if name in values and not (isinstance(values[name], str) and len(values[name]) <= _MAX_TEXT):
+                raise ValueError(f"{where}: {name} must be a string of at most {_MAX_TEXT} characters, "
+                                 f"got {short_repr(values[name])}")
+        size = values["input_size"]
+        if not (isinstance(size, list) and len(size) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size)):
+            raise ValueError(f"{where}: input_size must be [width, height], integers in 1..{MAX_SIDE}, "
+                             f"got {short_repr(size)}")
+        values["input_size"] = (size[0], size[1])
+        checks = [("precision", values["precision"] in _PRECISIONS, f"one of {list(_PRECISIONS)}"),
+                  ("int8_mode", values.get("int8_mode") in (None, *_INT8_MODES), f"null or one of {list(_INT8_MODES)}"),
+                  ("dla_core", values.get("dla_core") is None or (isinstance(values["dla_core"], int) and not isinstance(
+                      values["dla_core"], bool) and 0 <= values["dla_core"] <= 64), "null or an integer in 0..64"),
+                  ("model_metadata", values.get("model_metadata") is None or (isinstance(values["model_metadata"], dict)
+                   and all(isinstance(k, str) and isinstance(v, str) for k, v in values["model_metadata"].items())),
+                   "null or an object of strings")]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{where}: {name} must be {expected}, got {short_repr(values.get(name))}")
         return cls(**values)
 
 
@@ -107,9 +130,11 @@ def read_engine_sidecar(engine_path: str | Path) -> EngineSidecar:
         raise FileNotFoundError(f"{path}: engine sidecar not found (rebuild the engine with mottrack export "
                                 "--format engine on this device)")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: unreadable sidecar ({exc})") from exc
+        if path.stat().st_size > MAX_SIDECAR_BYTES:
+            raise ValueError(f"larger than {MAX_SIDECAR_BYTES} bytes")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path}: unreadable sidecar ({str(exc)[:200]})") from None
     return EngineSidecar.from_json(data, where=str(path))
 
 

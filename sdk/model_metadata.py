@@ -45,6 +45,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from mottrack_sdk.config import MAX_SIDE, short_repr
+
 __all__ = ["METADATA_FORMAT_VERSION", "METADATA_PREFIX", "OUTPUT_LAYOUTS", "PRECISIONS", "ModelMetadata",
            "metadata_from_props", "read_model_metadata"]
 
@@ -118,15 +120,15 @@ class ModelMetadata:
         if defaults is not None and (not isinstance(defaults, Mapping) or not all(
                 isinstance(k, str) and (v is None or isinstance(v, (int, float))) for k, v in defaults.items())):
             raise ValueError("model metadata: tracker_defaults must map TrackerOptions field names to numbers, "
-                             f"got {defaults!r}")
+                             f"got {short_repr(defaults)}")
 
     def _check_numbers(self) -> None:
         """Every number in a range a model can have (metadata is read from files users hand over:
         nothing downstream may size memory by an absurd value)."""
         width, height = self.input_size
         checks = [
-            ("input_size", 0 < width <= MAX_INPUT_SIDE and 0 < height <= MAX_INPUT_SIDE,
-             f"sides in 1..{MAX_INPUT_SIDE}"),
+            ("input_size", 0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE,  # what preprocessing can make
+             f"sides in 1..{MAX_SIDE}"),
             ("pad_value", math.isfinite(self.pad_value) and 0 <= self.pad_value <= 255, "a number in 0..255"),
             ("strides", len(self.strides) > 0 and all(0 < s <= MAX_INPUT_SIDE for s in self.strides),
              f"one or more strides in 1..{MAX_INPUT_SIDE}"),
@@ -181,7 +183,10 @@ def metadata_from_props(props: Mapping[str, str], where: str = "model") -> Model
     version = props.get(METADATA_PREFIX + "format_version")
     if version is None:
         raise ValueError(f"{where}: no mottrack metadata (not exported by mottrack export, or stripped)")
-    if not (version.isascii() and version.isdigit()) or int(version) > METADATA_FORMAT_VERSION:
+    if not (isinstance(version, str) and version.isascii() and version.isdigit() and len(version) <= 9):
+        raise ValueError(f"{where}: metadata {METADATA_PREFIX}format_version={short_repr(version)} is malformed "
+                         "(expected a whole number)")
+    if int(version) > METADATA_FORMAT_VERSION:
         raise ValueError(f"{where}: metadata format version {version!r} is newer than this runtime reads "
                          f"({METADATA_FORMAT_VERSION}); update mottrack-sdk")
     values: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mottrack_sdk.config import short_repr
 from mottrack_sdk.tracking.core import AssociationCore, FrameTracks
 from mottrack_sdk.tracking.native import make_core
 from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes, model_options
@@ -109,10 +110,10 @@ class Tracker:
             from mottrack_sdk.backends.registry import resolve_backend_name
 
             resolve_backend_name(backend)
-        if isinstance(model, (str, Path)) and not Path(model).exists():
-            raise FileNotFoundError(f"model {model}: file not found")
-        if isinstance(model, (str, Path)) and Path(model).is_dir():
-            raise ValueError(f"model {model}: is a folder (expected a model file)")
+        if isinstance(model, (str, Path)):
+            from mottrack_sdk.io.path_components import check_model_file
+
+            check_model_file(model, f"model {model}")
         if model is not None and backend == "auto":  # an unreadable kind fails here, not on the first frame
             from mottrack_sdk.backends.base import Backend
             from mottrack_sdk.backends.registry import backend_for_model
@@ -165,7 +166,9 @@ class Tracker:
         try:
             options = model_options(defaults, self._overrides)
         except ValueError as exc:
-            raise ValueError(f"model metadata tracker_defaults {dict(defaults)}: {exc}") from None
+            model = self._model_request[0]
+            where = f"{model}: " if isinstance(model, (str, Path)) else ""
+            raise ValueError(f"{where}model metadata tracker_defaults {short_repr(dict(defaults))}: {exc}") from None
         if options != self.options:
             self.options = options
             self._core = make_core(options, self._core_request)

@@ -49,7 +49,6 @@ void AssociationCore::cap_windows(const Frame& f) {
   capped_ = false;
   const std::size_t T = table_.size(), n = static_cast<std::size_t>(f.n);
   if (T == 0 || n == 0 || T * n <= max_window_pairs_) return;  // the windows cannot hold more
-  const Options& o = options_;
   double max_w = -INFINITY;
   all_cx_.resize(n);
   for (std::size_t d = 0; d < n; ++d) {

@@ -97,8 +97,13 @@ class Backend(ABC):
             return self
         if self._state == BackendState.CLOSED:
             raise RuntimeError(f"{self.name} backend: load() after close(); create a new backend")
-        if isinstance(self.model, (str, Path)) and not Path(self.model).exists():
-            raise FileNotFoundError(f"{self.model}: model file not found")
+        if isinstance(self.model, (str, Path)):
+            from mottrack_sdk.io.path_components import check_model_file
+
+            try:
+                check_model_file(self.model, str(self.model))
+            except ValueError as exc:  # a folder or a FIFO (a missing file stays FileNotFoundError)
+                raise ModelLoadError(str(exc)) from None
         info = self._load_impl()
         self._info = info
         self._input_by_name = {spec.name: spec for spec in info.inputs}

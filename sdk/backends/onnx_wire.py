@@ -23,15 +23,23 @@ ATTR_TYPE_FLOAT = 1
 T_DIMS, T_DATA_TYPE, T_FLOAT_DATA, T_INT32_DATA, T_NAME, T_RAW, T_LOCATION = 1, 2, 4, 5, 8, 9, 14
 
 
+_MAX_VARINT_BYTES = 10  # a 64-bit value needs at most 10 groups of 7 bits
+
+
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``buf[pos]`` and the position after it; ValueError for one longer than 10 bytes
+    (a protobuf varint is at most 64 bits: a longer run of continuation bytes is not an ONNX file,
+    and decoding it as a Python int took time quadratic in its length)."""
     result = shift = 0
-    while True:
+    for pos in range(pos, min(pos + _MAX_VARINT_BYTES, len(buf))):
         byte = buf[pos]
-        pos += 1
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
-            return result, pos
+            return result, pos + 1
         shift += 7
+    if pos + 1 >= len(buf) and shift < 7 * _MAX_VARINT_BYTES:
+        raise ValueError("truncated protobuf varint")
+    raise ValueError(f"protobuf varint longer than {_MAX_VARINT_BYTES} bytes")
 
 
 def encode_varint(value: int) -> bytes:

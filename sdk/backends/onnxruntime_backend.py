@@ -160,6 +160,9 @@ class OnnxRuntimeBackend(Backend):
             from mottrack_sdk.backends.qdq_cpu import adapt_int8_for_cpu
 
             source, self.cpu_int8_rewrite = adapt_int8_for_cpu(path, opts.cpu_int8)
+            if isinstance(source, bytes):  # external data lies beside the file, not in the working directory
+                session_options.add_session_config_entry(
+                    "session.model_external_initializers_file_folder_path", str(path.resolve().parent))
         try:
             self._session = ort.InferenceSession(source, session_options, providers=self._with_options(providers))
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / NoSuchFile types

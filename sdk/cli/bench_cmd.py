@@ -18,8 +18,11 @@ from typing import Any
 from mottrack_sdk.cli.common import add_tracker_options, positive_int, progress_bar, tracker_request
 from mottrack_sdk.cli.model_args import add_onnxruntime_cpu_options
 from mottrack_sdk.config import parse_size
+from mottrack_sdk.scenes.options import SceneOptions, with_flag_names
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".plan", ".torchscript")
+MAX_RUN_FRAMES = 10**6  # --warmup + --frames (frames are rendered once and replayed: benchmark.POOL_PIXELS)
+_SCENE_FLAGS = {"density": "--tracks", "width": "--frame-size", "height": "--frame-size"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +104,13 @@ def run(args: argparse.Namespace) -> int:
     frame_size = parse_size(args.frame_size, "--frame-size", example="1920x1080")
     if args.warmup < 0:
         raise ValueError(f"--warmup: expected >= 0, got {args.warmup}")
+    if args.warmup + args.frames > MAX_RUN_FRAMES:
+        raise ValueError(f"--warmup + --frames: expected at most {MAX_RUN_FRAMES:,} frames, got "
+                         f"{args.warmup} + {args.frames}")
+    try:  # the scene's limits, before any model loads
+        SceneOptions(width=frame_size[0], height=frame_size[1], density=args.tracks)
+    except ValueError as exc:
+        raise with_flag_names(exc, _SCENE_FLAGS) from None
     if args.interleave < 0:
         raise ValueError(f"--interleave: expected a block of >= 1 frames (or 0: off), got {args.interleave}")
     options, changes = tracker_request(args)
@@ -122,8 +132,12 @@ def run(args: argparse.Namespace) -> int:
     if not trackers:
         raise ValueError("nothing to benchmark: no model matches --sizes")
     per_config = args.warmup + args.frames
-    with progress_bar(per_config, "rendering frames", not args.quiet) as bar:
-        frames = BenchFrames.render(per_config, args.tracks, frame_size, progress=bar.update)
+    try:
+        with progress_bar(BenchFrames.pool_size(per_config, frame_size), "rendering frames", not args.quiet) as bar:
+            frames = BenchFrames.render(per_config, args.tracks, frame_size, progress=bar.update)
+    except MemoryError:
+        raise ValueError(f"--frame-size {frame_size[0]}x{frame_size[1]}: not enough memory to render the synthetic "
+                         "frames; use a smaller --frame-size") from None
     modes = [_detections(t, args.detections) for t in trackers]
     if args.interleave and len(trackers) > 1:
         with progress_bar(per_config * len(trackers), f"{len(trackers)} models interleaved", not args.quiet) as bar:

@@ -19,6 +19,15 @@ import numpy as np
 from mottrack_sdk.cli.common import (add_tracker_options, positive_int, progress_bar, tracker_options_from_args,
                                      tracker_request)
 from mottrack_sdk.cli.model_args import add_model_options, backend_options_from_args
+from mottrack_sdk.scenes.options import with_flag_names
+
+# Option fields -> the flags that set them, so that a refused value names what the user typed.
+_SCENE_FLAGS = {"density": "--objects", "num_frames": "--frames", "seed": "--seed", "width": "--frame-size",
+                "height": "--frame-size"}
+_DETECTION_FLAGS = {"num_objects": "--objects", "num_frames": "--frames", "seed": "--seed"}
+# The detection-level demo keeps every row (ground truth, two tracking runs, their evaluation): about
+# 200 bytes per object and frame on top of ~115 MB (measured peak: 474 MB, 83 s at 300 x 6000).
+MAX_OBJECT_FRAMES = 2_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,8 +78,11 @@ def run_video(args: argparse.Namespace, model: Path) -> int:
     width, height = parse_size(args.frame_size, "--frame-size", example="1920x1080")
     default = SceneOptions()  # the default synthetic scene: 150 frames, 20 people, 1920x1080 @ 30 fps
     frames = args.frames or default.num_frames
-    scene = default.with_changes(width=width, height=height, num_frames=frames, seed=args.seed,
-                                 density=args.objects or default.density)
+    try:
+        scene = default.with_changes(width=width, height=height, num_frames=frames, seed=args.seed,
+                                     density=args.objects or default.density)
+    except ValueError as exc:
+        raise with_flag_names(exc, _SCENE_FLAGS) from None
     options, changes = tracker_request(args)
     tracker = Tracker(options, **{"frame_rate": float(scene.fps), **changes}, model=model, backend=args.backend, cmc=args.cmc, backend_options=backend_options_from_args(args, model))
     print(f"model: {tracker.load_model().describe()}")
@@ -106,7 +118,13 @@ def run_detection_level(args: argparse.Namespace) -> int:
 
     objects, frames = args.objects or 30, args.frames or 600
     options = tracker_options_from_args(args)
-    scene = DetectionScene(DetectionSceneOptions(num_objects=objects, num_frames=frames, seed=args.seed))
+    try:
+        scene = DetectionScene(DetectionSceneOptions(num_objects=objects, num_frames=frames, seed=args.seed))
+    except ValueError as exc:
+        raise with_flag_names(exc, _DETECTION_FLAGS) from None
+    if objects * frames > MAX_OBJECT_FRAMES:
+        raise ValueError(f"--objects {objects} x --frames {frames} = {objects * frames:,} object-frames: expected at "
+                         f"most {MAX_OBJECT_FRAMES:,} (the demo keeps every row in memory)")
     seq = "synthetic-01"
     print(f"scene: {objects} objects at a time, {frames} frames, 1920x1080 @ 30 fps, seed {args.seed}")
     write_scene_ground_truth(scene, args.out / "gt" / seq, seq)

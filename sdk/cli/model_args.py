@@ -70,8 +70,7 @@ def resolve_model(path: Path | None) -> Path:
 
     if path is None:
         return default_model_path(must_exist=True)
-    if not path.exists():
-        raise FileNotFoundError(f"--model {path}: file not found")
-    if path.is_dir():
-        raise ValueError(f"--model {path}: is a folder (expected a model file: .onnx, .engine / .plan, .pt ...)")
+    from mottrack_sdk.io.path_components import check_model_file
+
+    check_model_file(path, f"--model {path}")
     return path

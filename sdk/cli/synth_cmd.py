@@ -15,11 +15,13 @@ from typing import Any
 
 from mottrack_sdk import config
 from mottrack_sdk.scenes import SceneOptions  # options only: OpenCV and tqdm load when the command runs
+from mottrack_sdk.scenes.options import with_flag_names
 
 __all__ = ["register", "run", "parse_size"]
 
 # Flags that map straight onto a SceneOptions field, so its validation error can name the flag.
-_CAMERA_FLAGS = {"camera_pan_px": "--camera-pan", "camera_zoom": "--camera-zoom", "camera_shake_px": "--camera-shake"}
+_FLAGS = {"camera_pan_px": "--camera-pan", "camera_zoom": "--camera-zoom", "camera_shake_px": "--camera-shake",
+          "num_frames": "--frames", "density": "--density", "fps": "--fps", "width": "--size", "height": "--size"}
 
 
 def register(subparsers: Any) -> None:
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate the arguments, write the sequences with a progress bar, print where they went."""
     from tqdm import tqdm
 
-    from mottrack_sdk.io.output_paths import check_output_folder
+    from mottrack_sdk.io.output_paths import check_output_folder, removed_if_left_empty
     from mottrack_sdk.scenes import sequence_name, sequence_seed, write_sequence
 
     if args.sequences < 1 or args.sequences > 9999:
@@ -75,16 +77,19 @@ def run(args: argparse.Namespace) -> int:
                             fps=args.fps, camera_pan_px=args.camera_pan, camera_zoom=args.camera_zoom,
                             camera_shake_px=args.camera_shake)
     except ValueError as exc:  # e.g. a size beyond the generator's limits
-        flag = next((f"{flag}: " for name, flag in _CAMERA_FLAGS.items() if f"SceneOptions.{name} " in str(exc)), "")
-        raise ValueError(f"invalid synth arguments: {flag}{exc}") from None
+        raise with_flag_names(exc, _FLAGS) from None
+    last_seed = sequence_seed(args.seed, args.sequences - 1)  # the largest: checked before anything is written
+    if last_seed > 2**63 - 1:
+        raise ValueError(f"--seed: expected at most {(2**63 - 1 - (args.sequences - 1)) // 10000} with --sequences "
+                         f"{args.sequences} (sequence seeds are seed * 10000 + i, at most 2**63 - 1), got {args.seed}")
     check_output_folder(args.out, "--out")
     for i in range(args.sequences):  # a sequence may replace an earlier one, never a file
         seq_dir = Path(args.out) / sequence_name(args.seed, i)
         if seq_dir.exists():
             check_output_folder(seq_dir, "--out (its sequence folder)")
-    try:
-        with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth",
-                  disable=args.no_progress) as bar:
+    try:  # a failed first sequence leaves no empty --out folder
+        with removed_if_left_empty(args.out), tqdm(total=args.sequences * args.frames, unit="frame", desc="synth",
+                                                   disable=args.no_progress) as bar:
             for i in range(args.sequences):
                 options = base.with_changes(seed=sequence_seed(args.seed, i))
                 seq_dir = write_sequence(args.out, options, sequence_name(args.seed, i),
@@ -93,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # the sequence being written is removed; the finished ones stay
         print("\nstopped: the sequences listed above are complete", file=sys.stderr)
         return 130
+    except MemoryError:  # the sequence being written is removed; the finished ones stay
+        raise ValueError(f"--size {width}x{height} with --density {args.density}: not enough memory to render a "
+                         "frame; use a smaller --size or --density") from None
     return 0

@@ -18,7 +18,8 @@ frames within the sequence, ids >= 0, positive sizes, one box per id and frame; 
 and frames, never the largest id (TrackEval indexes arrays by id). TrackEval then reads temporary
 copies of the rows as checked, ten columns each: every form :func:`read_mot_txt` accepts (a UTF-8
 byte-order mark, blank lines, 6 to 10 columns, spaces) scores the same, and TrackEval's own reader
-never sees a form it would choke on.
+never sees a form it would choke on. TrackEval is told the sequence ends at the last frame holding a
+row (frames after it score nothing), so its per-frame work follows the rows, not ``seqLength``.
 """
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
             raise FileNotFoundError(f"{result_file}: no results for sequence {seq.name}")
         result_rows[seq.name] = read_mot_txt(result_file)
         check_rows(result_rows[seq.name], result_file, "results", length)
-        seq_info[seq.name] = length
+        seq_info[seq.name] = _frames_to_score(gt, result_rows[seq.name])
         gt_rows[seq.name] = (gt_path, gt)
     if not any(len(gt) for _, gt in gt_rows.values()):  # MOTA etc. are undefined: refuse, do not print -100
         raise ValueError(f"{names[0]} {gt_root}: the ground truth of {', '.join(gt_rows)} holds no boxes, so "
@@ -169,6 +170,15 @@ def _write_ten_columns(rows: MotRows, path: Path) -> None:
     table = np.column_stack([rows.frame, rows.track_id, rows.tlwh, rows.conf, rows.class_id, rows.visibility,
                              np.full(len(rows), -1.0)]) if len(rows) else np.zeros((0, 10))
     np.savetxt(path, table, fmt=["%d", "%d", *["%.17g"] * 5, "%d", "%.17g", "%d"], delimiter=",")
+
+
+def _frames_to_score(gt: MotRows, results: MotRows) -> int:
+    """The sequence length handed to TrackEval: the last frame holding a gt or result row (at least 1).
+
+    TrackEval keeps state for every frame up to the length it is given, rows or not (a seqLength of
+    10**6 with one row each costs minutes and gigabytes). A later frame has no gt and no predictions,
+    so it adds nothing to any reported metric (only CLEAR's unreported frame count would grow)."""
+    return max(1, int(gt.frame.max(initial=0)), int(results.frame.max(initial=0)))
 
 
 def _choose_benchmark(benchmark: str, gt_rows: dict[str, tuple[Path, MotRows]]) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from mottrack_sdk.io.path_components import special_file_kind
 from mottrack_sdk.types import MIN_FRAME_SIDE
 
 __all__ = ["IMAGE_EXTENSIONS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
@@ -45,6 +47,7 @@ ON_ERROR_MODES = ("skip", "stop")
 MAX_WARNINGS = 10                 # printed per source; every problem is counted
 MAX_CONSECUTIVE_FAILURES = 30     # failed video reads in a row before the video counts as ended
 MAX_FRAME_NUMBER = 9_999_999      # larger integers in file names are not frame numbers (timestamps)
+MAX_IMAGE_PIXELS = 8192 * 8192    # larger images are skipped unread (8K video is 7680x4320: 33 MP)
 _DIGITS = re.compile(r"\d+")
 
 
@@ -187,7 +190,16 @@ class ImageFolderReader(FrameReader):
         import cv2
 
         for frame_id, path in zip(self.frame_ids, self.paths):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            pixels = _header_pixels(path)
+            if pixels is not None and pixels > MAX_IMAGE_PIXELS:  # a few bytes of header can ask for gigabytes
+                self._skip(f"{path}: its header declares {pixels:,} pixels, more than a frame may have "
+                           f"({MAX_IMAGE_PIXELS:,}, 8192x8192)")
+                continue
+            try:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            except cv2.error as exc:  # OpenCV's own pixel cap, or out of memory while decoding
+                self._skip(f"{path}: cannot read this image ({' '.join(str(exc).split())[-120:]})")
+                continue
             if image is None:
                 self._skip(f"{path}: cannot read this image (corrupt, unsupported format or gone)")
                 continue
@@ -196,6 +208,26 @@ class ImageFolderReader(FrameReader):
                            f"({MIN_FRAME_SIDE}x{MIN_FRAME_SIDE})")
                 continue
             yield frame_id, image
+
+
+def _header_pixels(path: Path) -> int | None:
+    """Width x height that ``path``'s image header declares, read without decoding the pixels (Pillow),
+    or None when Pillow is not installed or cannot tell (OpenCV then decides, within its own cap)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: judged here instead
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as exc:  # more than twice Pillow's own limit (~179 MP)
+        said = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow names the size it refused
+        return int(said.group(1)) if said else 2 * (Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS) + 1
+    except Exception:  # noqa: BLE001 - any unreadable header: not this check's concern
+        return None
+    return int(width) * int(height)
 
 
 class VideoFrameReader(FrameReader):
@@ -296,6 +328,9 @@ def open_frame_source(source: str | int | Path, max_frames: int | None = None, o
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such video, image folder or sequence")
+        kind = special_file_kind(path, devices=True)
+        if kind:  # a FIFO would block for ever in the video decoder
+            raise ValueError(f"{path}: is {kind} (expected a video file, image folder, sequence or camera)")
         if path.is_dir() and (path / "seqinfo.ini").is_file():
             from mottrack_sdk.io.motchallenge import read_seqinfo
 

@@ -30,6 +30,9 @@ from mottrack_sdk.io.path_components import safe_path_component
 PEDESTRIAN_CLASSES = (1, -1)  # class 1, or -1: a file without a class column (MOT15)
 MAX_SEQUENCE_FRAMES = 1_000_000  # evaluators keep per-frame state: longer sequences are refused
 _MAX_WHOLE = 2.0**53  # frames, ids and classes must be whole numbers that float64 holds exactly
+# Ten numbers need under 300 characters; a longer line is refused before it is split into fields (so one
+# 40 MB line costs kilobytes, not a list of millions of numbers).
+MAX_LINE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,8 @@ def read_mot_txt(path: str | Path) -> MotRows:
     Raises:
         FileNotFoundError: no such file.
         ValueError: naming the file when it is a folder, and ``file:line`` for text that is not numbers,
-            too few columns, NaN or inf, or a frame / id / class that is not a whole number (within ±2**53).
+            a line longer than :data:`MAX_LINE_BYTES`, too few columns, NaN or inf, or a frame / id / class
+            that is not a whole number (within ±2**53).
     """
     path = Path(path)
     if path.is_dir():
@@ -143,7 +147,10 @@ def read_mot_txt(path: str | Path) -> MotRows:
         raise FileNotFoundError(f"{path}: MOTChallenge file not found")
     values, lines = array("d"), array("q")  # 8 bytes per number: memory stays a few times the file's size
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
+        for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 2), b""), 1):
+            if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+                raise ValueError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes; expected 6 to 10 "
+                                 "comma-separated numbers per line")
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8").strip()
             except UnicodeDecodeError as exc:

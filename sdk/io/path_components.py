@@ -14,9 +14,12 @@ as a stream URL, where refusing would help nobody).
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
+from pathlib import Path
 
-__all__ = ["UnsafePathComponentError", "safe_path_component"]
+__all__ = ["UnsafePathComponentError", "check_model_file", "safe_path_component", "special_file_kind"]
 
 MAX_COMPONENT_BYTES = 255  # NAME_MAX of Linux / ext4 and most file systems
 # separators of POSIX and Windows, NUL, C0 / DEL / C1 control characters
@@ -73,3 +76,34 @@ def _problem(name: str) -> str | None:
     if len(name.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
         return f"it is longer than {MAX_COMPONENT_BYTES} bytes"
     return None
+
+
+def special_file_kind(path: os.PathLike[str] | str, devices: bool = False) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder, as words for an
+    error message ("a named pipe (FIFO)", "a socket", "a device"), else None. Reading a FIFO blocks
+    until some other process writes to it, so an input named by the user must never be one;
+    ``devices=True`` lets character devices through (a camera such as /dev/video0 is a video source)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, or an unusable name: the caller's own checks say so
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if (stat.S_ISCHR(mode) and not devices) or stat.S_ISBLK(mode):
+        return "a device"
+    return None
+
+
+def check_model_file(path: os.PathLike[str] | str, label: str) -> None:
+    """FileNotFoundError / ValueError starting with ``label`` (``"--model m.onnx"``) unless ``path`` can be
+    a model file: missing, a folder, a FIFO, a socket or a device are refused (the one check of
+    ``Tracker(model=...)``, ``--model`` and ``Backend.load``)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{label}: file not found")
+    if Path(path).is_dir():
+        raise ValueError(f"{label}: is a folder (expected a model file: .onnx, .engine / .plan, .pt ...)")
+    kind = special_file_kind(path)
+    if kind:  # opening a FIFO blocks for ever
+        raise ValueError(f"{label}: is {kind} (expected a model file)")

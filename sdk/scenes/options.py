@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["SceneOptions"]
+__all__ = ["SceneOptions", "require_int", "require_float", "with_flag_names"]
 
 
 @dataclass(frozen=True)
@@ -81,32 +83,32 @@ class SceneOptions:
     camera_shake_px: float = 0.0
 
     def __post_init__(self) -> None:
-        _require_int(self, "width", 32, 8192)
-        _require_int(self, "height", 32, 8192)
-        _require_int(self, "fps", 1, 240)
-        _require_int(self, "num_frames", 1, 10**6)
-        _require_int(self, "seed", 0, 2**63 - 1)
-        _require_int(self, "density", 0, 500)
-        _require_int(self, "palette_size", 1, 1000)
-        _require_int(self, "jpeg_quality", 1, 100)
-        _require_float(self, "min_height_px", 4.0, 2000.0)
-        _require_float(self, "max_height_px", 4.0, 2000.0)
+        require_int(self, "width", 32, 8192)
+        require_int(self, "height", 32, 8192)
+        require_int(self, "fps", 1, 240)
+        require_int(self, "num_frames", 1, 10**6)
+        require_int(self, "seed", 0, 2**63 - 1)
+        require_int(self, "density", 0, 500)
+        require_int(self, "palette_size", 1, 1000)
+        require_int(self, "jpeg_quality", 1, 100)
+        require_float(self, "min_height_px", 4.0, 2000.0)
+        require_float(self, "max_height_px", 4.0, 2000.0)
         if self.max_height_px <= self.min_height_px:
             raise ValueError(f"SceneOptions.max_height_px must exceed min_height_px, got "
                              f"{self.min_height_px}..{self.max_height_px}")
-        _require_float(self, "speed_mps", 0.05, 10.0)
-        _require_float(self, "pause_rate", 0.0, 60.0)
-        _require_float(self, "turn_rate", 0.0, 120.0)
-        _require_float(self, "motion_blur", 0.0, 1.0)
-        _require_float(self, "defocus", 0.0, 10.0)
-        _require_float(self, "noise", 0.0, 64.0)
-        _require_float(self, "lighting", 0.0, 0.6)
-        _require_float(self, "gt_min_visibility", 0.0, 1.0)
+        require_float(self, "speed_mps", 0.05, 10.0)
+        require_float(self, "pause_rate", 0.0, 60.0)
+        require_float(self, "turn_rate", 0.0, 120.0)
+        require_float(self, "motion_blur", 0.0, 1.0)
+        require_float(self, "defocus", 0.0, 10.0)
+        require_float(self, "noise", 0.0, 64.0)
+        require_float(self, "lighting", 0.0, 0.6)
+        require_float(self, "gt_min_visibility", 0.0, 1.0)
         if self.horizon is not None:
-            _require_float(self, "horizon", 0.05, 0.6)
-        _require_float(self, "camera_pan_px", 0.0, 1000.0)
-        _require_float(self, "camera_zoom", 0.0, 0.3)
-        _require_float(self, "camera_shake_px", 0.0, 20.0)
+            require_float(self, "horizon", 0.05, 0.6)
+        require_float(self, "camera_pan_px", 0.0, 1000.0)
+        require_float(self, "camera_zoom", 0.0, 0.3)
+        require_float(self, "camera_shake_px", 0.0, 20.0)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -132,14 +134,27 @@ class SceneOptions:
         return replace(self, **changes)
 
 
-def _require_int(options: SceneOptions, name: str, low: int, high: int) -> None:
+def require_int(options: Any, name: str, low: int, high: int) -> None:
+    """``options.name`` is an int (not a bool) in [low, high]; else a ValueError naming ``Class.name``."""
     value = getattr(options, name)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"SceneOptions.{name} must be an int in [{low}, {high}], got {value!r}")
+        raise ValueError(f"{type(options).__name__}.{name} must be an int in [{low}, {high}], got {value!r}")
 
 
-def _require_float(options: SceneOptions, name: str, low: float, high: float) -> None:
+def require_float(options: Any, name: str, low: float, high: float) -> None:
+    """``options.name`` is a finite number in [low, high]; else a ValueError naming ``Class.name``."""
     value = getattr(options, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not low <= value <= high:
-        raise ValueError(f"SceneOptions.{name} must be a number in [{low}, {high}], got {value!r}")
+        raise ValueError(f"{type(options).__name__}.{name} must be a number in [{low}, {high}], got {value!r}")
+
+
+def with_flag_names(exc: ValueError, flags: Mapping[str, str]) -> ValueError:
+    """``exc`` from an options class with the field it names (``SceneOptions.density``) replaced by the
+    command-line flag that set it (``flags``: field -> flag, e.g. ``{"density": "--objects"}``); other
+    messages are returned unchanged. Used as ``raise with_flag_names(exc, FLAGS) from None``."""
+    text = str(exc)
+    match = re.match(r"(\w+Options)\.(\w+)", text)
+    if match and match.group(2) in flags:
+        text = flags[match.group(2)] + text[match.end():]
+    return ValueError(text)

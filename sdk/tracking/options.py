@@ -153,7 +153,9 @@ class TrackerOptions:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise ValueError(f"TrackerOptions: unknown option(s) {unknown}; known: {sorted(known)}")
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""  # a file may hold thousands
+            names = [name[:40] for name in unknown[:5]]
+            raise ValueError(f"TrackerOptions: unknown option(s) {names}{more}; known: {sorted(known)}")
         return TrackerOptions(**{**asdict(self), **changes})
 
 

@@ -56,3 +56,38 @@ def test_missing_or_foreign_sidecars(tmp_path):
         read_engine_sidecar(engine)
     with pytest.raises(FileNotFoundError, match="engine not found"):
         check_engine_sidecar(tmp_path / "none.engine", tensorrt_version="8.6.2", gpu_name="Orin")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("gpu_name", 5, "gpu_name must be a string"),
+    ("model_sha256", 123, "model_sha256 must be a string"),
+    ("created", "9" * 5000, "created must be a string of at most 1000"),
+    ("input_size", [1e999, 64], "input_size must be [width, height], integers in 1..8192"),
+    ("input_size", "64", "input_size must be [width, height]"),
+    ("input_size", [-5, 0], "input_size must be [width, height]"),
+    ("input_size", [10**30, 10**30], "input_size must be [width, height]"),
+    ("input_size", [True, 64], "input_size must be [width, height]"),
+    ("precision", {"a": 1}, "precision must be a string"),
+    ("precision", "int4", "precision must be one of"),
+    ("dla_core", "x", "dla_core must be null or an integer"),
+    ("int8_mode", "int4", "int8_mode must be null or one of"),
+    ("model_metadata", [1, 2], "model_metadata must be null or an object of strings"),
+    ("model_metadata", {"mottrack.format_version": 1}, "model_metadata must be null or an object of strings"),
+])
+def test_sidecar_fields_of_the_wrong_type_are_named(tmp_path, field, value, message):
+    """A hostile sidecar used to raise AttributeError / TypeError / OverflowError from deep inside."""
+    engine = _engine(tmp_path)
+    data = json.loads(sidecar_path(engine).read_text())
+    data[field] = value
+    sidecar_path(engine).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=rf"m\.engine\.json: {message.replace('[', '.').replace(']', '.')}"):
+        read_engine_sidecar(engine)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b"[" * 100_000, b'{"created": ' + b"9" * 5000 + b"}",
+                                     b" " * ((1 << 20) + 1)])
+def test_unreadable_sidecars_name_the_file(tmp_path, content):
+    engine = _engine(tmp_path)
+    sidecar_path(engine).write_bytes(content)
+    with pytest.raises(ValueError, match=r"m\.engine\.json: unreadable sidecar"):
+        read_engine_sidecar(engine)

@@ -201,3 +201,59 @@ def test_mot15_detections_tracked_and_evaluated_from_the_command_line(tud_campus
     # ACF detections, motion + IoU only (measured: HOTA 31.9, MOTA 37.6, IDF1 46.6)
     assert 25 < combined["HOTA"] < 60 and 25 < combined["MOTA"] < 80 and 35 < combined["IDF1"] < 80
     assert combined["TP"] > 180 and combined["FP"] < 120
+
+
+# -- seqLength far beyond the rows ---------------------------------------------------------------
+def test_a_long_seqinfo_with_few_rows_costs_what_the_rows_cost(gt_root, tmp_path):
+    """TrackEval used to keep state for every frame up to seqLength: 10**5 cost 14 s and 376 MB for
+    20 frames of rows (10**6: minutes and 3 GB)."""
+    import tracemalloc
+
+    _results_from_gt(gt_root, tmp_path / "res")
+    write_seqinfo(gt_root / "S", SeqInfo("S", 25.0, 100_000, 1280, 720))
+    tracemalloc.start()
+    try:
+        combined = evaluate_mot(gt_root, tmp_path / "res").combined
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (combined["HOTA"], combined["MOTA"], combined["IDF1"]) == pytest.approx((100, 100, 100))
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def _perturbed_results(gt_path: Path, out: Path, last_frame: int) -> None:
+    """Results that end before the gt, with shifted boxes, swapped ids, misses and false positives."""
+    gt = read_mot_txt(gt_path)
+    rng = np.random.default_rng(3)
+    keep = (gt.frame <= last_frame) & (rng.random(len(gt)) > 0.15)
+    ids = np.where(gt.frame > last_frame // 2, gt.track_id + 1000 * (gt.track_id % 2), gt.track_id)[keep]
+    tlwh = gt.tlwh[keep] + rng.normal(0, 4, (int(keep.sum()), 4)) * [1, 1, 0, 0]
+    frames = gt.frame[keep]
+    fp = rng.integers(1, last_frame + 1, 10)
+    write_results(out, np.concatenate([frames, fp]), np.concatenate([ids, 5000 + np.arange(10)]),
+                  np.concatenate([tlwh, np.tile([[5.0, 5.0, 30.0, 80.0]], (10, 1))]))
+
+
+def _scores_with_padding(monkeypatch, gt_root: Path, results: Path, frames: int) -> dict:
+    """Metrics when TrackEval is told the sequence has ``frames`` frames (the rows end earlier)."""
+    from mottrack_sdk.eval import mot_eval
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mot_eval, "_frames_to_score", lambda gt, res: frames)
+        return evaluate_mot(gt_root, results).per_sequence
+
+
+def test_frames_after_the_last_row_change_no_metric(gt_root, tmp_path, monkeypatch):
+    write_seqinfo(gt_root / "S", SeqInfo("S", 25.0, 400, 1280, 720))  # rows end at frame 20
+    _perturbed_results(gt_root / "S" / "gt" / "gt.txt", tmp_path / "res" / "S.txt", last_frame=14)
+    scored = evaluate_mot(gt_root, tmp_path / "res").per_sequence
+    assert 0 < scored["S"]["HOTA"] < 100 and scored["S"]["FP"] > 0 and scored["S"]["IDSW"] > 0
+    assert scored == _scores_with_padding(monkeypatch, gt_root, tmp_path / "res", 400)
+
+
+def test_real_mot15_scores_do_not_depend_on_trailing_empty_frames(tud_campus, tmp_path, monkeypatch):
+    _perturbed_results(tud_campus / "TUD-Campus" / "gt" / "gt.txt", tmp_path / "res" / "TUD-Campus.txt",
+                       last_frame=50)
+    scored = evaluate_mot(tud_campus, tmp_path / "res").per_sequence
+    assert 0 < scored["COMBINED"]["HOTA"] < 100
+    assert scored == _scores_with_padding(monkeypatch, tud_campus, tmp_path / "res", 5000)

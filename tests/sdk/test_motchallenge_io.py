@@ -124,3 +124,24 @@ def test_a_seqinfo_image_folder_stays_inside_the_sequence(tmp_path, im_dir):
                                           "imWidth=64\nimHeight=48\n")
     with pytest.raises(ValueError, match=r"imDir= in .*seqinfo.ini .* is not one plain file or folder name"):
         read_seqinfo(tmp_path)
+
+
+def test_an_overlong_line_is_refused_before_it_is_split(tmp_path):
+    """A 4 MB line is refused from its first 4 kB: no list of two million fields is built."""
+    import tracemalloc
+
+    from mottrack_sdk.io.motchallenge import MAX_LINE_BYTES
+
+    edge = tmp_path / "edge.txt"  # the longest line accepted (padding spaces are allowed), CRLF included
+    edge.write_bytes(b"1,1,10,10,20,40" + b" " * (MAX_LINE_BYTES - 15) + b"\r\n2,1,10,10,20,40\r\n")
+    assert read_mot_txt(edge).line.tolist() == [1, 2]
+    path = tmp_path / "one_line.txt"
+    path.write_text("1,1,10,10,20,40\n" + "1," * 2_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=rf"one_line.txt:2: line longer than {MAX_LINE_BYTES} bytes"):
+            read_mot_txt(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"peak {peak / 2**20:.0f} MiB"
