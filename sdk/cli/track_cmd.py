@@ -141,36 +141,45 @@ def track_source(tracker: Any, source: Any, out: Path, name: str, video: Path | 
     results_path, summary_path = out / f"{name}.txt", out / f"{name}.summary.json"
     stopped_by: FrameReadError | None = None
     started = time.perf_counter()
+
+    def remove_outputs() -> None:
+        for path in (results_path, video):
+            if path is not None:
+                path.unlink(missing_ok=True)
+
     with StopSignals() as stop:
-        with contextlib.ExitStack() as stack:  # closed in reverse: video renamed into place, results fsync'ed
-            stack.enter_context(source)
-            results = stack.enter_context(StreamingResultsWriter(results_path, flush_seconds))
-            bar = stack.enter_context(progress_bar(source.frame_count, "track", not quiet))
-            writer = stack.enter_context(VideoWriter(video, source.fps or 30.0)) if video is not None else None
-            try:
-                for frame_id, image in source:
-                    ft = tracker.update_arrays(image, rgb=rgb)
-                    stats.add(tracker.last_timings, ft.track_id)
-                    results.add(frame_id, ft.track_id, ft.xyxy, ft.score)
-                    if writer is not None and annotator is not None:
-                        canvas = np.ascontiguousarray(image[:, :, ::-1]) if rgb else image
-                        writer.write(annotator.draw(canvas, ft.track_id, ft.xyxy, f"frame {frame_id}"))
-                    bar.update(1)
-                    if stats.frames % 10 == 0:
-                        bar.set_postfix(fps=f"{stats.recent_fps:.1f}")
-                    if stop.received:
-                        break
-            except FrameReadError as exc:
-                stopped_by = exc
+        try:
+            with contextlib.ExitStack() as stack:  # closed in reverse: video renamed into place, results fsync'ed
+                stack.enter_context(source)
+                results = stack.enter_context(StreamingResultsWriter(results_path, flush_seconds))
+                bar = stack.enter_context(progress_bar(source.frame_count, "track", not quiet))
+                writer = stack.enter_context(VideoWriter(video, source.fps or 30.0)) if video is not None else None
+                try:
+                    for frame_id, image in source:
+                        ft = tracker.update_arrays(image, rgb=rgb)
+                        stats.add(tracker.last_timings, ft.track_id)
+                        results.add(frame_id, ft.track_id, ft.xyxy, ft.score)
+                        if writer is not None and annotator is not None:
+                            canvas = np.ascontiguousarray(image[:, :, ::-1]) if rgb else image
+                            writer.write(annotator.draw(canvas, ft.track_id, ft.xyxy, f"frame {frame_id}"))
+                        bar.update(1)
+                        if stats.frames % 10 == 0:
+                            bar.set_postfix(fps=f"{stats.recent_fps:.1f}")
+                        if stop.received:
+                            break
+                except FrameReadError as exc:
+                    stopped_by = exc
+        except BaseException:  # failed before a frame was tracked (the model, the first frame): no empty files
+            if stats.frames == 0:
+                remove_outputs()
+            raise
         summary = stats.summary(tracker.detector.describe(), time.perf_counter() - started)
         problems = getattr(source, "problems", None) or FrameProblems()  # readers that predate it have none
         summary.update(problems.as_dict())
         summary.update(stopped_by_error=str(stopped_by) if stopped_by else None, interrupted=stop.name,
                        exit_code=stop.exit_code)
         if stats.frames == 0 and stopped_by is None and stop.name is None:  # nothing tracked: no empty "results"
-            for path in (results_path, video):
-                if path is not None:
-                    path.unlink(missing_ok=True)
+            remove_outputs()
             why = problems.ended_early or (problems.examples[0] if problems.examples else "the source is empty")
             raise ValueError(f"SOURCE {source.description}: no frame could be read ({problems.skipped} unreadable; "
                              f"{why})")

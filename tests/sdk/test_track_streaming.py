@@ -179,3 +179,18 @@ def test_videos_get_ordinary_permissions_and_leave_nothing_behind_on_error(tmp_p
     with VideoWriter(tmp_path / "empty.avi"):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_a_failure_before_the_first_tracked_frame_leaves_no_empty_results(sequence, tmp_path):
+    """A model that fails on the first frame (a bad input size, a broken graph) used to leave an empty
+    OUT/<name>.txt (and video) behind the error."""
+    from mottrack_sdk.cli.track_cmd import track_source
+
+    class Failing:
+        def update_arrays(self, image, rgb=False):
+            raise ValueError("model m.onnx: cannot run this frame")
+
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="cannot run this frame"):
+        track_source(Failing(), open_frame_source(sequence), out, "seq", video=out / "seq.mp4", quiet=True)
+    assert not [p for p in out.rglob("*") if p.is_file()]
