@@ -11,6 +11,7 @@ import argparse
 import importlib
 import re
 import sys
+import warnings
 from importlib.metadata import entry_points
 
 from mottrack_sdk._version import __version__
@@ -69,7 +70,14 @@ def _attach_negative_sizes(argv: list[str]) -> list[str]:
     return out
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    """Warnings on a terminal as one line (``warning: ...``), not the library's file, line and code."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning  # the CLI's process only; library users keep Python's format
     parser = build_parser()
     args = parser.parse_args(_attach_negative_sizes(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from mottrack_sdk.cli.main import main
@@ -57,6 +60,24 @@ def test_only_size_shaped_values_are_attached_to_their_flag():
     assert _attach_negative_sizes(["export", "--size", "-32x64", "-v"]) == ["export", "--size=-32x64", "-v"]
     assert _attach_negative_sizes(["x", "--a=1", "-2x3"]) == ["x", "--a=1", "-2x3"]  # the flag has its value
     assert _attach_negative_sizes(["x", "--a", "-5", "-h"]) == ["x", "--a", "-5", "-h"]  # not a size
+
+
+def test_warnings_are_one_line_without_the_library_source(tmp_path):
+    """A RuntimeWarning from the library (e.g. a frame cut to max_detections) used to print the SDK's file,
+    line number and source line."""
+    from mottrack_sdk.io import write_results
+
+    det = tmp_path / "S" / "det"
+    det.mkdir(parents=True)
+    (tmp_path / "S" / "seqinfo.ini").write_text("[Sequence]\nname=S\nimDir=img1\nframeRate=30\nseqLength=1\n"
+                                                "imWidth=4000\nimHeight=4000\nimExt=.jpg\n")
+    xy = np.random.default_rng(0).uniform(0, 3000, (1500, 2))
+    write_results(det / "det.txt", np.ones(1500, int), np.full(1500, -1), np.concatenate([xy, np.full((1500, 2), 40.0)], 1),
+                  np.full(1500, 0.9))
+    run = subprocess.run([sys.executable, "-m", "mottrack_sdk.cli.main", "track-dets", "--det", str(tmp_path),
+                          "--out", str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "warning: a frame brought 1500 detections" in run.stderr and ".py:" not in run.stderr
 
 
 def test_bad_numbers_are_rejected_by_the_parser(capsys):
