@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from mottrack_sdk.config import short_repr
 
 __all__ = ["CACHE_FORMAT", "MAX_CACHE_BYTES", "MAX_TENSORS", "MAX_VALUES", "CalibrationCacheMismatchError",
            "CalibrationRangeCache"]
@@ -43,8 +44,6 @@ RANGE_KEYS = ("lowest", "highest", "avg", "std")  # what quantize._strip_tensors
 RANGE_DTYPES = ("float32", "float16")  # what ONNX Runtime's TensorData takes for them
 METHODS = tuple(f"CalibrationMethod.{m}" for m in ("MinMax", "Entropy", "Percentile"))  # quantize._ort_method's
 _MISSING = object()
-_REPR = reprlib.Repr()  # bounded: no deep or huge repr in a message
-_REPR.maxstring = _REPR.maxother = 40
 
 
 class CalibrationCacheMismatchError(ValueError):
@@ -211,7 +210,7 @@ def _differences(stored: Mapping[str, Any], expected: Mapping[str, Any], prefix:
 
 
 def _short(value: Any) -> str:
-    text = "nothing" if value is _MISSING else _REPR.repr(value)
+    text = "nothing" if value is _MISSING else short_repr(value)  # bounded: no deep or huge repr
     return text if len(text) <= 40 else text[:37] + "..."
 
 

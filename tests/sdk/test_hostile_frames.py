@@ -75,20 +75,18 @@ def test_a_frame_keeps_its_max_detections_highest_scores(core):
 
 
 _HUNDRED_THOUSAND = textwrap.dedent("""
-    import sys, time
+    import sys, warnings
     import numpy as np
     from mottrack_sdk import Tracker
 
+    warnings.simplefilter("ignore")  # the once-per-tracker note that frames are cut
     rng = np.random.default_rng(0)
     tracker = Tracker(core=sys.argv[1])  # the default max_detections: 1,000
-    worst = 0.0
     for _ in range(3):
         xy = rng.uniform(100, 105, (100_000, 2))  # 100,000 mutually overlapping boxes a frame
         boxes = np.concatenate([xy, xy + rng.uniform(50, 55, (100_000, 2))], axis=1)
-        start = time.perf_counter()
         tracker.update_detections_arrays(boxes, rng.random(100_000))
-        worst = max(worst, time.perf_counter() - start)
-    print(tracker.live_tracks if hasattr(tracker, "live_tracks") else tracker._core.live_tracks, worst)
+    print(tracker._core.live_tracks)
 """)
 
 
