@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from mottrack_sdk.io.frame_sources import frame_size_problem, read_image
+from mottrack_sdk.io.path_components import special_file_kind
 from mottrack_sdk.model_metadata import ModelMetadata
 
 __all__ = ["DEFAULT_CALIBRATION_FRAMES", "FrameCalibrationReader", "FrameSource", "ImageFolderSource",
@@ -90,12 +92,10 @@ class ImageFolderSource(FrameSource):
         return len(self.paths)
 
     def read(self, indices: np.ndarray) -> Iterator[np.ndarray]:
-        import cv2
-
         for i in indices:
-            image = cv2.imread(str(self.paths[int(i)]), cv2.IMREAD_COLOR)
+            image, problem = read_image(self.paths[int(i)])
             if image is None:
-                raise ValueError(f"{self.paths[int(i)]}: cannot decode image")
+                raise ValueError(f"{self.paths[int(i)]}: {problem}")
             yield image
 
 
@@ -130,7 +130,11 @@ class VideoFileSource(FrameSource):
         if not capture.isOpened():
             raise ValueError(f"{self.path}: cannot open video")
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        problem = frame_size_problem(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                                     int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
         capture.release()
+        if problem:  # declared by the container: a 43-byte GIF can declare 16000x16000 frames
+            raise ValueError(f"{self.path}: its frames are {problem}")
         self._count = count if count > 0 else self._count_by_decoding()
         if self._count == 0:
             raise ValueError(f"{self.path}: video has no frames")
@@ -174,6 +178,9 @@ def open_frame_source(path: str | Path) -> FrameSource:
         if path.suffix.lower() in VIDEO_EXTENSIONS:
             return VideoFileSource(path)
         raise ValueError(f"{path}: not a video file ({', '.join(VIDEO_EXTENSIONS)}); give a video, an image "
+                         "folder or a MOTChallenge folder")
+    if not path.is_dir():  # a FIFO, a socket or a device
+        raise ValueError(f"{path}: is {special_file_kind(path) or 'not a file or folder'}; give a video, an image "
                          "folder or a MOTChallenge folder")
     if (path / "seqinfo.ini").is_file() or any((p / "seqinfo.ini").is_file() for p in path.iterdir()):
         return MotSequenceSource(path)

@@ -17,6 +17,7 @@ import numpy as np
 from mottrack_calibration.evaluation import (IGNORED_CLASSES, FrameDetections, OnnxDetector, average_precision_50,
                                              embedding_cosines, measure_latency)
 from mottrack_calibration.readers import DEFAULT_CALIBRATION_FRAMES
+from mottrack_sdk.io.frame_sources import read_image
 from mottrack_sdk.machine import cpu_info
 
 __all__ = ["ReportOptions", "TARGETS", "run_calibration_report"]
@@ -121,8 +122,6 @@ def _track(detections: list[FrameDetections], seq: EvalSequence, out_file: Path,
 def run_calibration_report(model_path: str | Path, data: str | Path, report_dir: str | Path,
                            options: ReportOptions = ReportOptions()) -> dict[str, Any]:
     """Quantize / convert ``model_path`` with frames from ``data``, evaluate every variant, write the report."""
-    import cv2
-
     from mottrack_calibration.cache import CalibrationRangeCache
     from mottrack_calibration.fp16 import convert_fp16
     from mottrack_calibration.quantize import QuantizationOptions, quantize_int8
@@ -166,7 +165,7 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
     sequences = load_eval_sequences(Path(eval_root), report_dir / "eval" / "gt", options.max_eval_frames) \
         if eval_root is not None else []
     if sequences:
-        frame_lists = [[cv2.imread(str(p)) for _, p in seq.frames] for seq in sequences]
+        frame_lists = [[_frame(p) for _, p in seq.frames] for seq in sequences]
     else:  # no ground truth: embedding agreement on sampled frames only
         sample = FrameCalibrationReader(source, spec, options.cosine_frames)
         frame_lists = [list(source.read(sample.indices))]
@@ -239,3 +238,10 @@ def _machine(threads: int) -> dict[str, Any]:
 
     return {**cpu_info().to_json(), "onnxruntime": ort.__version__, "threads": threads}
 
+
+def _frame(path: Path) -> np.ndarray:
+    """One evaluation frame (header-checked, see ``mottrack_sdk.io.frame_sources.read_image``)."""
+    image, problem = read_image(path)
+    if image is None:
+        raise ValueError(f"{path}: {problem}")
+    return image

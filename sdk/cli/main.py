@@ -85,8 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CliError, ValueError, FileNotFoundError, ImportError) as exc:  # ImportError: a missing optional
-        print(f"mottrack {args.command}: error: {exc}", file=sys.stderr)     # runtime (TensorRT, OpenVINO)
+    except (CliError, ValueError, OSError, ImportError) as exc:  # ImportError: a missing optional runtime
+        # (TensorRT, OpenVINO); OSError: a path the system refuses (a file where a folder must go, no
+        # permission, a full disk), whose message names the path
+        print(f"mottrack {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"mottrack {args.command}: error: out of memory (the input or the options ask for more than "
+              "this machine has)", file=sys.stderr)
         return 2
 
 

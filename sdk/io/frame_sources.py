@@ -39,8 +39,9 @@ import numpy as np
 from mottrack_sdk.io.path_components import special_file_kind
 from mottrack_sdk.types import MIN_FRAME_SIDE
 
-__all__ = ["IMAGE_EXTENSIONS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
-           "ImageFolderReader", "VideoFrameReader", "open_frame_source", "order_image_files"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
+           "ImageFolderReader", "VideoFrameReader", "frame_size_problem", "open_frame_source", "order_image_files",
+           "read_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ON_ERROR_MODES = ("skip", "stop")
@@ -187,27 +188,42 @@ class ImageFolderReader(FrameReader):
         self.frame_count = len(self.paths)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        import cv2
-
         for frame_id, path in zip(self.frame_ids, self.paths):
-            pixels = _header_pixels(path)
-            if pixels is not None and pixels > MAX_IMAGE_PIXELS:  # a few bytes of header can ask for gigabytes
-                self._skip(f"{path}: its header declares {pixels:,} pixels, more than a frame may have "
-                           f"({MAX_IMAGE_PIXELS:,}, 8192x8192)")
-                continue
-            try:
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            except cv2.error as exc:  # OpenCV's own pixel cap, or out of memory while decoding
-                self._skip(f"{path}: cannot read this image ({' '.join(str(exc).split())[-120:]})")
-                continue
+            image, problem = read_image(path)
             if image is None:
-                self._skip(f"{path}: cannot read this image (corrupt, unsupported format or gone)")
+                self._skip(f"{path}: {problem}")
                 continue
             if min(image.shape[:2]) < MIN_FRAME_SIDE:
                 self._skip(f"{path}: {image.shape[1]}x{image.shape[0]} pixels, smaller than a frame can be "
                            f"({MIN_FRAME_SIDE}x{MIN_FRAME_SIDE})")
                 continue
             yield frame_id, image
+
+
+def frame_size_problem(width: int, height: int) -> str | None:
+    """Why a frame of ``width`` x ``height`` pixels is refused (more than :data:`MAX_IMAGE_PIXELS`), or None."""
+    if width * height > MAX_IMAGE_PIXELS:
+        return f"{width}x{height} pixels ({width * height:,}), more than a frame may have ({MAX_IMAGE_PIXELS:,}, 8192x8192)"
+    return None
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray | None, str | None]:
+    """``(BGR image, None)``, or ``(None, why)`` for a file that cannot be a frame: its header declares more
+    than :data:`MAX_IMAGE_PIXELS` (checked before decoding: a 600-byte file can declare 20000x20000),
+    OpenCV fails (its own pixel cap, out of memory) or cannot decode it. The one image reader of the
+    runtime, training and calibration."""
+    import cv2
+
+    pixels = _header_pixels(Path(path))
+    if pixels is not None and pixels > MAX_IMAGE_PIXELS:
+        return None, f"its header declares {pixels:,} pixels, more than a frame may have ({MAX_IMAGE_PIXELS:,}, 8192x8192)"
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        return None, f"cannot read this image ({' '.join(str(exc).split())[-120:]})"
+    if image is None:
+        return None, "cannot read this image (cannot decode it: corrupt, unsupported format or gone)"
+    return image, None
 
 
 def _header_pixels(path: Path) -> int | None:
@@ -248,6 +264,11 @@ class VideoFrameReader(FrameReader):
             kind = "camera" if isinstance(source, int) else "stream" if "://" in str(source) else "video"
             raise ValueError(f"cannot open {kind} {source!r} with OpenCV (missing device, unreachable URL, or a codec "
                              "this OpenCV build lacks)")
+        problem = frame_size_problem(int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                                     int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
+        if problem:  # declared by the container: a 43-byte GIF can declare 16000x16000 frames
+            self.close()
+            raise ValueError(f"{source}: its frames are {problem}")
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else None
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)

@@ -80,3 +80,20 @@ def test_bad_sources_are_clear_errors(tmp_path):
         open_frame_source(tmp_path / "empty")
     with pytest.raises(ValueError, match=">= 1"):
         FrameCalibrationReader(ImageFolderSource(tmp_path, [tmp_path / "notes.txt"]), SPEC, count=0)
+
+
+def test_a_fifo_or_a_video_declaring_huge_frames_is_refused(tmp_path):
+    """A FIFO used to give a NotADirectoryError traceback; a 43-byte GIF declaring 16000x16000 frames was
+    decoded (3 GB) for calibration."""
+    import os
+    import struct
+
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "frames")
+        with pytest.raises(ValueError, match=r"frames: is a named pipe \(FIFO\)"):
+            open_frame_source(tmp_path / "frames")
+    header = b"GIF89a" + struct.pack("<HH", 16000, 16000) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    image = b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00" + b"\x02\x02\x44\x01\x00"
+    (tmp_path / "bomb.mp4").write_bytes(header + image + b"\x3b")  # FFmpeg reads the content, not the suffix
+    with pytest.raises(ValueError, match=r"bomb\.mp4: its frames are 16000x16000 pixels"):
+        open_frame_source(tmp_path / "bomb.mp4")

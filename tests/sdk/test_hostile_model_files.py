@@ -188,3 +188,13 @@ def test_an_opencv_error_while_decoding_skips_the_frame(tmp_path, monkeypatch):
     reader = ImageFolderReader(tmp_path)
     reader.warn = lambda message: None
     assert [f for f, _ in reader] == [1] and "CV_IO_MAX_IMAGE_PIXELS" in reader.problems.examples[0]
+
+
+def test_a_video_declaring_huge_frames_is_refused_before_decoding(tmp_path):
+    """A 43-byte GIF whose screen is 16000x16000 cost about 3 GB per frame in track and pseudo-label."""
+    header = b"GIF89a" + struct.pack("<HH", 16000, 16000) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    image = b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00" + b"\x02\x02\x44\x01\x00"
+    (tmp_path / "bomb.gif").write_bytes(header + image + b"\x3b")
+    with pytest.raises(ValueError, match=r"bomb\.gif: its frames are 16000x16000 pixels \(256,000,000\), more than"):
+        open_frame_source(tmp_path / "bomb.gif")
+

@@ -375,3 +375,41 @@ def test_zoom_out_options_are_checked():
         DataOptions(zoom_out_min=0.0)
     with pytest.raises(ValueError, match="zoom_out_min"):
         DataOptions(zoom_out_min=1.2)
+
+
+def _forged_png(path: Path, width: int, height: int) -> None:
+    """A PNG whose header declares width x height, with almost no data (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(broken_jde):
+    """A 700-byte image declaring 20000x20000 used to be decoded in full (2.7 GB) before any check."""
+    pytest.importorskip("PIL", reason="image headers are read with Pillow")
+    victim = sorted((broken_jde / "synth" / "images" / "SEQ-1" / "img1").glob("*.jpg"))[1]
+    _forged_png(victim, 20_000, 20_000)
+    ds = JdeDataset([broken_jde / "synth.train"], PLAIN)
+    with pytest.raises(DataFileError, match="declares 400,000,000 pixels, more than a frame may have") as info:
+        ds[1]
+    assert info.value.path == str(victim)
+
+
+def test_a_frame_with_too_many_labelled_boxes_is_refused(broken_jde, mot_root, tmp_path):
+    """The identity loss costs boxes x identities floats: 30,000 boxes of a 769 KB gt.txt asked for 3.6 GB."""
+    from mottrack_training.data.dataset import MAX_LABELS_PER_FRAME
+
+    n = MAX_LABELS_PER_FRAME + 1
+    label = sorted((broken_jde / "synth" / "labels_with_ids" / "SEQ-2" / "img1").glob("*.txt"))[0]
+    label.write_text("".join(f"0 {i} 0.5 0.5 0.01 0.02\n" for i in range(n)))
+    with pytest.raises(DataFileError, match=f"the image has {n} labelled boxes, more than a frame may have"):
+        JdeDataset([broken_jde / "synth.train"], PLAIN)
+    seq = tmp_path / "SEQ-1"
+    shutil.copytree(mot_root / "SEQ-1", seq)
+    (seq / "gt" / "gt.txt").write_text("".join(f"1,{i + 1},10,20,20,50,1,1,1\n" for i in range(n)))
+    with pytest.raises(DataFileError, match=f"frame 1 has {n} labelled boxes"):
+        MotSequenceDataset([seq], PLAIN)

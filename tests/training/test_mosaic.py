@@ -68,6 +68,13 @@ def test_errors_name_the_argument_and_leave_nothing(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(ValueError, match="--out .*already exists"):
         write_mosaics(_crops(tmp_path / "crops2"), tmp_path / "taken")
+    strips = tmp_path / "strips"  # a 60000x1 "crop" would be scaled to the row height: gigabytes
+    strips.mkdir()
+    cv2.imwrite(str(strips / "strip.png"), np.zeros((1, 60000, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"strip\.png: 60000x1 pixels, expected a person crop"):
+        write_mosaics(strips, tmp_path / "out3", MosaicOptions(width=400, height=100, count=2, min_height=20,
+                                                             max_height=40))
+    assert not (tmp_path / "out3").exists()
     with pytest.raises(ValueError, match="min_height"):
         MosaicOptions(min_height=200, max_height=100)
     with pytest.raises(ValueError, match="count"):
@@ -85,3 +92,7 @@ def test_cli(tmp_path, capsys):
     assert "pseudo-label" in capsys.readouterr().out
     assert main(["mosaic", str(crops), "--out", str(tmp_path / "x"), "--size", "160"]) == 2
     assert "--size" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")  # an OSError (FileExistsError) below: one line, no traceback
+    assert main(["mosaic", str(crops), "--out", str(tmp_path / "afile" / "sub"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mottrack mosaic: error:") and "afile" in err and "Traceback" not in err

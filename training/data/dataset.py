@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mottrack_sdk.io.frame_sources import read_image
 from mottrack_sdk.preprocessing import ResizeTransform, normalize_chw, resize_image
 from mottrack_training.data.augment import augment_hsv, flip_horizontal, zoom_out
 from mottrack_training.data.options import DataOptions
@@ -42,6 +42,19 @@ class SkippedFile:
 
     path: str
     reason: str
+
+
+# Labelled boxes one frame may hold. The identity loss gives every box a logits row over all identities,
+# so a frame of N boxes that are each their own identity costs N x N floats (30,000 rows of a 769 KB
+# gt.txt asked for 3.6 GB). The densest MOTChallenge frames hold a few hundred people.
+MAX_LABELS_PER_FRAME = 2000
+
+
+def check_label_count(count: int, path: str | Path, where: str) -> None:
+    """DataFileError naming ``path`` and ``where`` (a frame) when ``count`` exceeds MAX_LABELS_PER_FRAME."""
+    if count > MAX_LABELS_PER_FRAME:
+        raise DataFileError(path, f"{where} has {count} labelled boxes, more than a frame may have "
+                                  f"({MAX_LABELS_PER_FRAME})")
 
 
 @dataclass(frozen=True)
@@ -210,9 +223,9 @@ class FrameDataset(Dataset):
         path = record.image_path
         if not path.is_file():
             raise DataFileError(path, "image file not found")
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image, problem = read_image(path)  # header-checked: a tiny file may declare gigabytes of pixels
         if image is None or image.size == 0:
-            raise DataFileError(path, "cannot decode image (corrupt or not an image)")
+            raise DataFileError(path, problem or "cannot decode image (corrupt or not an image)")
         size = (image.shape[1], image.shape[0])
         if record.expected_size is not None and size != record.expected_size:
             raise DataFileError(path, f"image is {size[0]}x{size[1]}, expected "

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from mottrack_training.data.dataset import DataFileError, FrameDataset, FrameRecord, IdentityMap, SkippedFile
+from mottrack_training.data.dataset import (DataFileError, FrameDataset, FrameRecord, IdentityMap, SkippedFile,
+                                            check_label_count)
 from mottrack_training.data.options import DataOptions
 
 __all__ = ["JdeDataset", "JdeSource", "label_path_for", "read_jde_labels"]
@@ -121,6 +122,7 @@ class JdeDataset(FrameDataset):
                     except ValueError:
                         raise DataFileError(image_path, "expected an 'images' folder in the path (JDE layout)") from None
                     labels = read_jde_labels(label_path)
+                    check_label_count(len(labels), label_path, "the image")
                 except DataFileError as exc:
                     if not options.skip_bad:
                         raise

@@ -30,6 +30,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from mottrack_sdk.io.frame_sources import read_image
+
+MAX_CROP_ASPECT = 20  # a person crop is a few times taller than wide; a 60000x1 strip would be scaled to gigabytes
+
 __all__ = ["MosaicOptions", "list_crops", "mosaic_layout", "write_mosaics"]
 
 CROP_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -98,9 +102,12 @@ class _CropStream:
         if not self.order:
             self.order = list(self.rng.permutation(len(self.crops)))
         path = self.crops[self.order.pop()]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image, problem = read_image(path)
         if image is None or image.size == 0:
-            raise ValueError(f"crop {path}: not a readable image")
+            raise ValueError(f"crop {path}: not a readable image ({problem})")
+        if max(image.shape[:2]) > MAX_CROP_ASPECT * min(image.shape[:2]):  # a 60000x1 strip grows to gigabytes
+            raise ValueError(f"crop {path}: {image.shape[1]}x{image.shape[0]} pixels, expected a person crop "
+                             f"(sides within {MAX_CROP_ASPECT}:1)")
         return image
 
 

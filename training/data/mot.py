@@ -27,7 +27,8 @@ from typing import Sequence
 import numpy as np
 
 from mottrack_sdk.io import read_mot_txt, read_seqinfo
-from mottrack_training.data.dataset import DataFileError, FrameDataset, FrameRecord, IdentityMap, SkippedFile
+from mottrack_training.data.dataset import (DataFileError, FrameDataset, FrameRecord, IdentityMap, SkippedFile,
+                                            check_label_count)
 from mottrack_training.data.options import DataOptions
 
 __all__ = ["MotSequenceDataset"]
@@ -118,6 +119,7 @@ def _index_sequence(seq_dir: Path, options: DataOptions, identities: IdentityMap
     for frame, image_path in frames:
         lo, hi = np.searchsorted(sorted_frames, [frame, frame + 1])
         sel = order[lo:hi]
+        check_label_count(len(sel), gt_path, f"frame {frame}")
         tlwh = rows.tlwh[sel]
         labels = np.zeros((len(sel), 6), np.float32)
         labels[:, 0] = classes[sel]

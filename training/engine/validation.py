@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from mottrack_sdk.io import read_mot_txt, read_seqinfo
+from mottrack_sdk.io.frame_sources import read_image
 from mottrack_sdk.preprocessing import normalize_chw, resize_image
 from mottrack_training.engine.inference import detect
 from mottrack_training.engine.metrics import DetectionAP
@@ -97,9 +97,9 @@ def validate_sequences(model: torch.nn.Module, sequences: Sequence[Path], option
                 chunk = frames[first:first + options.batch_size]
                 images, transforms = [], []
                 for _, path in chunk:
-                    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                    image, problem = read_image(path)
                     if image is None:
-                        raise ValueError(f"{path}: cannot decode validation image")
+                        raise ValueError(f"{path}: validation image: {problem}")
                     resized, transform = resize_image(image, img_size, options.resize_mode, pad_value)
                     images.append(torch.from_numpy(normalize_chw(resized)))
                     transforms.append(transform)
