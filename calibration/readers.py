@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mottrack_sdk.io.frame_sources import frame_size_problem, read_image
+from mottrack_sdk.io.frame_sources import declared_frame_problem, read_image
 from mottrack_sdk.io.path_components import special_file_kind
 from mottrack_sdk.model_metadata import ModelMetadata
 
@@ -130,10 +130,9 @@ class VideoFileSource(FrameSource):
         if not capture.isOpened():
             raise ValueError(f"{self.path}: cannot open video")
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        problem = frame_size_problem(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                                     int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
+        problem = declared_frame_problem(capture)
         capture.release()
-        if problem:  # declared by the container: a 43-byte GIF can declare 16000x16000 frames
+        if problem:
             raise ValueError(f"{self.path}: its frames are {problem}")
         self._count = count if count > 0 else self._count_by_decoding()
         if self._count == 0:

@@ -40,8 +40,8 @@ from mottrack_sdk.io.path_components import special_file_kind
 from mottrack_sdk.types import MIN_FRAME_SIDE
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
-           "ImageFolderReader", "VideoFrameReader", "frame_size_problem", "open_frame_source", "order_image_files",
-           "read_image"]
+           "ImageFolderReader", "VideoFrameReader", "declared_frame_problem", "frame_size_problem",
+           "open_frame_source", "order_image_files", "read_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ON_ERROR_MODES = ("skip", "stop")
@@ -207,6 +207,15 @@ def frame_size_problem(width: int, height: int) -> str | None:
     return None
 
 
+def declared_frame_problem(capture: Any) -> str | None:
+    """:func:`frame_size_problem` of the frame size an open ``cv2.VideoCapture`` declares (its container's
+    word, read before any frame is decoded: a 43-byte GIF can declare 16000x16000 frames)."""
+    import cv2
+
+    return frame_size_problem(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                              int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
+
+
 def read_image(path: str | Path) -> tuple[np.ndarray | None, str | None]:
     """``(BGR image, None)``, or ``(None, why)`` for a file that cannot be a frame: its header declares more
     than :data:`MAX_IMAGE_PIXELS` (checked before decoding: a 600-byte file can declare 20000x20000),
@@ -264,9 +273,8 @@ class VideoFrameReader(FrameReader):
             kind = "camera" if isinstance(source, int) else "stream" if "://" in str(source) else "video"
             raise ValueError(f"cannot open {kind} {source!r} with OpenCV (missing device, unreachable URL, or a codec "
                              "this OpenCV build lacks)")
-        problem = frame_size_problem(int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                                     int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
-        if problem:  # declared by the container: a 43-byte GIF can declare 16000x16000 frames
+        problem = declared_frame_problem(self._capture)
+        if problem:
             self.close()
             raise ValueError(f"{source}: its frames are {problem}")
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
