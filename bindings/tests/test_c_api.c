@@ -99,11 +99,6 @@ static void test_bad_options(void) {
   o.gating = -5; /* the flags are 0 or 1, not "any non-zero" */
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "options.gating: expected 0 or 1, got -5");
   mottrack_options_init(&o);
-  o.max_detections = 0;
-  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "max_detections");
-  o.max_detections = (1 << 20) + 1;
-  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "max_detections");
-  mottrack_options_init(&o);
   o.use_det_quantile = 2;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "use_det_quantile");
   /* +-inf is refused for every number, as TrackerOptions refuses it (std_weight_position = inf
@@ -146,6 +141,11 @@ static void test_bad_options(void) {
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "score_window");
   o.score_window = (1 << 20) + 1;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "score_window");
+  mottrack_options_init(&o);
+  o.max_detections = 0;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "max_detections");
+  o.max_detections = (1 << 20) + 1;
+  CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "max_detections");
   mottrack_options_init(&o);
   o.det_quantile = 1.5;
   CHECK_ERROR(mottrack_create(&o, &t), MOTTRACK_ERROR_INVALID_OPTIONS, "det_quantile");

@@ -30,14 +30,12 @@ def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     """The varint at ``buf[pos]`` and the position after it; ValueError for one longer than 10 bytes
     (a protobuf varint is at most 64 bits: a longer run of continuation bytes is not an ONNX file,
     and decoding it as a Python int took time quadratic in its length)."""
-    result = shift = 0
-    for pos in range(pos, min(pos + _MAX_VARINT_BYTES, len(buf))):
-        byte = buf[pos]
-        result |= (byte & 0x7F) << shift
+    result = 0
+    for k, byte in enumerate(buf[pos:pos + _MAX_VARINT_BYTES]):
+        result |= (byte & 0x7F) << (7 * k)
         if byte < 0x80:
-            return result, pos + 1
-        shift += 7
-    if pos + 1 >= len(buf) and shift < 7 * _MAX_VARINT_BYTES:
+            return result, pos + k + 1
+    if pos + _MAX_VARINT_BYTES > len(buf):
         raise ValueError("truncated protobuf varint")
     raise ValueError(f"protobuf varint longer than {_MAX_VARINT_BYTES} bytes")
 

@@ -77,7 +77,15 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.formatwarning = _one_line_warning  # the CLI's process only; library users keep Python's format
+    previous = warnings.formatwarning  # restored: main() may run inside another program (tests, notebooks)
+    warnings.formatwarning = _one_line_warning
+    try:
+        return _run(argv)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(_attach_negative_sizes(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):

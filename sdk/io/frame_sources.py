@@ -49,6 +49,7 @@ MAX_WARNINGS = 10                 # printed per source; every problem is counted
 MAX_CONSECUTIVE_FAILURES = 30     # failed video reads in a row before the video counts as ended
 MAX_FRAME_NUMBER = 9_999_999      # larger integers in file names are not frame numbers (timestamps)
 MAX_IMAGE_PIXELS = 8192 * 8192    # larger images are skipped unread (8K video is 7680x4320: 33 MP)
+_TOO_MANY_PIXELS = f"more than a frame may have ({MAX_IMAGE_PIXELS:,}, 8192x8192)"
 _DIGITS = re.compile(r"\d+")
 
 
@@ -203,7 +204,7 @@ class ImageFolderReader(FrameReader):
 def frame_size_problem(width: int, height: int) -> str | None:
     """Why a frame of ``width`` x ``height`` pixels is refused (more than :data:`MAX_IMAGE_PIXELS`), or None."""
     if width * height > MAX_IMAGE_PIXELS:
-        return f"{width}x{height} pixels ({width * height:,}), more than a frame may have ({MAX_IMAGE_PIXELS:,}, 8192x8192)"
+        return f"{width}x{height} pixels ({width * height:,}), {_TOO_MANY_PIXELS}"
     return None
 
 
@@ -225,7 +226,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray | None, str | None]:
 
     pixels = _header_pixels(Path(path))
     if pixels is not None and pixels > MAX_IMAGE_PIXELS:
-        return None, f"its header declares {pixels:,} pixels, more than a frame may have ({MAX_IMAGE_PIXELS:,}, 8192x8192)"
+        return None, f"its header declares {pixels:,} pixels, {_TOO_MANY_PIXELS}"
     try:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     except cv2.error as exc:

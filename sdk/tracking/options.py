@@ -59,8 +59,9 @@ class TrackerOptions:
     Time bound (``max_detections``): a frame with more detections keeps the ``max_detections``
     highest-scoring ones (equal scores: the earlier rows), in their order, and the rest are dropped
     before anything else sees them (the score window included). A detector's own output is a few
-    hundred boxes; without the bound a frame of 100,000 mutually overlapping boxes (a detector
-    without NMS, or hostile input) took 14 s on the native core and 51 s on the Python one.
+    hundred boxes; without the bound the second frame of 100,000 mutually overlapping boxes (a detector
+    without NMS, or hostile input) took 12 s on the native core and 50 s on the Python one
+    (``benchmarks/bench_hostile_frames.py``).
     """
 
     det_thresh: float = 0.5               # high-score detections (fixed mode); the only ones that start tracks
