@@ -32,6 +32,9 @@ import argparse
 from pathlib import Path
 
 DEFAULT_SIZE = "1088x608"
+# MosaicOptions fields -> the mosaic flags that set them, so its errors name the flag
+_MOSAIC_FLAGS = {"width": "--size", "height": "--size", "count": "--count", "min_height": "--rows-px MIN",
+                 "max_height": "--rows-px MAX", "seed": "--seed"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -152,6 +155,19 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
     return parse(text, flag, multiple=32, example=DEFAULT_SIZE)
 
 
+def check_held_out(test_seed: int, test_sequences: int) -> None:
+    """``--test-seed`` / ``--test-sequences`` within the bounds of the held-out synthetic source they make
+    (:class:`~mottrack_training.engine.options.SyntheticSource`, its own check), before any work starts;
+    ``ValueError`` naming the flag."""
+    from mottrack_training.engine.options import SyntheticSource
+
+    try:
+        SyntheticSource(root=".", seed=test_seed, sequences=test_sequences)
+    except ValueError as exc:  # "synthetic.sequences must be ...": say which flag set it
+        text = str(exc).replace("synthetic.seed", "--test-seed").replace("synthetic.sequences", "--test-sequences")
+        raise ValueError(text) from None
+
+
 def run_model_info(args: argparse.Namespace) -> int:
     """Build the model on the ``meta`` device (no weights allocated), count, print, optionally save."""
     width, height = parse_size(args.size)
@@ -217,6 +233,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     from mottrack_training.engine.ablation import ARMS, run_ablation
     from mottrack_training.engine.options import merge_config, read_train_config
 
+    check_held_out(args.test_seed, args.test_sequences)
     base = read_train_config(args.config)
     if args.epochs is not None:
         if args.epochs < 1:
@@ -246,14 +263,18 @@ def run_mosaic(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mottrack_sdk.cli.synth_cmd import parse_size as parse_frame_size  # any frame size, not /32
+    from mottrack_sdk.scenes.options import with_flag_names
     from mottrack_training.data.mosaic import MosaicOptions, write_mosaics
 
     width, height = parse_frame_size(args.size)
     rows = args.rows_px.split(",")
     if len(rows) != 2 or not all(p.strip().isdigit() for p in rows):
         raise ValueError(f"--rows-px: expected MIN,MAX pixels (e.g. 48,180), got {args.rows_px!r}")
-    options = MosaicOptions(width=width, height=height, count=args.count, min_height=int(rows[0]),
-                            max_height=int(rows[1]), seed=args.seed)
+    try:
+        options = MosaicOptions(width=width, height=height, count=args.count, min_height=int(rows[0]),
+                                max_height=int(rows[1]), seed=args.seed)
+    except ValueError as exc:  # the dataclass names its fields; the command line names its flags
+        raise with_flag_names(exc, _MOSAIC_FLAGS) from None
     with tqdm(total=options.count, desc="mosaic", unit="frame", disable=args.no_progress, leave=False) as bar:
         files = write_mosaics(args.crops, args.out, options, progress=bar.update)
     print(f"wrote {len(files)} frames of {options.width}x{options.height} -> {args.out} "
@@ -266,8 +287,7 @@ def run_package_weights(args: argparse.Namespace) -> int:
     from mottrack_sdk.cli.common import tracker_changes
     from mottrack_training.engine.release import package_weights
 
-    if args.test_sequences < 1:
-        raise ValueError(f"--test-sequences must be >= 1, got {args.test_sequences}")
+    check_held_out(args.test_seed, args.test_sequences)
     tracker = tracker_changes(args.tracker_set, "--tracker-set")
     if args.nms_iou is not None and not 0 < args.nms_iou <= 1:
         raise ValueError(f"--nms-iou must be in (0, 1], got {args.nms_iou}")

@@ -54,13 +54,13 @@ def _add_unavailable(sub: argparse._SubParsersAction, name: str, exc: ImportErro
     p.set_defaults(func=fail)
 
 
-_NEGATIVE_SIZE = re.compile(r"^-\d+(\.\d*)?x")  # "-32x64": a size value, never an option
+_NEGATIVE_SIZE = re.compile(r"^-(\d+(\.\d*)?|\.\d+)[x,]")  # "-32x64", "-1,2": a size or a list, never an option
 
 
 def _attach_negative_sizes(argv: list[str]) -> list[str]:
-    """``--size -32x64`` as ``--size=-32x64``: argparse takes a value starting with '-' for an option
-    and says only "expected one argument"; attached, the value reaches the size check, which names
-    the flag and says why -32 is refused."""
+    """``--size -32x64`` as ``--size=-32x64`` (and a list such as ``--mix -1,2`` as ``--mix=-1,2``):
+    argparse takes a value starting with '-' for an option and says only "expected one argument";
+    attached, the value reaches the flag's own check, which names the flag and says why -32 is refused."""
     out: list[str] = []
     for token in argv:
         if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_SIZE.match(token):

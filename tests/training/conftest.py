@@ -47,3 +47,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def teacher_file(tmp_path) -> Path:
+    """A file for a fake pseudo-label teacher to be built on (``pseudo_label_fakes.BlockTeacher``)."""
+    path = tmp_path / "fake.onnx"
+    path.write_bytes(b"not a model")
+    return path

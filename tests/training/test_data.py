@@ -218,7 +218,9 @@ def test_a_source_with_no_usable_frame_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("content, reason", [("0 1 0.5 0.5\n", "expected 6 values"), ("abc\n", "expected numbers"),
-                                             ("0 1 0.5 nan 0.1 0.1\n", "NaN"), ("0 -4 0.5 0.5 0.1 0.1\n", "id an integer")])
+                                             ("0 1 0.5 nan 0.1 0.1\n", "NaN"), ("0 -4 0.5 0.5 0.1 0.1\n", "id an integer"),
+                                             ("0 1 0.5 0.5 0.1 0.1\n0 1e300 0.5 0.5 0.1 0.1\n",  # int64 wrapped it
+                                              r"line 2: id 1e300 is larger than an id may be \(2147483647")])
 def test_corrupt_label_file_names_the_file(broken_jde, content, reason):
     label = sorted((broken_jde / "synth" / "labels_with_ids" / "SEQ-2" / "img1").glob("*.txt"))[0]
     label.write_text(content)

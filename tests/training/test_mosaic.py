@@ -96,3 +96,19 @@ def test_cli(tmp_path, capsys):
     assert main(["mosaic", str(crops), "--out", str(tmp_path / "afile" / "sub"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mottrack mosaic: error:") and "afile" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--count", "0"], r"--count: expected an integer in [1, 1000000], got 0"),
+    (["--rows-px", "1,2"], r"--rows-px MIN: expected an integer in [8, 16384], got 1"),
+    (["--rows-px", "100,50"], "--rows-px MIN: the smallest row height (100) must not exceed the largest (50)"),
+    (["--rows-px", "48,200", "--size", "320x180"],
+     "--rows-px MAX: the largest row height (200) must not exceed the frame height (180)"),
+    (["--seed", "-1"], "--seed: expected an integer in [0, "),
+])
+def test_cli_errors_name_the_flag_not_the_options_field(tmp_path, capsys, argv, message):
+    from mottrack_sdk.cli.main import main
+
+    assert main(["mosaic", str(_crops(tmp_path / "crops")), "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "MosaicOptions" not in err and not (tmp_path / "out").exists()

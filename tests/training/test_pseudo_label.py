@@ -13,17 +13,13 @@ import numpy as np
 import pytest
 
 from mottrack_sdk.io import read_mot_txt, read_seqinfo
-from mottrack_sdk.types import Detections
-from mottrack_training.distill import (LabelThresholds, PseudoLabelOptions, SequenceLabeler, Teacher,
-                                       parse_teacher_specs, pseudo_label, weighted_box_fusion)
+from mottrack_training.distill import (LabelThresholds, PseudoLabelOptions, SequenceLabeler, parse_teacher_specs,
+                                       pseudo_label, weighted_box_fusion)
 from mottrack_training.distill.sources import resolve_sources, sanitize_name
+from pseudo_label_fakes import BlockTeacher, dets, make_frames, run
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
-
-
-def dets(boxes, scores) -> Detections:
-    return Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32))
 
 
 # ---------------------------------------------------------------- weighted box fusion (hand-made clusters)
@@ -106,49 +102,6 @@ def test_labeler_stills_give_every_box_its_own_id_and_thresholds_are_checked():
 
 
 # ---------------------------------------------------------------- the whole command with a fake teacher
-
-class BlockTeacher(Teacher):
-    """White blocks -> score 0.9, grey blocks -> 0.3 (an ignore region at the default bands)."""
-
-    kind = "fake"
-
-    def _load(self) -> None:
-        pass
-
-    def _detect(self, frame_bgr: np.ndarray) -> Detections:
-        gray = frame_bgr[:, :, 1]
-        boxes, scores = [], []
-        for mask, score in (((gray > 200), 0.9), (((gray > 90) & (gray < 170)), 0.3)):
-            n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
-            for x, y, w, h, area in stats[1:]:
-                if area >= 20:
-                    boxes.append([x, y, x + w, y + h])
-                    scores.append(score)
-        return dets(boxes, scores)
-
-
-def make_frames(folder: Path, n: int = 6, size=(128, 96), names=None) -> Path:
-    folder.mkdir(parents=True)
-    for f in range(1, n + 1):
-        image = np.zeros((size[1], size[0], 3), np.uint8)
-        image[20:70, 10 + 5 * f:30 + 5 * f] = 255  # a walking person
-        image[20:60, 95:115] = 128                 # a doubtful one
-        cv2.imwrite(str(folder / (names[f - 1] if names else f"{f:04d}.png")), image)
-    return folder
-
-
-@pytest.fixture()
-def teacher_file(tmp_path) -> Path:
-    path = tmp_path / "fake.onnx"
-    path.write_bytes(b"not a model")
-    return path
-
-
-def run(sources, out, teacher_file, **options):
-    teachers = [BlockTeacher(teacher_file, (128, 96), name="blocks")]
-    return pseudo_label([str(s) for s in sources], out, PseudoLabelOptions(**options), progress=False,
-                        log=lambda _: None, teachers=teachers)
-
 
 def test_writes_mot_layout_that_the_training_loader_reads(tmp_path, teacher_file):
     src = make_frames(tmp_path / "cam 1")
@@ -233,7 +186,8 @@ def test_sources_names_and_modes(tmp_path):
     stills = make_frames(tmp_path / "photos", n=3, names=["beach.png", "park.png", "zoo.png"])
     video = tmp_path / "street.mp4"
     video.write_bytes(b"")
-    got = resolve_sources([numbered, stills, video, stills])
+    other = make_frames(tmp_path / "elsewhere" / "photos", n=2, names=["a.png", "b.png"])  # another folder
+    got = resolve_sources([numbered, stills, video, other])
     assert [(s.name, s.mode) for s in got] == [("street", "video"), ("photos", "stills"), ("street-mp4", "video"),
                                                 ("photos-2", "stills")]
     assert resolve_sources([numbered], stills=True)[0].mode == "stills"

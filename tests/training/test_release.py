@@ -178,3 +178,25 @@ def test_the_img_size_chosen_for_export_is_measured_stored_and_exported(tiny_run
     torch.save(blob, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="img_size must be"):
         validated_export_defaults(tmp_path / "bad.pt")
+
+
+def test_nan_weights_and_held_out_flags_out_of_bounds_are_named_before_measuring(tmp_path, capsys):
+    """NaN / inf weights used to be packaged silently ("AP50 0.0"); --test-sequences beyond the held-out
+    source's bound used to name its internal field (synthetic.sequences)."""
+    from mottrack_sdk.cli.main import main
+    from mottrack_training.engine.checkpoint import save_checkpoint
+
+    bad = save_checkpoint(tmp_path / "nan.pt", {"model": {"head.bias": torch.tensor([0.0, float("nan")])},
+                                                "ema": None, "options": {}})
+    for argv, message in (
+            (["--checkpoint", str(bad)], "nan.pt: model parameter head.bias holds NaN or inf (1 of 2 values)"),
+            (["--checkpoint", str(bad), "--test-sequences", "1000000000"],
+             "--test-sequences must be an int in [1, 9999], got 1000000000"),
+            (["--checkpoint", str(bad), "--test-seed", "-1"], "--test-seed must be an int >= 0, got -1")):
+        assert main(["package-weights", *argv, "--out", str(tmp_path / "pkg")]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and "synthetic." not in captured.err and "\n" not in captured.err.strip()
+        assert "synthetic" not in captured.out  # nothing was measured
+    assert main(["ablate", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "abl"),
+                 "--test-sequences", "0"]) == 2
+    assert "--test-sequences must be an int in [1, 9999], got 0" in capsys.readouterr().err

@@ -137,3 +137,37 @@ def test_batchnorm_step_counters_take_the_longest_run(two_runs, tmp_path):
     soup = load_checkpoint(tmp_path / "soup.pt")["ema"]["model"]
     for name in counters:
         assert int(soup[name]) == int(state["ema"]["model"][name])
+
+
+def _weights_only_checkpoint(path, model, ema=None):
+    """A checkpoint with just weights (enough for the checks that run before anything is averaged)."""
+    return save_checkpoint(path, {"model": model, "ema": None if ema is None else {"model": ema, "updates": 1},
+                                  "model_config": {"config": "cstrack_s", "overrides": {}}, "options": {}})
+
+
+def test_nan_or_inf_weights_are_named_with_the_file_and_parameter(tmp_path, capsys):
+    from mottrack_sdk.cli.main import main
+
+    good = {"conv.weight": torch.ones(2, 2), "bn.num_batches_tracked": torch.tensor(3)}
+    first = _weights_only_checkpoint(tmp_path / "a.pt", good, good)
+    nan = {**good, "conv.weight": torch.tensor([[1.0, float("nan")]])}
+    bad_ema = _weights_only_checkpoint(tmp_path / "nan.pt", good, nan)
+    bad_model = _weights_only_checkpoint(tmp_path / "inf.pt", {**good, "conv.weight": torch.full((2, 2), float("inf"))})
+    out = tmp_path / "soup.pt"
+    with pytest.raises(ValueError, match=r"nan.pt: EMA parameter conv.weight holds NaN or inf \(1 of 2 values\)"):
+        average_checkpoints([first, bad_ema], out)
+    with pytest.raises(ValueError, match=r"inf.pt: model parameter conv.weight holds NaN or inf \(4 of 4 values\)"):
+        average_checkpoints([bad_model, first], out)
+    assert main(["average-weights", str(first), str(bad_ema), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nan.pt: EMA parameter conv.weight holds NaN" in err and "\n" not in err and not out.exists()
+
+
+def test_a_negative_mix_reaches_the_mix_check(tmp_path, capsys):
+    """``--mix -1,2`` (a value starting with '-') used to be argparse's "expected one argument"."""
+    from mottrack_sdk.cli.main import main
+
+    for argv in (["--mix", "-1,2"], ["--mix", "-.5,1.5"], ["--mix=-1,2"]):
+        assert main(["average-weights", "a.pt", "b.pt", "--out", str(tmp_path / "soup.pt"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert r"--mix: every weight must be in [0, 1]" in err and "expected one argument" not in err

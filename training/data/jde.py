@@ -28,7 +28,9 @@ from mottrack_training.data.dataset import (DataFileError, FrameDataset, FrameRe
                                             check_label_count)
 from mottrack_training.data.options import DataOptions
 
-__all__ = ["JdeDataset", "JdeSource", "label_path_for", "read_jde_labels"]
+__all__ = ["JdeDataset", "JdeSource", "MAX_IDENTITY", "label_path_for", "read_jde_labels"]
+
+MAX_IDENTITY = 2**31 - 1  # the largest id a label file may give (ids are counted per dataset, never near this)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def read_jde_labels(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a label file -> (K, 6) float64 rows (class, id, cx, cy, w, h); empty file -> (0, 6).
 
     Raises :class:`DataFileError` naming the file when it is missing, unreadable or malformed
-    (not 6 numbers per row, non-integer class / id, id < -1, non-finite values, negative sizes).
+    (not 6 numbers per row, non-integer class / id, id < -1 or > :data:`MAX_IDENTITY` (naming the line),
+    non-finite values, negative sizes).
     """
     path = Path(path)
     if not path.is_file():
@@ -84,6 +87,9 @@ def read_jde_labels(path: str | os.PathLike[str]) -> np.ndarray:
             raise DataFileError(path, f"line {lineno}: expected numbers 'class id cx cy w h', got {line[:60]!r}") from None
         if len(values) != 6:
             raise DataFileError(path, f"line {lineno}: expected 6 values 'class id cx cy w h', got {len(values)}")
+        if values[1] > MAX_IDENTITY:  # int64 would wrap 1e300 to a negative id: an unlabelled person
+            raise DataFileError(path, f"line {lineno}: id {line.split()[1]} is larger than an id may be "
+                                      f"({MAX_IDENTITY} = 2**31 - 1)")
         rows.append(values)
     labels = np.asarray(rows, np.float64).reshape(-1, 6)
     if not np.isfinite(labels).all():

@@ -59,9 +59,12 @@ class MosaicOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"MosaicOptions.{name}: expected an integer in [{low}, {high}], got {value!r}")
-        if not self.min_height <= self.max_height <= self.height:
-            raise ValueError(f"MosaicOptions: expected min_height <= max_height <= height ({self.height}), "
-                             f"got {self.min_height}, {self.max_height}")
+        if self.min_height > self.max_height:
+            raise ValueError(f"MosaicOptions.min_height: the smallest row height ({self.min_height}) must not exceed "
+                             f"the largest ({self.max_height})")
+        if self.max_height > self.height:
+            raise ValueError(f"MosaicOptions.max_height: the largest row height ({self.max_height}) must not exceed "
+                             f"the frame height ({self.height})")
 
 
 def list_crops(folder: str | Path) -> list[Path]:

@@ -6,6 +6,7 @@ on every start-up of the CLI; numpy, OpenCV and the teachers' runtimes load when
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["add_pseudo_label_parser", "run_pseudo_label"]
 
@@ -62,9 +63,13 @@ def add_pseudo_label_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_pseudo_label(args: argparse.Namespace) -> int:
-    """Build :class:`PseudoLabelOptions` from the arguments, label, print a summary line per sequence."""
+    """Build :class:`PseudoLabelOptions` from the arguments, label, print a summary line per sequence.
+
+    SIGINT / SIGTERM stop the run between frames (``mottrack_sdk.cli.stop_signals``): the sequence being
+    written is removed, one line says so, and the exit code is 130 / 143 (a second signal stops at once)."""
     from pathlib import Path
 
+    from mottrack_sdk.cli.stop_signals import StopSignals
     from mottrack_training.distill.identities import LabelThresholds
     from mottrack_training.distill.pipeline import PseudoLabelOptions, pseudo_label
     from mottrack_training.distill.specs import default_teacher_dir, parse_teacher_specs
@@ -81,12 +86,19 @@ def run_pseudo_label(args: argparse.Namespace) -> int:
         teacher_min_score=args.teacher_min_score, stride=args.stride, max_frames=args.max_frames,
         jpeg_quality=args.jpeg_quality, stills=args.stills, fps=args.fps, reid_model=reid_model,
         threads=args.threads, licence=args.licence, overwrite=args.overwrite)
+    stop = StopSignals()  # Ctrl-C / SIGTERM: the sequence being written goes, the finished ones stay
     try:
-        reports = pseudo_label(args.sources, args.out, options, progress=args.progress)
+        with stop:
+            reports = pseudo_label(args.sources, args.out, options, progress=args.progress,
+                                   should_stop=lambda: stop.received is not None)
     except ImportError as exc:  # openvino / onnx missing: one line with the extra to install
         from mottrack_sdk.cli.main import CliError
 
         raise CliError(str(exc)) from exc
+    except KeyboardInterrupt:  # a stop signal (or a second one), possibly before labelling started
+        print(f"\nstopped ({stop.name or 'SIGINT'}): the finished sequences in {args.out} are kept; run the same "
+              "command again to resume", file=sys.stderr)
+        return stop.exit_code or 130
     done = [r for r in reports if not r.skipped]
     print(f"pseudo-label: {len(done)} sequence(s) written, {len(reports) - len(done)} already done, in {args.out}")
     return 0

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mottrack_sdk.io.output_paths import removed_if_left_empty
+from mottrack_sdk.io.output_paths import check_output_folder, removed_if_left_empty
 from mottrack_training.distill.fusion import weighted_box_fusion
 from mottrack_training.distill.identities import LabelThresholds, SequenceLabeler
 from mottrack_training.distill.sequence_writer import MotSequenceWriter, finished_meta, finished_sources
@@ -88,28 +88,39 @@ class SequenceReport:
 
 def pseudo_label(sources: Sequence[str | Path], out: str | Path, options: PseudoLabelOptions | None = None,
                  progress: bool = True, log: Callable[[str], None] = print,
-                 teachers: Sequence[Teacher] | None = None) -> list[SequenceReport]:
+                 teachers: Sequence[Teacher] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[SequenceReport]:
     """Label ``sources`` into the dataset folder ``out`` (one sequence per source).
 
+    Everything that can be checked cheaply is checked before the teachers load and the first frame is
+    labelled: ``out`` (:func:`~mottrack_sdk.io.output_paths.check_output_folder`), every source (it
+    exists, is given once, opens, and its first frame reads) and every finished sequence in ``out`` a
+    source would go to (same settings: skipped; other settings: refused unless ``overwrite``).
+
     ``teachers`` replaces ``options.teachers`` with ready :class:`Teacher` objects (your own
-    implementations); they are closed at the end either way.
+    implementations); they are closed at the end either way. ``should_stop`` is asked between frames
+    (e.g. ``StopSignals``: a Ctrl-C received): when it says True, the sequence being written is removed
+    and ``KeyboardInterrupt`` is raised (finished sequences stay, and a rerun resumes after them).
 
     Raises:
-        ValueError: bad options or sources, missing teacher files, a finished sequence made with
+        ValueError: bad options, ``out`` or sources, missing teacher files, a finished sequence made with
             other settings (without ``overwrite``), unreadable frames.
     """
     options = options or PseudoLabelOptions()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+    out = check_output_folder(out, "--out")
     resolved = resolve_sources(sources, options.stills, finished_sources(out))
     if teachers is None:
         teachers = build_teachers(options.teachers, options.teacher_dir, options.threads, options.teacher_min_score)
     teachers = list(teachers)
     if not teachers:
         raise ValueError("--teachers: expected at least one teacher")
+    stop = should_stop or (lambda: False)
     reports = []
     try:
+        done = [_finished_with_same_settings(source, out, options, teachers) for source in resolved]
+        for source, meta in zip(resolved, done):
+            if meta is None:
+                source.check_readable()
         with removed_if_left_empty(out):  # no empty --out folder left by a failed first run
             for teacher in teachers:  # a file that is no model fails here, before any output exists
                 try:
@@ -121,12 +132,39 @@ def pseudo_label(sources: Sequence[str | Path], out: str | Path, options: Pseudo
                 from mottrack_training.distill.reid import ReidEmbedder
 
                 embedder = ReidEmbedder(options.reid_model, options.threads)
-            for source in resolved:
-                reports.append(_label_source(source, out, options, teachers, embedder, progress, log))
+            for source, meta in zip(resolved, done):
+                if stop():
+                    raise KeyboardInterrupt(f"stopped before {source.name}")
+                if meta is not None:
+                    log(f"{source.name}: already done, skipped ({out / source.name})")
+                    reports.append(SequenceReport(str(source.path), out / source.name, meta.get("counts", {}),
+                                                  True, 0.0))
+                else:
+                    reports.append(_label_source(source, out, options, teachers, embedder, progress, log, stop))
     finally:
         for teacher in teachers:
             teacher.close()
     return reports
+
+
+def _finished_with_same_settings(source: LabelSource, out: Path, options: PseudoLabelOptions,
+                                 teachers: list[Teacher]) -> dict[str, Any] | None:
+    """The ``pseudo_label.json`` of ``source``'s finished sequence in ``out`` when it was labelled with
+    these settings (skip it); None when it is to be labelled (no sequence yet, or ``overwrite``).
+
+    Raises:
+        ValueError: naming ``--out``: the sequence folder exists but is not a finished one, or was
+            labelled with other settings and ``overwrite`` is off.
+    """
+    meta = finished_meta(out / source.name)
+    if meta is None:
+        return None
+    if meta.get("settings") == _settings(source, options, teachers):
+        return meta
+    if not options.overwrite:
+        raise ValueError(f"--out: {out / source.name} was labelled with other settings or another source; "
+                         "use another --out, or --overwrite to replace it")
+    return None
 
 
 def _settings(source: LabelSource, options: PseudoLabelOptions, teachers: list[Teacher]) -> dict[str, Any]:
@@ -148,17 +186,11 @@ def _settings(source: LabelSource, options: PseudoLabelOptions, teachers: list[T
 
 
 def _label_source(source: LabelSource, out: Path, options: PseudoLabelOptions, teachers: list[Teacher],
-                  embedder: Any, progress: bool, log: Callable[[str], None]) -> SequenceReport:
+                  embedder: Any, progress: bool, log: Callable[[str], None],
+                  stop: Callable[[], bool]) -> SequenceReport:
+    """Label one source into ``out / source.name`` (all or nothing); ``KeyboardInterrupt`` when ``stop()``."""
     start = time.perf_counter()
     settings = _settings(source, options, teachers)
-    meta = finished_meta(out / source.name)
-    if meta is not None:
-        if meta.get("settings") == settings:
-            log(f"{source.name}: already done, skipped ({out / source.name})")
-            return SequenceReport(str(source.path), out / source.name, meta.get("counts", {}), True, 0.0)
-        if not options.overwrite:
-            raise ValueError(f"--out: {out / source.name} was labelled with other settings or another source; "
-                             "use another --out, or --overwrite to replace it")
     images, fps, count = source.frames(options.stride, options.max_frames)
     frame_rate = (fps or options.fps or DEFAULT_FPS) / options.stride
     labeler = SequenceLabeler(options.thresholds, source.mode, frame_rate)
@@ -177,6 +209,8 @@ def _label_source(source: LabelSource, out: Path, options: PseudoLabelOptions, t
                 fused = type(fused)(fused.xyxy[keep], fused.scores[keep], fused.support[keep])
             labeler.add(frame, fused.xyxy, fused.scores, embeddings)
             bar.update(1)
+            if stop():  # leaving the block removes the partial sequence
+                raise KeyboardInterrupt(f"stopped while labelling {source.name}")
         counts = labeler.counts()
         meta = {"tool": "mottrack pseudo-label", "settings": settings, "frame_rate": round(frame_rate, 4),
                 "source_fps": fps, "counts": counts}

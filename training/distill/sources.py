@@ -14,10 +14,16 @@ Names: the output sequence is named after the source (its file stem, or the fold
 with no leading dot, so no name reaches outside the output folder. A source already labelled in the
 output folder keeps its sequence's name (resume). Clashes, with other arguments or with sequences of
 other sources already in the output folder, get ``-<ext>`` (a video's extension) and then ``-2``,
-``-3`` ... in argument order.
+``-3`` ... in argument order. Two arguments naming the same file or folder (``cam``, ``./cam/``, its
+absolute path, a symbolic link to it) are refused: one source is one sequence, and a rerun of the
+same command must find every sequence it wrote.
+
+Before any labelling, :meth:`LabelSource.check_readable` opens each source that is still to be
+labelled and reads its first frame, so an unreadable source fails the run before minutes of work.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +72,29 @@ class LabelSource:
 
         return images(), reader.fps, count
 
+    def check_readable(self) -> None:
+        """Open the source, read its first readable frame and close it again (a video's container and first
+        frame, an image folder's first image that decodes): the cheap check done on every source before
+        labelling starts.
+
+        Raises:
+            ValueError: naming ``SOURCE``: a FIFO, socket or device, a video OpenCV cannot open or whose
+                header declares frames too large, or no frame that can be read.
+        """
+        from mottrack_sdk.io.frame_sources import open_frame_source
+
+        try:
+            reader = open_frame_source(self.path)
+        except (OSError, ValueError) as exc:
+            reason = str(exc).removeprefix(f"{self.path}: ")  # the reader's message names the path too
+            raise ValueError(f"SOURCE {self.path}: {reason}") from None
+        reader.warn = lambda _message: None  # what the probe skips is warned about when the source is labelled
+        with reader:
+            first = next(iter(reader), None)
+        if first is None:
+            why = (reader.problems.examples or [reader.problems.ended_early or "no frame decoded"])[0]
+            raise ValueError(f"SOURCE {self.path}: not a single frame can be read ({why})")
+
 
 def sanitize_name(text: str) -> str:
     """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``, no leading dots, at most
@@ -81,20 +110,25 @@ def resolve_sources(sources: Sequence[str | Path], stills: bool | None = None,
     ``existing`` maps the sequence names already in the output folder to their sources' resolved paths.
 
     Raises:
-        ValueError: no sources, a path that does not exist, or a folder without images.
+        ValueError: no sources, a path that does not exist, a folder without images, or two arguments
+            naming the same file or folder.
     """
     from mottrack_sdk.io.frame_sources import IMAGE_EXTENSIONS
 
     if not sources:
         raise ValueError("SOURCE: give at least one video file or image folder")
     existing = existing or {}
-    by_source = {src: name for name, src in sorted(existing.items())}
+    claimed: dict[str, list[str]] = {}  # resolved source -> the names its finished sequences have
+    for name, src in sorted(existing.items()):
+        claimed.setdefault(src, []).append(name)
+    seen: dict[tuple[int, int], str] = {}  # (device, inode) -> the argument that named it first
     out: list[LabelSource] = []
     used: set[str] = set(existing)
     for text in sources:
         path = Path(text)
         if not path.exists():
             raise ValueError(f"SOURCE {text}: no such video file or image folder")
+        _check_given_once(path, text, seen)
         if path.is_dir():
             is_sequence = (path / "seqinfo.ini").is_file()
             folder = path / "img1" if (path / "img1").is_dir() else path
@@ -112,7 +146,7 @@ def resolve_sources(sources: Sequence[str | Path], stills: bool | None = None,
             mode = "video"
             name = sanitize_name(path.stem)
             alt = sanitize_name(f"{path.stem}-{path.suffix.lstrip('.')}") if path.suffix else None
-        unique = by_source.pop(str(path.resolve()), None)
+        unique = _earlier_name(claimed.get(str(path.resolve()), []), name, alt)
         if unique is None:
             if name in used and alt is not None:
                 name = alt
@@ -122,6 +156,28 @@ def resolve_sources(sources: Sequence[str | Path], stills: bool | None = None,
         used.add(unique)
         out.append(LabelSource(path, unique, mode, path.is_dir()))
     return out
+
+
+def _check_given_once(path: Path, text: str, seen: dict[tuple[int, int], str]) -> None:
+    """ValueError naming both arguments when ``path`` is a file or folder an earlier argument named too
+    (compared by device and inode: ``./cam/``, an absolute path and symbolic links are all the same)."""
+    info = os.stat(path)
+    key = (info.st_dev, info.st_ino)
+    if key in seen:
+        resolved = str(path.resolve())
+        where = "" if resolved in (str(text), str(seen[key])) else f" ({resolved})"
+        raise ValueError(f"SOURCE {text}: names the same {'folder' if path.is_dir() else 'file'} as SOURCE "
+                         f"{seen[key]}{where}; give each source once")
+    seen[key] = text
+
+
+def _earlier_name(names: list[str], name: str, alt: str | None) -> str | None:
+    """The sequence name a source already labelled in the output folder keeps: its own name or ``alt`` when
+    one of its finished sequences has it, else the first of them (sorted); None when it has none."""
+    for wanted in (name, alt):
+        if wanted in names:
+            return wanted
+    return names[0] if names else None
 
 
 def _numbered_consecutively(images: list[Path]) -> bool:

@@ -1,7 +1,8 @@
 """Which teachers to run: ``--teachers pd0200@960x544,pd0201@1280x736,yolox@960x544``.
 
 A spec is ``MODEL@WIDTHxHEIGHT`` (the size is optional: the model's default below), or
-``MODEL@WxH+WxH...``: the model at several input sizes, merged into one teacher
+``MODEL@WxH+WxH...``: the model at several input sizes (each side at most
+:data:`~.teachers.MAX_INPUT_SIDE`), merged into one teacher
 (:class:`~.teachers.MultiScaleTeacher`). ``MODEL`` is a
 short name resolved in the teacher folder, or a path to a ``.xml`` (OpenVINO person-detection IR)
 or ``.onnx`` (YOLOX) file. The teacher folder is ``--teacher-dir``, else ``$MOTTRACK_TEACHER_DIR``,
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mottrack_sdk.config import parse_size
-from mottrack_training.distill.teachers import MultiScaleTeacher, OpenVinoPersonTeacher, Teacher, YoloxOnnxTeacher
+from mottrack_training.distill.teachers import (MAX_INPUT_SIDE, MultiScaleTeacher, OpenVinoPersonTeacher, Teacher,
+                                                YoloxOnnxTeacher)
 
 __all__ = ["DEFAULT_TEACHERS", "KNOWN_TEACHERS", "TeacherSpec", "build_teachers", "default_teacher_dir",
            "parse_teacher_specs"]
@@ -70,7 +72,8 @@ def parse_teacher_specs(text: str) -> tuple[TeacherSpec, ...]:
 
 
 def _parse_size(text: str, item: str) -> tuple[int, int]:
-    return parse_size(text, f"--teachers: {item!r}: the size", example="960x544, or 960x544+1280x736")
+    return parse_size(text, f"--teachers: {item!r}: the size", example="960x544, or 960x544+1280x736",
+                      maximum=MAX_INPUT_SIDE)
 
 
 def _need(size: tuple[int, int] | None, item: str) -> tuple[int, int]:

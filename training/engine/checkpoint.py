@@ -30,8 +30,8 @@ import torch
 from mottrack_sdk.io import atomic_path
 from mottrack_training.engine.safe_load import load_weights_file
 
-__all__ = ["CHECKPOINT_FORMAT", "WEIGHTS_FORMAT", "capture_rng_state", "checkpoint_weights", "load_checkpoint",
-           "load_model_weights", "restore_rng_state", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "WEIGHTS_FORMAT", "capture_rng_state", "check_finite_weights", "checkpoint_weights",
+           "load_checkpoint", "load_model_weights", "restore_rng_state", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "mottrack-train-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -66,10 +66,12 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    require_finite: bool = False) -> dict[str, Any]:
     """Read a training checkpoint; ``ValueError`` naming the file when it is not one
     (:class:`~mottrack_training.engine.safe_load.UnsafeWeightsError` when it holds anything but
-    tensors and plain data: nothing of it is run)."""
+    tensors and plain data: nothing of it is run). ``require_finite``: also refuse NaN / inf in its
+    model or EMA weights (:func:`check_finite_weights`), for tools that turn them into a result."""
     path = Path(path)
     state = load_weights_file(path, map_location, what="checkpoint")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -77,7 +79,30 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: checkpoint version {state.get('version')} is not supported "
                          f"(expected {CHECKPOINT_VERSION})")
+    if require_finite:
+        check_finite_weights(state, path)
     return state
+
+
+def check_finite_weights(state: dict[str, Any], path: str | Path) -> None:
+    """Every floating-point tensor of a loaded checkpoint's model and EMA weights is finite (one
+    ``torch.isfinite(...).all()`` per tensor).
+
+    Raises:
+        ValueError: naming ``path`` and the first parameter holding NaN or inf (a diverged run, or a
+            damaged file: averaging or packaging it would give a model that finds nothing).
+    """
+    ema = state.get("ema")
+    parts = (("model", state.get("model")), ("EMA", ema.get("model") if isinstance(ema, dict) else None))
+    for part, weights in parts:
+        if not isinstance(weights, dict):
+            continue
+        for name, value in weights.items():
+            if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()) \
+                    and not bool(torch.isfinite(value).all()):
+                bad = int((~torch.isfinite(value)).sum())
+                raise ValueError(f"{path}: {part} parameter {name} holds NaN or inf ({bad} of {value.numel()} "
+                                 "values): the run diverged or the file is damaged; use an earlier checkpoint")
 
 
 def checkpoint_weights(state: dict[str, Any], use_ema: bool = True) -> dict[str, torch.Tensor]:

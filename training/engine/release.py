@@ -35,8 +35,8 @@ from mottrack_training.model import build_model
 
 def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences: int = 2,
                       test_root: str | Path | None = None, tracker: dict[str, Any] | None = None,
-                      nms_iou: float | None = None, img_size: tuple[int, int] | None = None
-                      ) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
+                      nms_iou: float | None = None, img_size: tuple[int, int] | None = None,
+                      require_finite: bool = False) -> tuple[Any, Any, dict[str, Any], torch.nn.Module]:
     """Measure a run's EMA weights (else its model) on held-out synthetic sequences.
 
     The sequences use the run's validation scene settings with ``test_seed``, which must differ from
@@ -45,12 +45,13 @@ def evaluate_held_out(checkpoint: str | Path, test_seed: int = 2, test_sequences
     chosen on the validation seed after training), TrackEval). ``nms_iou``: the NMS IoU to measure
     with instead of the run's ``val.nms_iou`` (chosen the same way; what ``mottrack export`` uses).
     ``img_size``: the (width, height) input to measure at instead of the run's ``data.img_size`` (the
-    size a model will be exported at, when that is not the training size).
+    size a model will be exported at, when that is not the training size). ``require_finite``: refuse
+    NaN / inf model or EMA weights, naming the file and parameter (they would measure as "AP50 0.0").
 
     Returns ``(ValidationResult, TrainOptions, {"test_seed", "train_seeds", "val_seed", "epoch", "step",
     "averaged_from"}, model)`` (``averaged_from``: the members of an averaged checkpoint, else empty).
     """
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, require_finite=require_finite)
     options = train_options_from_dict(state["options"], where=f"{checkpoint} [options]")
     if tracker:
         options = dataclasses.replace(options, val=dataclasses.replace(
@@ -95,10 +96,11 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
     way it is stored with the weights, and ``mottrack export`` takes it as its ``--size`` default.
     The card also measures the run's ``data.val_extra`` sets (e.g. real labelled sequences) with the
     same pipeline, and lists every training source (``source_notes``: name -> licence, added to what
-    the run itself records: pseudo-label licences, the ``init_onnx`` file).
+    the run itself records: pseudo-label licences, the ``init_onnx`` file). A checkpoint with NaN / inf
+    model or EMA weights is refused (ValueError naming the file and parameter) before anything is measured.
     """
     result, options, seeds, model = evaluate_held_out(checkpoint, test_seed, test_sequences, test_root, tracker,
-                                                      nms_iou, img_size)
+                                                      nms_iou, img_size, require_finite=True)
     val_source = options.data.val
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     buffer = io.BytesIO()

@@ -67,8 +67,9 @@ def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
 
     Raises:
         ValueError: naming the file (and parameter) for fewer than two inputs, a bad ``mix``, ``out``
-            equal to an input, a file that is not a training checkpoint, a different model config or a
-            parameter whose name, shape or (integer buffers) value differs from the first input's.
+            equal to an input, a file that is not a training checkpoint, NaN / inf in its model or EMA
+            weights, a different model config or a parameter whose name, shape or (integer buffers)
+            value differs from the first input's.
     """
     paths = [Path(p) for p in checkpoints]
     if len(paths) < 2:
@@ -77,7 +78,7 @@ def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
     out = Path(out)
     if any(out.resolve() == p.resolve() for p in paths):
         raise ValueError(f"--out {out}: would overwrite one of the input checkpoints")
-    states = [load_checkpoint(p) for p in paths]
+    states = [load_checkpoint(p, require_finite=True) for p in paths]
     first, reference = states[0], checkpoint_weights(states[0])
     mean = {k: v.float() * weights[0] if v.is_floating_point() else v.clone() for k, v in reference.items()}
     for path, state, weight in zip(paths[1:], states[1:], weights[1:]):
