@@ -26,13 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mottrack_sdk.io.motchallenge import check_rows, find_sequences, read_mot_txt, sequence_length
-    from mottrack_sdk.io.output_paths import check_output_file, check_output_folder
+    from mottrack_sdk.io.output_paths import InputPaths, check_input_folder, check_output_file, check_output_folder
     from mottrack_sdk.io.path_components import safe_path_component
     from mottrack_sdk.offline import track_mot_detections
 
     options = tracker_options_from_args(args)
-    if not Path(args.det).is_dir():
-        raise FileNotFoundError(f"--det {args.det}: folder not found")
+    check_input_folder(args.det, f"--det {args.det}")
     seqs = find_sequences(args.det, require="det/det.txt")
     check_output_folder(args.out, "--out")
     total_frames, names = 0, {}
@@ -43,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         check_rows(dets, det_path, "det", length)
         total_frames += length
         names[seq] = safe_path_component(seq.name, f"sequence folder {seq}")
+    inputs = InputPaths(seqs)  # resolved once: checking every output against every input stays linear
     for name in names.values():  # every output too: a file name that can be written and replaces no input
-        check_output_file(args.out / f"{name}.txt", "--out", inputs=seqs)
+        check_output_file(args.out / f"{name}.txt", "--out", inputs=inputs)
     times = []
     with progress_bar(total_frames, "track-dets", not args.quiet) as bar:
         for seq in seqs:

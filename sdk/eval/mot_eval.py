@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from mottrack_sdk.config import short_repr
 from mottrack_sdk.io.motchallenge import MotRows, check_rows, find_sequences, read_mot_txt, sequence_length
+from mottrack_sdk.io.output_paths import check_input_folder
 
 # Reported per sequence and for COMBINED, in percent (counts stay counts).
 # TrackEval field name -> reported name.
@@ -84,29 +86,30 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
     """Score every sequence of ``gt_root`` (or the named ``sequences``) against ``results_dir``.
 
     ``benchmark``: one of :data:`BENCHMARKS` (see the module docstring). ``names``: what errors call
-    the two folders (``mottrack eval`` passes its flags, ``("--gt", "--results")``).
+    the two folders (``mottrack eval`` passes its flags, ``("--gt", "--results")``). A name repeated
+    in ``sequences`` is scored once.
 
     Raises:
         FileNotFoundError: a gt folder, gt file or result file is missing (named).
-        ValueError: a malformed gt, seqinfo.ini or result file (``file:line`` and what was expected).
+        ValueError: a folder that is a file (or a FIFO, a device); a malformed gt, seqinfo.ini or result
+            file (``file:line`` and what was expected).
     """
     trackeval = _require_trackeval()
     if benchmark not in BENCHMARKS:
         raise ValueError(f"benchmark: expected one of {list(BENCHMARKS)}, got {benchmark!r}")
-    gt_root, results_dir = Path(gt_root), Path(results_dir)
-    if not gt_root.is_dir():
-        raise FileNotFoundError(f"{names[0]} {gt_root}: folder not found")
-    if not results_dir.is_dir():
-        raise FileNotFoundError(f"{names[1]} {results_dir}: folder not found")
+    gt_root = check_input_folder(gt_root, f"{names[0]} {gt_root}")
+    results_dir = check_input_folder(results_dir, f"{names[1]} {results_dir}")
     if isinstance(sequences, str):
-        raise ValueError(f"sequences: expected a list of sequence names, got the string {sequences!r}")
+        raise ValueError(f"sequences: expected a list of sequence names, got the string {short_repr(sequences)}")
     seq_dirs = find_sequences(gt_root)
     if sequences is not None:
+        wanted = _unique_names(sequences)
         known = {p.name: p for p in seq_dirs}
-        missing = [s for s in sequences if s not in known]
+        missing = [s for s in wanted if s not in known]
         if missing:
-            raise FileNotFoundError(f"{gt_root}: no ground truth for sequence(s) {missing}")
-        seq_dirs = [known[s] for s in sequences]
+            raise FileNotFoundError(f"{names[0]} {gt_root}: no ground truth for {len(missing)} sequence(s): "
+                                    f"{short_repr(missing)}")
+        seq_dirs = [known[s] for s in wanted]
     seq_info: dict[str, int] = {}
     gt_rows: dict[str, tuple[Path, MotRows]] = {}
     result_rows: dict[str, MotRows] = {}
@@ -150,6 +153,18 @@ def evaluate_mot(gt_root: str | Path, results_dir: str | Path, sequences: list[s
     result = EvalResult({seq: _flatten(r) for seq, r in raw_scores.items()})
     result.per_sequence["COMBINED"] = _flatten(combined)
     return result
+
+
+def _unique_names(sequences: Any) -> list[str]:
+    """``sequences`` in order, each name once (a repeated name would be read and checked again, for nothing)."""
+    try:
+        items = list(sequences)
+    except TypeError:
+        raise ValueError(f"sequences: expected a list of sequence names, got {type(sequences).__name__}") from None
+    bad = next((s for s in items if not isinstance(s, str)), None)
+    if bad is not None:
+        raise ValueError(f"sequences: expected sequence names (text), got {short_repr(bad)}")
+    return list(dict.fromkeys(items))
 
 
 @contextlib.contextmanager

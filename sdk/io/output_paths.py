@@ -1,4 +1,5 @@
-"""Checking output paths before any work starts: the right kind (file or folder), the right suffix, writable.
+"""Checking paths before any work starts: outputs of the right kind (file or folder), with the right
+suffix, writable and replacing no input; input folders that are folders.
 
 Commands that run for minutes (``track``, ``bench``, ``calibrate``, ``export``) call these on every
 ``--out`` / ``--json`` / ``--report`` / ``--plot`` argument first, so a typo or a read-only folder is
@@ -10,6 +11,14 @@ one clear ``ValueError`` naming the argument, never a traceback after the slow p
 Writability is probed where the output will be created: the nearest folder that already exists
 gets a temporary file (removed at once), which also catches read-only mounts and, unlike
 ``os.access``, gives the real answer when running as root. Nothing else is created.
+
+A command that checks many outputs against many inputs (``track-dets`` over thousands of sequences)
+resolves its inputs once, as :class:`InputPaths`, and passes that as ``inputs``: each check then
+costs a few dictionary look-ups instead of resolving every input again::
+
+    inputs = InputPaths(seqs)
+    for name in names:
+        check_output_file(out / f"{name}.txt", "--out", inputs=inputs)
 """
 from __future__ import annotations
 
@@ -17,10 +26,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["check_not_input", "check_output_file", "check_output_folder", "removed_if_left_empty"]
+from mottrack_sdk.io.path_components import special_file_kind
+
+__all__ = ["InputPaths", "check_input_folder", "check_not_input", "check_output_file", "check_output_folder",
+           "removed_if_left_empty"]
 
 
 @contextlib.contextmanager
@@ -51,8 +63,60 @@ def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
     return path
 
 
+def check_input_folder(path: str | os.PathLike[str], label: str) -> Path:
+    """``path`` is an existing folder (links followed); ``label`` starts every error (``"--det data/"``).
+
+    Raises:
+        FileNotFoundError: nothing is there.
+        ValueError: it is a file, a named pipe, a socket or a device.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return path
+    kind = special_file_kind(path)
+    if kind:
+        raise ValueError(f"{label}: is {kind}, expected a folder")
+    if path.exists():
+        raise ValueError(f"{label}: is a file, expected a folder")
+    raise FileNotFoundError(f"{label}: folder not found")
+
+
+class InputPaths:
+    """The inputs of a command that exist, resolved once (links and ``..``), for :func:`check_not_input`.
+
+    Inputs that do not exist (a camera index, a URL) are passed over. Checking an output costs one
+    ``resolve()`` of the output and a look-up per folder above it, whatever the number of inputs.
+    """
+
+    def __init__(self, inputs: Iterable[str | os.PathLike[str]]):
+        self._inputs: dict[Path, tuple[int, Path]] = {}  # resolved -> (position, as given); the first one wins
+        self._folders: dict[Path, tuple[int, Path]] = {}
+        for position, given in enumerate(inputs):
+            source = Path(given)
+            if not source.exists():
+                continue
+            base = source.resolve()
+            self._inputs.setdefault(base, (position, source))
+            if base.is_dir():
+                self._folders.setdefault(base, (position, source))
+
+    def replaced_by(self, path: Path) -> str | None:
+        """Why writing ``path`` would replace an input (naming the first input given that it hits), else None."""
+        target = path.resolve()
+        hits = []
+        if target in self._inputs:
+            position, source = self._inputs[target]
+            hits.append((position, f"is the input {source}, which would be overwritten"))
+        if self._folders and path.is_file():
+            for parent in target.parents:
+                if parent in self._folders:
+                    position, source = self._folders[parent]
+                    hits.append((position, f"would overwrite a file inside the input {source}"))
+        return min(hits)[1] if hits else None
+
+
 def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...] = (),
-                      inputs: "list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...]" = ()) -> Path:
+                      inputs: "InputPaths | Iterable[str | os.PathLike[str]]" = ()) -> Path:
     """``path`` is an existing file or can be created as one (its folder may not exist yet), its
     name ends in one of ``suffixes`` (any suffix when empty, compared case-insensitively), and it
     replaces none of the ``inputs`` (:func:`check_not_input`).
@@ -74,27 +138,20 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
 
 
 def check_not_input(path: str | os.PathLike[str], flag: str,
-                    inputs: "list[str | os.PathLike[str]] | tuple[str | os.PathLike[str], ...]") -> Path:
+                    inputs: "InputPaths | Iterable[str | os.PathLike[str]]") -> Path:
     """``path`` (an output file about to be written) is none of the ``inputs`` and no existing file inside
     an input folder, so an output never replaces what it is made from (links and ``..`` resolved).
 
     Inputs that do not exist (a camera index, a URL) are passed over; a new file inside an input
-    folder is allowed.
+    folder is allowed. ``inputs``: paths, or an :class:`InputPaths` made once for many checks.
 
     Raises:
         ValueError: naming ``flag``, the output and the input it would overwrite.
     """
     path = Path(path)
-    target = path.resolve()
-    for given in inputs:
-        source = Path(given)
-        if not source.exists():
-            continue
-        base = source.resolve()
-        if target == base:
-            raise ValueError(f"{flag} {path}: is the input {source}, which would be overwritten; write elsewhere")
-        if base.is_dir() and path.is_file() and base in target.parents:
-            raise ValueError(f"{flag} {path}: would overwrite a file inside the input {source}; write elsewhere")
+    problem = (inputs if isinstance(inputs, InputPaths) else InputPaths(inputs)).replaced_by(path)
+    if problem:
+        raise ValueError(f"{flag} {path}: {problem}; write elsewhere")
     return path
 
 

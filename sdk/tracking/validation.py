@@ -24,6 +24,8 @@ F32_MAX = float(np.finfo(np.float32).max)
 def _as_real_array(value: Any, name: str, expected: str) -> np.ndarray:
     if value is None:
         raise ValueError(f"{name}: expected {expected}, got None")
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray would drop the mask and use the masked values
+        raise ValueError(f"{name}: expected {expected}, got a masked array: fill or drop the masked rows first")
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged lists

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,25 @@ def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind, said", [("file", "is a file"), ("fifo", "is a named pipe (FIFO)"),
+                                        ("/dev/zero", "is a device")])
+@pytest.mark.parametrize("argv", [["track-dets", "--det", "{p}", "--out", "{tmp}/o"],
+                                  ["eval", "--gt", "{p}", "--results", "{tmp}"],
+                                  ["eval", "--gt", "{tmp}", "--results", "{p}"]])
+def test_a_folder_flag_given_something_else_says_what_it_is(argv, kind, said, tmp_path, capsys):
+    """Not "folder not found" for a path that exists (and a FIFO is never opened, so nothing blocks)."""
+    path = tmp_path / kind if kind in ("file", "fifo") else kind
+    if kind == "file":
+        path.write_text("x")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    argv = [a.format(p=path, tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    flag = argv[argv.index(str(path)) - 1]
+    assert f"{flag} {path}: {said}, expected a folder" in err and "Traceback" not in err
 
 
 def test_only_size_shaped_values_are_attached_to_their_flag():

@@ -257,3 +257,26 @@ def test_real_mot15_scores_do_not_depend_on_trailing_empty_frames(tud_campus, tm
     scored = evaluate_mot(tud_campus, tmp_path / "res").per_sequence
     assert 0 < scored["COMBINED"]["HOTA"] < 100
     assert scored == _scores_with_padding(monkeypatch, tud_campus, tmp_path / "res", 5000)
+
+
+def test_a_repeated_sequence_name_is_read_and_scored_once(gt_root, tmp_path, monkeypatch):
+    """20 000 repeats of one --sequences name used to read and check its files 20 000 times."""
+    import mottrack_sdk.eval.mot_eval as mot_eval
+
+    _results_from_gt(gt_root, tmp_path / "res")
+    reads = []
+    monkeypatch.setattr(mot_eval, "read_mot_txt", lambda path: reads.append(path) or read_mot_txt(path))
+    repeated = evaluate_mot(gt_root, tmp_path / "res", sequences=["S"] * 50).per_sequence
+    assert len(reads) == 2 and list(repeated) == ["S", "COMBINED"]  # one gt file and one result file
+    assert repeated == evaluate_mot(gt_root, tmp_path / "res", sequences=["S"]).per_sequence
+
+
+def test_unknown_sequence_names_are_named_briefly(gt_root, tmp_path, capsys):
+    _results_from_gt(gt_root, tmp_path / "res")
+    code = main(["eval", "--gt", str(gt_root), "--results", str(tmp_path / "res"),
+                 "--sequences", "S", *[f"X{i}" + "y" * 5000 for i in range(100)]])
+    err = capsys.readouterr().err
+    assert code == 2 and "--gt" in err and "no ground truth for 100 sequence(s): ['X0yyy" in err
+    assert len(err) < 1000 and "Traceback" not in err
+    with pytest.raises(ValueError, match=r"sequences: expected sequence names \(text\), got \[1\]"):
+        evaluate_mot(gt_root, tmp_path / "res", sequences=["S", [1]])

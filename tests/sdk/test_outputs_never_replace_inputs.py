@@ -3,34 +3,57 @@
 and ``synth`` (which also writes each sequence whole or not at all)."""
 from __future__ import annotations
 
+import collections
 import hashlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mottrack_sdk.cli.main import main
-from mottrack_sdk.io.output_paths import check_not_input
+from mottrack_sdk.io.output_paths import InputPaths, check_not_input
 
 
 def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_check_not_input(tmp_path):
+@pytest.mark.parametrize("given", [list, InputPaths])  # paths, or resolved once for many checks: the same answers
+def test_check_not_input(tmp_path, given):
     video, folder = tmp_path / "clip.mp4", tmp_path / "seq"
     video.write_bytes(b"v")
     (folder / "gt").mkdir(parents=True)
     (folder / "gt" / "gt.txt").write_text("1,1,1,1,1,1,1,1,1\n")
     with pytest.raises(ValueError, match=r"^--out .*clip.mp4: is the input .*clip.mp4, which would be overwritten"):
-        check_not_input(tmp_path / "x" / ".." / "clip.mp4", "--out", [video])  # ".." resolved
+        check_not_input(tmp_path / "x" / ".." / "clip.mp4", "--out", given([video]))  # ".." resolved
     (tmp_path / "link.mp4").symlink_to(video)
     with pytest.raises(ValueError, match="is the input"):
-        check_not_input(tmp_path / "link.mp4", "--out", [video])  # a link to the input
+        check_not_input(tmp_path / "link.mp4", "--out", given([video]))  # a link to the input
     with pytest.raises(ValueError, match=r"gt.txt: would overwrite a file inside the input .*seq"):
-        check_not_input(folder / "gt" / "gt.txt", "--out", [folder])
-    assert check_not_input(folder / "gt" / "new.txt", "--out", [folder]) == folder / "gt" / "new.txt"  # a new file
-    assert check_not_input(tmp_path / "out.txt", "--out", [video, folder, "0", "rtsp://cam/1"])  # cameras skipped
+        check_not_input(folder / "gt" / "gt.txt", "--out", given([folder]))
+    with pytest.raises(ValueError, match=r"gt.txt: would overwrite a file inside the input [^;]*seq; write"):
+        check_not_input(folder / "gt" / "gt.txt", "--out", given([folder, folder / "gt" / "gt.txt"]))  # the first named
+    with pytest.raises(ValueError, match=r"gt.txt: is the input .*gt.txt, which"):
+        check_not_input(folder / "gt" / "gt.txt", "--out", given([folder / "gt" / "gt.txt", folder]))
+    new = check_not_input(folder / "gt" / "new.txt", "--out", given([folder]))
+    assert new == folder / "gt" / "new.txt"  # a new file inside an input folder
+    cameras = ["0", "rtsp://cam/1"]  # inputs that are no paths: passed over
+    assert check_not_input(tmp_path / "out.txt", "--out", given([video, folder, *cameras]))
+
+
+def test_track_dets_resolves_each_path_once(tmp_path, monkeypatch, capsys):
+    """Checking n outputs against n sequences resolves every path once (it resolved every input again for
+    every output: n² calls, minutes for a few thousand sequences)."""
+    root = tmp_path / "R"
+    for i in range(12):
+        (root / f"S{i:02d}" / "det").mkdir(parents=True)
+        (root / f"S{i:02d}" / "det" / "det.txt").write_text("1,-1,10,10,20,40,0.9\n")
+    calls, resolve = collections.Counter(), Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, *a, **k: calls.update([str(self)]) or resolve(self, *a, **k))
+    assert main(["track-dets", "--det", str(root), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert calls[str(root / "S00")] == 1 and max(calls.values()) == 1 and sum(calls.values()) == 24
+    assert len(list((tmp_path / "out").iterdir())) == 12
 
 
 def test_track_refuses_to_overwrite_its_source(capsys, tiny_models, sequence, tmp_path):

@@ -55,6 +55,21 @@ def test_bad_embeddings(emb, match, core):
         Tracker(core=core).update_detections(GOOD, [0.9, 0.9], emb)
 
 
+@pytest.mark.parametrize("argument", ["boxes_xyxy", "scores", "embeddings", "classes"])
+@pytest.mark.parametrize("core", CORES)
+def test_masked_arrays_are_refused_not_read_through_their_mask(argument, core):
+    """np.asarray drops a mask: the masked values would be tracked as if they were data."""
+    given = {"boxes_xyxy": GOOD, "scores": np.array([0.9, 0.9]), "embeddings": np.ones((2, 4), np.float32),
+             "classes": np.array([1, 1])}
+    mask = np.zeros_like(given[argument], bool)
+    mask[1] = True  # the second row is masked
+    given[argument] = np.ma.masked_array(given[argument], mask=mask)
+    tracker = Tracker(core=core)
+    with pytest.raises(ValueError, match=f"^{argument}: expected .*, got a masked array: fill or drop the masked rows"):
+        tracker.update_detections(**given)
+    assert tracker.frame_id == 0  # nothing tracked
+
+
 def test_embedding_dimension_must_stay_the_same():
     tr = Tracker()
     tr.update_detections(GOOD, [0.9, 0.9], np.ones((2, 8)))
