@@ -78,14 +78,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model_overrides(items: list[str]) -> dict[str, object]:
-    import yaml
+    """``--set KEY=VALUE`` model config changes, each VALUE read as YAML (bounded: nesting, aliases, size;
+    one-line errors naming ``--set KEY``); the config's own checks judge the values when it is built."""
+    from mottrack_sdk.config import parse_yaml_value, short_repr
 
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+            raise ValueError(f"--set: expected KEY=VALUE, got {short_repr(item)}")
+        out[key.strip()] = parse_yaml_value(value, f"--set {key.strip()[:40]}")
     return out
 
 
@@ -94,7 +96,10 @@ def run_export(args: argparse.Namespace) -> int:
     from mottrack_export.pipeline import ExportRequest, export_model
     from mottrack_export.tensorrt_builder import EngineBuildOptions
     from mottrack_export.tensorrt_version import TensorRTUnavailableError
+    from mottrack_sdk.config import short_repr
 
+    if not 0 <= args.seed < 2**63:  # torch.manual_seed takes a 64-bit integer
+        raise ValueError(f"--seed: expected an integer in [0, 2**63 - 1], got {short_repr(args.seed)}")
     if args.calib_frames < 1:
         raise ValueError(f"--calib-frames must be >= 1, got {args.calib_frames}")
     validated_iou, validated_size = None, None

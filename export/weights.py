@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mottrack_sdk.config import check_expanded_size, short_repr
+
 __all__ = ["LoadedModel", "TorchModelFromConfig", "TorchModelFromWeights", "RANDOM_WEIGHTS_HASH"]
 
 RANDOM_WEIGHTS_HASH = "random-init"
@@ -81,17 +83,19 @@ class TorchModelFromWeights:
             return LoadedModel(model.eval(), model.config.name, file_sha256(path), {"config": "packaged"},
                                dict(payload.get("tracker") or {}))
         state_dict, config, overrides = self._unpack(payload, path)
+        check_expanded_size(overrides, f"--weights {path}: model_config overrides")
         model = _build(config, overrides)
         missing, unexpected = _diff_keys(model.state_dict(), state_dict)
         if missing or unexpected:
-            raise ValueError(f"--weights {path}: weights do not fit model config {config!r} {overrides or ''}: "
+            raise ValueError(f"--weights {path}: weights do not fit model config {short_repr(config)} "
+                             f"{short_repr(overrides) if overrides else ''}: "
                              f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
                              f"{unexpected[:3]}{'...' if len(unexpected) > 3 else ''} (wrong --config?)")
         try:
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as exc:  # shape mismatches
             first = str(exc).splitlines()[1:2] or [str(exc)]
-            raise ValueError(f"--weights {path}: weights do not fit model config {config!r}: {first[0].strip()} "
+            raise ValueError(f"--weights {path}: weights do not fit model config {short_repr(config)}: {first[0].strip()} "
                              "(wrong --config or embedding_dim?)") from exc
         return LoadedModel(model.eval(), model.config.name, file_sha256(path),
                            {"config": str(config), "overrides": dict(overrides)}, _checkpoint_tracker(payload, path))
@@ -103,7 +107,11 @@ class TorchModelFromWeights:
             ema = payload.get("ema")
             state = ema["model"] if self.use_ema and ema else payload["model"]
             source = payload.get("model_config") or {}
-            return state, source.get("config", self.config), dict(source.get("overrides") or {})
+            overrides = source.get("overrides") or {} if isinstance(source, dict) else None
+            if not isinstance(overrides, dict) or not isinstance(source.get("config", self.config), (str, dict)):
+                raise ValueError(f"--weights {path}: model_config must be {{'config': name or path, 'overrides': "
+                                 f"{{...}}}}, got {short_repr(source)}")
+            return state, source.get("config", self.config), dict(overrides)
         if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
             source = payload.get("config", self.config)
             if isinstance(source, dict) and ("backbone" in source or source.get("family") == "yolox"):
@@ -111,8 +119,14 @@ class TorchModelFromWeights:
 
                 return payload["model"], config_from_dict(source, source=f"{path} [config]"), {}
             if isinstance(source, dict):
-                return payload["model"], source.get("config", self.config), dict(source.get("overrides") or {})
-            return payload["model"], str(source), dict(self.overrides)
+                overrides = source.get("overrides") or {}
+                if not isinstance(overrides, dict):
+                    raise ValueError(f"--weights {path}: config overrides must be a mapping, got {short_repr(overrides)}")
+                return payload["model"], source.get("config", self.config), dict(overrides)
+            if not isinstance(source, str):
+                raise ValueError(f"--weights {path}: config must be a name, a path or a mapping, got "
+                                 f"{short_repr(source)}")
+            return payload["model"], source, dict(self.overrides)
         if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
             return payload, self.config, dict(self.overrides)
         raise ValueError(f"--weights {path}: expected a mottrack training checkpoint, {{'model': state_dict, "
@@ -171,10 +185,12 @@ def _checkpoint_tracker(payload: Any, path: Path) -> dict[str, Any]:
 def _build(config: Any, overrides: dict[str, Any]) -> Any:
     from mottrack_training.model import ConfigError, build_model
 
+    check_expanded_size(overrides, "model config overrides")  # shared lists are never walked or printed
     try:
         return build_model(config, **overrides)
     except (ConfigError, TypeError) as exc:
-        raise ValueError(f"model config {config!r} {overrides or ''}: {exc}") from exc
+        shown = f"{short_repr(config)} {short_repr(overrides) if overrides else ''}".rstrip()
+        raise ValueError(f"model config {shown}: {exc}") from exc
 
 
 def _diff_keys(expected: dict[str, Any], given: dict[str, Any]) -> tuple[list[str], list[str]]:

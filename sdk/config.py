@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import reprlib
 import types
@@ -18,13 +19,23 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["MAX_SIDE", "options_from_dict", "options_from_yaml", "parse_size", "read_yaml"]
+__all__ = ["MAX_SIDE", "check_expanded_size", "options_from_dict", "options_from_yaml", "parse_size",
+           "parse_yaml_value", "read_yaml", "short_repr"]
 
 MAX_SIDE = 8192  # the largest image or network side parse_size accepts (8K video is 7680x4320)
 MAX_YAML_BYTES = 1 << 20  # read_yaml: options files are a few KB
 MAX_YAML_DEPTH = 64  # read_yaml: nesting levels (option files use a handful)
 MAX_YAML_VALUES = 100_000  # read_yaml: values once aliases are expanded (a "billion laughs" file has 10**9)
-_SHORT = reprlib.Repr()  # bounded reprs in messages (an aliased value can expand to 10**9 items)
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 3000:  # str() of an integer over 4300 digits raises ValueError
+            return f"<an integer of about {int(x.bit_length() * 0.30103) + 1:,} digits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _ShortRepr()  # bounded reprs in messages (an aliased value can expand to 10**9 items)
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 6, 6, 6
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 80, 80, 40
 
@@ -109,8 +120,6 @@ def _named(label: str, build: typing.Callable[[], T]) -> T:
 def options_from_yaml(cls: type[T], path: str | Path, section: str | None = None) -> T:
     """Load ``cls`` from a YAML file (optionally one top-level ``section`` of it)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"options file {path} does not exist")
     data = read_yaml(path) or {}
     if section is not None:
         if not isinstance(data, Mapping) or section not in data:
@@ -134,6 +143,11 @@ def read_yaml(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> Any:
 
     path = Path(path)
     if not path.is_file():
+        from mottrack_sdk.io.path_components import special_file_kind
+
+        kind = special_file_kind(path)
+        if kind is not None:  # reading a FIFO would wait for a writer; a device never ends
+            raise ValueError(f"{path}: is {kind}, expected a YAML file")
         raise FileNotFoundError(f"{path}: file not found" + (" (it is a folder)" if path.is_dir() else ""))
     size = path.stat().st_size
     if size > max_bytes:
@@ -142,18 +156,39 @@ def read_yaml(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> Any:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
+    return _load_yaml_text(text, str(path))
+
+
+def parse_yaml_value(text: str, label: str) -> Any:
+    """One command-line value (``--set KEY=VALUE``'s VALUE) read as :func:`read_yaml` reads a file: plain
+    data, YAML 1.2 numbers, bounded nesting and alias expansion. ValueError (one line) naming ``label``."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ValueError(f"{label}: {len(text):,} characters; a value is at most {MAX_YAML_BYTES:,}")
+    return _load_yaml_text(text, label)
+
+
+def _load_yaml_text(text: str, label: str) -> Any:
+    import yaml
+
     if _nesting(text) > MAX_YAML_DEPTH:  # PyYAML composes nesting by recursion: seconds, then RecursionError
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)")
+        raise ValueError(f"{label}: not valid YAML (nested too deeply)")
     try:
         data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
+        raise ValueError(f"{label}: not valid YAML ({' '.join(str(exc).split())[:300]})") from None
     except RecursionError:  # deep nesting that _nesting's cheap count missed
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
-    if _expanded_size(data, MAX_YAML_VALUES) > MAX_YAML_VALUES:
-        raise ValueError(f"{path}: holds more than {MAX_YAML_VALUES:,} values once its YAML aliases (*name) are "
-                         "expanded; an options file is far smaller")
+        raise ValueError(f"{label}: not valid YAML (nested too deeply)") from None
+    check_expanded_size(data, label)
     return data
+
+
+def check_expanded_size(data: Any, label: str, limit: int = MAX_YAML_VALUES) -> None:
+    """ValueError naming ``label`` when ``data`` (plain lists and dicts) holds more than ``limit`` values
+    with every shared list or mapping counted each time it appears: YAML aliases (*name) or pickled
+    shared references make a small file stand for 10**9 values, which a walk over it would visit."""
+    if _expanded_size(data, limit) > limit:
+        raise ValueError(f"{label}: holds more than {limit:,} values once its shared parts (YAML aliases, "
+                         "references) are expanded; an options file is far smaller")
 
 
 def _nesting(text: str) -> int:
@@ -167,13 +202,44 @@ def _nesting(text: str) -> int:
     return max(deepest, indent // 2)
 
 
+# Numbers as YAML 1.2's core schema writes them, not PyYAML's YAML 1.1: "5e-3" is a number (1.1 wants
+# "5.0e-3" and reads "5e-3" as a string), while "1:30" (1.1: sexagesimal 90), "0x10", "010" (1.1: octal 8)
+# and "1_000" stay strings, which the options' checks refuse by name instead of taking an unexpected
+# number. At most 300 characters: a longer run of digits is text (str() of a 5,000-digit int raises).
+_INT_TEXT = re.compile(r"^(?=.{1,300}$)[-+]?[0-9]+$")
+_FLOAT_TEXT = re.compile(r"^(?=.{1,300}$)(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_INFINITIES = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+
+
 @functools.cache
 def _strict_loader() -> type:
-    """:func:`read_yaml`'s loader: ``yaml.SafeLoader`` whose mappings refuse a repeated key."""
+    """:func:`read_yaml`'s loader: ``yaml.SafeLoader`` whose mappings refuse a repeated key, with YAML 1.2
+    numbers (``_INT_TEXT`` / ``_FLOAT_TEXT``)."""
     import yaml
 
     class _StrictLoader(yaml.SafeLoader):
         pass
+
+    int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+    _StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (int_tag, float_tag)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    _StrictLoader.add_implicit_resolver(int_tag, _INT_TEXT, list("-+0123456789"))  # before float: "12" is an int
+    _StrictLoader.add_implicit_resolver(float_tag, _FLOAT_TEXT, list("-+0123456789."))
+
+    def number(kind: type) -> Any:
+        def construct(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+            text = str(loader.construct_scalar(node))
+            try:
+                return _INFINITIES[text.lower()] if kind is float and text.lower() in _INFINITIES else kind(text)
+            except ValueError:  # an explicit "!!int 0x10"
+                raise yaml.constructor.ConstructorError(None, None, f"{_SHORT.repr(text)} is not a decimal "
+                                                        f"{kind.__name__}", node.start_mark) from None
+        return construct
+
+    _StrictLoader.add_constructor(int_tag, number(int))
+    _StrictLoader.add_constructor(float_tag, number(float))
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
         seen: set[Any] = set()

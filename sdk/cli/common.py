@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from mottrack_sdk.config import options_from_dict, read_yaml
+from mottrack_sdk.config import options_from_dict, parse_yaml_value, read_yaml, short_repr
 from mottrack_sdk.tracking.options import TrackerOptions, keyword_changes
 
 _MAX_CONFIG_BYTES = 1 << 16  # a --tracker-config file is a short mapping
@@ -53,16 +53,11 @@ def tracker_changes(items: list[str], flag: str, base: dict[str, Any] | None = N
     changes: dict[str, Any] = {}
     if not items:
         return changes
-    import yaml
-
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"{flag}: expected KEY=VALUE, got {item!r}")
-        try:
-            changes[key.strip()] = yaml.safe_load(value)
-        except (yaml.YAMLError, RecursionError) as exc:
-            raise ValueError(f"{flag}: {item[:80]!r} has a value that is not valid YAML ({str(exc)[:200]})") from None
+            raise ValueError(f"{flag}: expected KEY=VALUE, got {short_repr(item)}")
+        changes[key.strip()] = parse_yaml_value(value, f"{flag} {key.strip()[:40]}")
     checked = _checked({**(base or {}), **changes}, flag)
     return {k: checked[k] for k in changes}
 

@@ -23,6 +23,14 @@ def _run(capsys, *argv: str) -> tuple[int, str]:
     (["--random-weights", "--precision", "int8", "--calib", "/no/such/folder"], "not found"),
     (["--random-weights", "--top-k", "5000"], "TopK limit"),
     (["--weights", "/no/such/weights.pt"], "not found"),
+    (["--random-weights", "--seed", str(10**23)], r"--seed: expected an integer in [0, 2**63 - 1]"),
+    (["--random-weights", "--set", "name=["], "--set name: not valid YAML ("),
+    (["--random-weights", "--set", "anchors=" + "[" * 5000 + "]" * 5000], "--set anchors: not valid YAML (nested too"),
+    (["--random-weights", "--set", "anchors=[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+      "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]"],
+     "--set anchors: holds more than 100,000 values"),  # 10**5 leaves: expanded in an error message before
+    (["--random-weights", "--set", "embedding_dim=100000000"], "embedding_dim: expected an integer in [1, 4,096]"),
+    (["--random-weights", "--set", "repeats=1000000000"], "unknown key(s) 'repeats'"),
 ])
 def test_refused_inputs_are_one_line_errors(capsys, tmp_path, argv, message):
     code, text = _run(capsys, *argv, "--out", str(tmp_path / "m.onnx"))

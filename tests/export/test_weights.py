@@ -108,3 +108,21 @@ def test_the_shipped_default_model_is_the_packaged_weights_with_their_tracker_se
     # rebuilds this file's size (weights packaged before session 14 said nothing and gave 1088x608)
     nms_iou, img_size = validated_export_defaults(weights / "weights.pt")
     assert img_size == tuple(card["input_size"]) == tuple(meta.input_size) and nms_iou == card["nms_iou"]
+
+
+def test_checkpoint_model_configs_of_the_wrong_shape_are_named(tmp_path):
+    """A training checkpoint is untrusted input: a string model_config, or overrides sharing one list
+    10**9 times (a few MB pickled), are one ValueError each, never walked or printed in full."""
+    from mottrack_training.engine.checkpoint import save_checkpoint
+
+    state = {"w": torch.zeros(1)}
+    bad = save_checkpoint(tmp_path / "str.pt", {"model": state, "model_config": "hello"})
+    with pytest.raises(ValueError, match=r"str.pt: model_config must be \{'config'"):
+        TorchModelFromWeights(bad)()
+    leaf: list = [1.0] * 10
+    for _ in range(8):
+        leaf = [leaf] * 10
+    bomb = save_checkpoint(tmp_path / "bomb.pt", {"model": state, "model_config": {"config": "cstrack_s",
+                                                                                   "overrides": {"anchors": leaf}}})
+    with pytest.raises(ValueError, match=r"bomb.pt: model_config overrides: holds more than 100,000 values"):
+        TorchModelFromWeights(bomb)()

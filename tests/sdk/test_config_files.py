@@ -60,7 +60,7 @@ def test_alias_bombs_huge_and_deep_files_are_refused_quickly(tmp_path):
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"bomb.yaml: holds more than 100,000 values once its YAML aliases"):
+    with pytest.raises(ValueError, match=r"bomb.yaml: holds more than 100,000 values once its shared parts \(YAML aliases"):
         read_yaml(bomb)
     loop = tmp_path / "loop.yaml"
     loop.write_text("&a [1, *a]\n")  # a list that contains itself
@@ -109,3 +109,46 @@ def test_a_key_given_twice_is_refused_and_merge_keys_still_work(tmp_path):
     merge = tmp_path / "merge.yaml"
     merge.write_text("base: &b {lr: 0.1, momentum: 0.9}\nopt:\n  <<: *b\n  lr: 0.2\n")
     assert read_yaml(merge)["opt"] == {"lr": 0.2, "momentum": 0.9}
+
+
+@pytest.mark.parametrize("text, value", [
+    ("5e-3", 0.005), ("1E5", 100000.0), (".5", 0.5), ("-.inf", float("-inf")), ("12", 12), ("010", 10),
+    ("1:30", "1:30"), ("0x10", "0x10"), ("1_000", "1_000"), ("0b11", "0b11"), ("9" * 400, "9" * 400),
+])
+def test_numbers_are_read_as_yaml_1_2_writes_them(tmp_path, text, value):
+    """PyYAML's YAML 1.1 read "5e-3" as text and "1:30" as 90, "0x10" as 16, "010" as 8, "1_000" as 1000."""
+    from mottrack_sdk.config import parse_yaml_value
+
+    path = tmp_path / "n.yaml"
+    path.write_text(f"lr: {text}\n")
+    for got in (read_yaml(path)["lr"], parse_yaml_value(text, "--set lr")):
+        assert got == value and type(got) is type(value)
+
+
+def test_command_line_values_are_bounded_like_files():
+    from mottrack_sdk.config import parse_yaml_value
+
+    bomb = "[&a [1,1,1,1,1,1,1,1,1,1], " + ", ".join(
+        f"&{b} [{', '.join([f'*{a}'] * 10)}]" for a, b in zip("abcdefgh", "bcdefghi")) + "]"
+    with pytest.raises(ValueError, match=r"^--set anchors: holds more than 100,000 values"):
+        parse_yaml_value(bomb, "--set anchors")
+    with pytest.raises(ValueError, match=r"^--set x: not valid YAML \(nested too deeply\)$"):
+        parse_yaml_value("[" * 50000 + "]" * 50000, "--set x")
+    with pytest.raises(ValueError, match=r"^--set x: not valid YAML \([^\n]*\)$"):  # one line
+        parse_yaml_value("[", "--set x")
+    with pytest.raises(ValueError, match=r"^--set x: not valid YAML .*is not a decimal int"):
+        parse_yaml_value("!!int 0x10", "--set x")
+    with pytest.raises(ValueError, match="--set x: not valid YAML"):
+        parse_yaml_value("!!python/object/apply:os.system ['true']", "--set x")
+
+
+def test_messages_show_huge_integers_briefly():
+    from mottrack_sdk.config import short_repr
+
+    assert short_repr(10**5000) == "<an integer of about 5,001 digits>"  # str() would raise ValueError
+    assert short_repr(12) == "12"
+
+
+def test_a_device_is_not_an_options_file():
+    with pytest.raises(ValueError, match="/dev/zero: is a device, expected a YAML file"):
+        read_yaml("/dev/zero")  # is_file() is False: "file not found" before, and reading it never ends

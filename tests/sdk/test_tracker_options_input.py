@@ -99,3 +99,20 @@ def test_values_whose_arithmetic_overflows_are_refused(core, boxes, embeddings, 
     big = np.array([[3.0e38, 3.0e38, 3.4e38, 3.4e38]])
     tracker.update_detections(big, [0.9])
     assert np.isfinite(tracker.update_detections_arrays(big, [0.9]).xyxy).all()
+
+
+@pytest.mark.parametrize("item, message", [
+    ("det_thresh=0x10", "expected a number, got '0x10'"),  # YAML 1.1 took it as 16
+    ("det_thresh=1_000", "expected a number, got '1_000'"),  # ... as 1000
+    ("track_buffer=1:30", "expected an integer, got '1:30'"),  # ... as 90 (sexagesimal)
+    ("det_thresh=[", r"--set det_thresh: not valid YAML \([^\n]*\)$"),  # one line, not the parser's five
+    ("min_hits=" + "9" * 5000, "expected an integer, got '9999"),  # not "Exceeds the limit (4300 digits)"
+])
+def test_set_values_are_numbers_as_written_or_named_errors(item, message):
+    with pytest.raises(ValueError, match=message):
+        tracker_request(_args("--set", item))
+
+
+def test_set_takes_exponent_notation():
+    _, changes = tracker_request(_args("--set", "det_thresh=5e-1", "--set", "std_weight_position=5E-2"))
+    assert changes == {"det_thresh": 0.5, "std_weight_position": 0.05}

@@ -141,7 +141,12 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or len(candidate.parts) > 1:
         if not candidate.is_file():
-            raise FileNotFoundError(f"model config file not found: {candidate}")
+            from mottrack_sdk.io.path_components import special_file_kind
+
+            kind = special_file_kind(candidate) or ("a folder" if candidate.is_dir() else None)
+            if kind is None:
+                raise FileNotFoundError(f"model config file not found: {candidate}")
+            raise ConfigError(f"model config {candidate}: is {kind}, expected a YAML file")
         return candidate
     shipped = CONFIG_DIR / f"{name_or_path}.yaml"
     if not shipped.is_file():
@@ -152,8 +157,11 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
 
 def load_model_config(name_or_path: str | Path, **overrides: Any) -> AnyModelConfig:
     """Load and validate a config; ``overrides`` replace top-level keys (e.g. ``ren=False``)."""
+    from mottrack_sdk.config import check_expanded_size
+
     path = resolve_config_path(name_or_path)
     raw = _load_with_parents(path, seen=())
+    check_expanded_size(overrides, f"model config {path} overrides")  # e.g. a checkpoint's shared lists
     raw.update(overrides)
     source = f"{path} with overrides {{{', '.join(map(str, overrides))}}}" if overrides else str(path)
     if _family(raw, source) == "yolox":
@@ -164,10 +172,11 @@ def load_model_config(name_or_path: str | Path, **overrides: Any) -> AnyModelCon
 def config_from_dict(stored: dict[str, Any], source: str = "<memory>") -> AnyModelConfig:
     """A config stored as ``dataclasses.asdict`` (packaged weights, checkpoints) -> the config object:
     a :class:`YoloxModelConfig` when ``family: yolox``, else a :class:`ModelConfig` (both validated)."""
-    from mottrack_sdk.config import options_from_dict
+    from mottrack_sdk.config import check_expanded_size, options_from_dict
 
     if not isinstance(stored, dict):
         raise ConfigError(f"{source}: a model config must be a mapping, got {type(stored).__name__}")
+    check_expanded_size(stored, source)
     if _family(stored, source) == "yolox":
         return parse_yolox_config(stored, source)
     values = {k: v for k, v in stored.items() if k not in ("source", "family")}  # provenance, not settings
@@ -208,7 +217,7 @@ def parse_yolox_config(raw: dict[str, Any], source: str = "<memory>") -> YoloxMo
 
 
 def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    from mottrack_sdk.config import read_yaml
+    from mottrack_sdk.config import read_yaml, short_repr
 
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle")
@@ -221,6 +230,9 @@ def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends: expected a config name or a YAML file name, got "
+                          f"{type(parent).__name__} {short_repr(parent)}")
     parent_path = Path(parent) if Path(parent).suffix else None
     if parent_path is not None and not parent_path.is_absolute():
         parent_path = path.parent / parent_path
@@ -299,9 +311,12 @@ def _parse_anchors(raw: Any, where: str) -> tuple[tuple[tuple[float, float], ...
     for level_index, level in enumerate(_as_list(raw, where, list)):
         pairs = []
         for pair in level:
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2
-                    and all(isinstance(v, (int, float)) and v > 0 for v in pair)):
-                raise ConfigError(f"{where}[{level_index}]: each anchor must be [w, h] > 0, got {pair!r}")
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf for v in pair)):
+                from mottrack_sdk.config import short_repr
+
+                raise ConfigError(f"{where}[{level_index}]: each anchor must be [w, h], finite numbers > 0, "
+                                  f"got {short_repr(pair)}")
             pairs.append((float(pair[0]), float(pair[1])))
         levels.append(tuple(pairs))
     if len({len(level) for level in levels}) != 1 or not levels[0]:
@@ -318,7 +333,9 @@ def _reject_unknown(mapping: dict[str, Any], known: set[str], where: str) -> Non
 
 def _as_list(value: Any, where: str, item_type: type) -> list[Any]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, item_type) for v in value):
-        raise ConfigError(f"{where}: expected a list of {item_type.__name__}, got {value!r}")
+        from mottrack_sdk.config import short_repr
+
+        raise ConfigError(f"{where}: expected a list of {item_type.__name__}, got {short_repr(value)}")
     return list(value)
 
 

@@ -166,12 +166,26 @@ def build_model(config: str | Path | ModelConfig | YoloxModelConfig, **overrides
     ``family: yolox`` configs give a :class:`~mottrack_training.model.yolox_cstrack.YoloxCSTrack`,
     all others a :class:`CSTrack`.
     """
+    from mottrack_training.model.config_bounds import check_model_bounds, check_parameter_count
+
     if not isinstance(config, (ModelConfig, YoloxModelConfig)):
         config = load_model_config(config, **overrides)
     elif overrides:
         import dataclasses
 
-        config = dataclasses.replace(config, **overrides)
+        from mottrack_sdk.config import check_expanded_size
+
+        check_expanded_size(overrides, f"{config.source} overrides")
+        try:
+            config = dataclasses.replace(config, **overrides)
+        except TypeError as exc:  # an unknown key
+            raise ConfigError(f"{config.source}: {exc}") from None
+    check_model_bounds(config)  # before anything is allocated: bounded loops, sizes and parameters
+    check_parameter_count(config, _network)
+    return _network(config)
+
+
+def _network(config: ModelConfig | YoloxModelConfig) -> OneShotNetwork:
     if isinstance(config, YoloxModelConfig):
         from mottrack_training.model.yolox_cstrack import YoloxCSTrack
 
