@@ -26,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 import numpy as np
 
@@ -71,14 +71,17 @@ class CalibrationRangeCache:
         try:
             with self.path.open("rb") as fh:
                 raw = fh.read(MAX_CACHE_BYTES + 1)
-            payload = json.loads(raw.decode("utf-8")) if len(raw) <= MAX_CACHE_BYTES else None
-        # binary bytes: UnicodeDecodeError; '{"a":' * 100000: RecursionError; 5000 digits: ValueError
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise ValueError(f"{self.path}: unreadable calibration cache ({exc}); delete it") from None
-        if len(raw) > MAX_CACHE_BYTES:
-            raise ValueError(f"{self.path}: calibration cache larger than {MAX_CACHE_BYTES >> 20} MiB; delete it")
+        except OSError as exc:
+            raise ValueError(f"{self.path}: unreadable calibration cache ({exc.strerror or exc})") from None
+        if len(raw) > MAX_CACHE_BYTES:  # the writer stays far below: someone else's file, never "delete it"
+            _not_a_cache(self.path, f"larger than {MAX_CACHE_BYTES >> 20} MiB")
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        # binary bytes (a model): UnicodeDecodeError; '{"a":' * 100000: RecursionError; 5000 digits: ValueError
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            _not_a_cache(self.path, f"not JSON: {' '.join(str(exc).split())[:120]}")
         if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
-            raise ValueError(f"{self.path}: not a mottrack calibration cache")
+            _not_a_cache(self.path, f"no \"format\": \"{CACHE_FORMAT}\"")
         if payload.get("version") != CACHE_VERSION:
             raise ValueError(f"{self.path}: calibration cache version {_short(payload.get('version'))} is not "
                              "supported")
@@ -118,6 +121,11 @@ class CalibrationRangeCache:
             lo, hi = entry["lowest"], entry["highest"]
             out[name] = (float(_scalar(lo)), float(_scalar(hi)))
         return out
+
+
+def _not_a_cache(path: Path, why: str) -> NoReturn:
+    """A file this module never writes (the writer's JSON is atomic and marked): refused, and left alone."""
+    raise ValueError(f"{path}: not a calibration cache written by mottrack ({why}); give another cache path")
 
 
 class _Malformed(Exception):

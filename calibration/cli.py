@@ -46,17 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_before_work(args: argparse.Namespace) -> None:
     """Everything that would otherwise fail after the models are written: the report folder and every file
-    it will hold, the range cache, and ground truth under ``--eval``."""
+    it will hold, the range cache, and ground truth under ``--eval``. No output may replace an input."""
     from mottrack_sdk.io import find_sequences
     from mottrack_sdk.io.output_paths import check_output_file, check_output_folder
 
+    inputs = {flag: path for flag, path in (("--model", args.model), ("--data", args.data), ("--eval", args.eval))
+              if path is not None}
     check_output_folder(args.report, "--report")
+    _check_outside_input_folders(args.report, inputs)
     outputs = ["report.json", "report.md", "report.png", f"{args.model.stem}_int8.onnx"]
     outputs += [] if args.no_fp16 else [f"{args.model.stem}_fp16.onnx"]
     for name in outputs:
-        check_output_file(args.report / name, "--report")
+        _check_not_inputs(check_output_file(args.report / name, "--report"), "--report", inputs)
     if args.cache is not None:
-        check_output_file(args.cache, "--cache")
+        _check_not_inputs(check_output_file(args.cache, "--cache"), "--cache", inputs)
     if args.eval is not None:
         if not args.eval.is_dir():
             raise FileNotFoundError(f"--eval {args.eval}: folder not found")
@@ -67,24 +70,45 @@ def _check_before_work(args: argparse.Namespace) -> None:
                                     "in it or its sub-folders") from None
 
 
+def _check_not_inputs(path: Path, flag: str, inputs: dict[str, Path]) -> None:
+    """``check_not_input`` against each input, its message also naming the input's flag."""
+    from mottrack_sdk.io.output_paths import check_not_input
+
+    for input_flag, given in inputs.items():
+        try:
+            check_not_input(path, flag, [given])
+        except ValueError as exc:
+            raise ValueError(f"{exc} ({given} is the {input_flag} input)") from None
+
+
+def _check_outside_input_folders(report: Path, inputs: dict[str, Path]) -> None:
+    """The report folder is no input folder nor inside one: its report.png would be read as a frame and its
+    eval/gt sequences as more ground truth by the next run on that input."""
+    target = report.resolve()
+    for flag, given in inputs.items():
+        if given.is_dir() and (target == given.resolve() or given.resolve() in target.parents):
+            where = "is the" if target == given.resolve() else "is inside the"
+            raise ValueError(f"--report {report}: {where} {flag} folder {given} (the report's models, images and "
+                             "eval/ sequences would mix with that input); choose a folder outside it")
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     from mottrack_calibration.report import ReportOptions, run_calibration_report
-    from mottrack_sdk.io.output_paths import removed_if_left_empty
 
-    if not args.model.is_file():
-        raise FileNotFoundError(f"--model {args.model}: file not found")
-    if not args.data.exists():
-        raise FileNotFoundError(f"--data {args.data}: not found")
-    _check_before_work(args)
     if args.max_eval_frames is not None and args.max_eval_frames < 1:
         raise ValueError(f"--max-eval-frames must be >= 1, got {args.max_eval_frames}")
     options = ReportOptions(method=args.method, frames=args.frames, eval_source=args.eval,
                             max_eval_frames=args.max_eval_frames, fp16=not args.no_fp16, threads=args.threads,
                             latency_runs=args.latency_runs, warmup=args.warmup, activation_type=args.activations,
                             reduce_range=None if args.reduce_range == "auto" else args.reduce_range == "on",
-                            cache=args.cache)
-    with removed_if_left_empty(args.report):  # e.g. corrupt frames: no empty --report folder left
-        report = run_calibration_report(args.model, args.data, args.report, options)
+                            cache=args.cache)  # its checks name the flags, before any file is looked at
+    if not args.model.is_file():
+        raise FileNotFoundError(f"--model {args.model}: file not found")
+    if not args.data.exists():
+        raise FileNotFoundError(f"--data {args.data}: not found")
+    _check_before_work(args)
+    # written to a hidden folder in --report, moved into place at the end: a failed run leaves --report as it was
+    report = run_calibration_report(args.model, args.data, args.report, options)
     v = report["variants"]
     for name in ("fp32", "int8", "fp16"):
         if name in v:

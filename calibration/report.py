@@ -17,13 +17,18 @@ import numpy as np
 from mottrack_calibration.evaluation import (IGNORED_CLASSES, FrameDetections, OnnxDetector, average_precision_50,
                                              embedding_cosines, measure_latency)
 from mottrack_calibration.readers import DEFAULT_CALIBRATION_FRAMES
+from mottrack_calibration.report_writer import staged_outputs, write_report
+from mottrack_sdk.config import short_repr
 from mottrack_sdk.io.frame_sources import read_image
 from mottrack_sdk.machine import cpu_info
 
-__all__ = ["ReportOptions", "TARGETS", "run_calibration_report"]
+__all__ = ["MAX_LATENCY_RUNS", "MAX_THREADS", "MAX_WARMUP", "ReportOptions", "TARGETS", "run_calibration_report"]
 
 # Issue targets for the CSTrack-S demo model on held-out synthetic sequences (INT8 vs FP32).
 TARGETS = {"max_mota_loss": 1.0, "max_idf1_loss": 1.5, "min_median_cosine": 0.98, "min_int8_speedup": 1.5}
+MAX_THREADS = 1024  # ONNX Runtime intra-op threads: the bound of a training config's num_threads
+MAX_LATENCY_RUNS = 10_000  # timed runs per variant (a few ms each on the 2-core target)
+MAX_WARMUP = 1_000  # untimed runs per variant
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,14 @@ class ReportOptions:
     cache: Path | None = None
 
     def __post_init__(self) -> None:
-        for flag, value, least in (("--frames", self.frames, 1), ("--threads", self.threads, 1),
-                                   ("--latency-runs", self.latency_runs, 1), ("--warmup", self.warmup, 0)):
+        for flag, value, least, most in (("--frames", self.frames, 1, None),
+                                         ("--threads", self.threads, 1, MAX_THREADS),
+                                         ("--latency-runs", self.latency_runs, 1, MAX_LATENCY_RUNS),
+                                         ("--warmup", self.warmup, 0, MAX_WARMUP)):
             if value < least:
                 raise ValueError(f"{flag} must be >= {least}, got {value}")
+            if most is not None and value > most:
+                raise ValueError(f"{flag} must be <= {most}, got {short_repr(value)}")
 
 
 @dataclass
@@ -121,17 +130,26 @@ def _track(detections: list[FrameDetections], seq: EvalSequence, out_file: Path,
 
 def run_calibration_report(model_path: str | Path, data: str | Path, report_dir: str | Path,
                            options: ReportOptions = ReportOptions()) -> dict[str, Any]:
-    """Quantize / convert ``model_path`` with frames from ``data``, evaluate every variant, write the report."""
+    """Quantize / convert ``model_path`` with frames from ``data``, evaluate every variant, write the report.
+
+    Everything is written to a hidden folder in ``report_dir`` first and moved into place at the end, so a
+    run that fails (an error, Ctrl-C) leaves ``report_dir`` as it was (see ``report_writer.staged_outputs``).
+    """
+    with staged_outputs(report_dir) as work:
+        return _calibrate(Path(model_path), data, Path(report_dir), work, options)
+
+
+def _calibrate(model_path: Path, data: str | Path, report_dir: Path, work: Path,
+               options: ReportOptions) -> dict[str, Any]:
+    """:func:`run_calibration_report`, writing into ``work`` (the report names ``report_dir``)."""
     from mottrack_calibration.cache import CalibrationRangeCache
     from mottrack_calibration.fp16 import convert_fp16
     from mottrack_calibration.quantize import QuantizationOptions, quantize_int8
     from mottrack_calibration.readers import FrameCalibrationReader, MotSequenceSource, PreprocessingSpec, \
         open_frame_source
-    from mottrack_calibration.report_writer import write_report
     from mottrack_sdk.engine_sidecar import file_sha256
     from mottrack_sdk.model_metadata import read_model_metadata
 
-    model_path, report_dir = Path(model_path), Path(report_dir)
     metadata = read_model_metadata(model_path)
     if metadata.precision != "fp32":
         raise ValueError(f"--model {model_path}: give the FP32 export (this one is {metadata.precision})")
@@ -152,17 +170,16 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
                                                       "activation_type": options.activation_type,
                                                       "reduce_range": reduce_range,
                                                       "preprocessing": spec.key()})
-    report_dir.mkdir(parents=True, exist_ok=True)
     variants = {"fp32": model_path}
-    quant = quantize_int8(model_path, report_dir / f"{model_path.stem}_int8.onnx", reader, q_options, cache)
+    quant = quantize_int8(model_path, work / f"{model_path.stem}_int8.onnx", reader, q_options, cache)
     variants["int8"] = quant.path
     if options.fp16:
-        variants["fp16"] = convert_fp16(model_path, report_dir / f"{model_path.stem}_fp16.onnx")
+        variants["fp16"] = convert_fp16(model_path, work / f"{model_path.stem}_fp16.onnx")
 
     eval_root = options.eval_source
     if eval_root is None and isinstance(source, MotSequenceSource) and source.has_ground_truth:
         eval_root = Path(data)
-    sequences = load_eval_sequences(Path(eval_root), report_dir / "eval" / "gt", options.max_eval_frames) \
+    sequences = load_eval_sequences(Path(eval_root), work / "eval" / "gt", options.max_eval_frames) \
         if eval_root is not None else []
     if sequences:
         frame_lists = [[_frame(p) for _, p in seq.frames] for seq in sequences]
@@ -178,7 +195,8 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
         per_variant[name] = dets
         flat = [d for seq in dets for d in seq]
         rewrite = detector.cpu_int8_rewrite
-        entry: dict[str, Any] = {"path": str(path), "size_mb": round(Path(path).stat().st_size / 2**20, 3),
+        shown = path if name == "fp32" else report_dir / Path(path).name  # where it will be
+        entry: dict[str, Any] = {"path": str(shown), "size_mb": round(Path(path).stat().st_size / 2**20, 3),
                                  "cpu_int8": rewrite.describe() if rewrite is not None else "not a QDQ model",
                                  "detections_per_frame": float(np.mean([len(d.scores) for d in flat])) if flat else 0.0}
         if sequences:
@@ -186,10 +204,10 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
             entry["ap50"] = average_precision_50(flat, [g for g, _ in gts], [i for _, i in gts])
             from mottrack_sdk.eval import evaluate_mot
 
-            results_dir = report_dir / "eval" / "results" / name
+            results_dir = work / "eval" / "results" / name
             for seq, seq_dets in zip(sequences, dets):
                 _track(seq_dets, seq, results_dir / f"{seq.name}.txt", metadata.tracker_defaults)
-            combined = evaluate_mot(report_dir / "eval" / "gt", results_dir).combined
+            combined = evaluate_mot(work / "eval" / "gt", results_dir).combined
             entry["tracking"] = {k: float(combined[k]) for k in ("HOTA", "MOTA", "IDF1", "IDSW")}
         if name != "fp32":
             cos = embedding_cosines([d for seq in per_variant["fp32"] for d in seq], flat)
@@ -211,7 +229,7 @@ def run_calibration_report(model_path: str | Path, data: str | Path, report_dir:
         "machine": _machine(options.threads), "variants": results, "targets": _targets(results),
     }
     report["random_weights"] = metadata.weights_sha256 == "random-init"
-    write_report(report_dir, report)
+    write_report(work, report)
     return report
 
 

@@ -1,13 +1,48 @@
-"""Writes a calibration report as ``report.json``, ``report.md`` and ``report.png`` (each atomically)."""
+"""Writes a calibration report as ``report.json``, ``report.md`` and ``report.png`` (each atomically), and
+:func:`staged_outputs`: the whole report folder of one run appears at the end or not at all."""
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_markdown", "plot_report", "write_report"]
+__all__ = ["format_markdown", "plot_report", "staged_outputs", "write_report"]
 
 ORDER = ("fp32", "int8", "fp16")
+REPORT_FILES = ("report.json", "report.md", "report.png")  # moved into place last: they mark a complete run
+
+
+@contextlib.contextmanager
+def staged_outputs(report_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new hidden folder ``report_dir/.calibrate.*.partial`` to write a run's outputs into.
+
+    When the block succeeds, each file in it replaces its namesake in ``report_dir`` (the report files
+    last) and nothing else there is touched. When it fails (an exception, Ctrl-C) the hidden folder is
+    removed, and so are the folders this call created (``report_dir`` and its missing parents): what was
+    there before the run stays as it was, and no half-written model, evaluation or report is left behind.
+    """
+    report_dir = Path(report_dir)
+    missing = [d for d in (report_dir, *report_dir.parents) if not d.exists()]  # made here, so removed on failure
+    report_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".calibrate.", suffix=".partial", dir=report_dir))
+    try:
+        yield work
+        files = sorted((p for p in work.rglob("*") if not p.is_dir()), key=lambda p: (p.name in REPORT_FILES, p))
+        for path in files:
+            target = report_dir / path.relative_to(work)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)  # holds nothing but the hidden folder
+        raise
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def write_report(report_dir: Path, report: dict[str, Any]) -> dict[str, Path]:

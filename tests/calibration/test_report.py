@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from mottrack_calibration.report import MAX_LATENCY_RUNS, MAX_THREADS, MAX_WARMUP, ReportOptions
 from mottrack_sdk.cli.main import main
 
 
@@ -58,6 +59,8 @@ def test_calibrate_writes_json_markdown_and_chart(tiny_export, synthetic_root, t
     assert "| int8 |" in markdown and "random weights" in markdown
     assert (report_dir / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (report_dir / "tiny_int8.onnx").is_file() and (report_dir / "tiny_fp16.onnx").is_file()
+    assert report["variants"]["int8"]["path"] == str(report_dir / "tiny_int8.onnx")  # not where it was written
+    assert not list(report_dir.glob(".*"))  # the hidden folder it was written in is gone
     # the detect-head convs and the embedding head's last conv stayed float
     float_nodes = report["quantization"]["float_nodes"]
     assert sum("detect/convs" in n for n in float_nodes) == 3 and any("saan/embed" in n for n in float_nodes)
@@ -73,19 +76,35 @@ def test_calibrate_writes_json_markdown_and_chart(tiny_export, synthetic_root, t
 
 
 def test_calibrate_refuses_bad_inputs(tmp_path, capsys):
-    assert main(["calibrate", "--model", str(tmp_path / "none.onnx"), "--data", str(tmp_path), "--report",
+    data = tmp_path / "frames"  # the report folder is outside it
+    data.mkdir()
+    assert main(["calibrate", "--model", str(tmp_path / "none.onnx"), "--data", str(data), "--report",
                  str(tmp_path / "r")]) == 2
     assert "not found" in capsys.readouterr().err
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"junk")
-    assert main(["calibrate", "--model", str(bad), "--data", str(tmp_path), "--report", str(tmp_path / "r")]) == 2
+    assert main(["calibrate", "--model", str(bad), "--data", str(data), "--report", str(tmp_path / "r")]) == 2
     assert "not a loadable ONNX model" in capsys.readouterr().err
     for flag, value, least in (("--frames", "0", 1), ("--threads", "-1", 1), ("--latency-runs", "0", 1),
                                ("--warmup", "-1", 0)):  # each names itself and its value
-        assert main(["calibrate", "--model", str(bad), "--data", str(tmp_path), "--report", str(tmp_path / "r"),
+        assert main(["calibrate", "--model", str(bad), "--data", str(data), "--report", str(tmp_path / "r"),
                      flag, value]) == 2
         assert f"{flag} must be >= {least}, got {value}" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag, value, most", [("--threads", "1000000000", MAX_THREADS),
+                                               ("--latency-runs", str(10 ** 12), MAX_LATENCY_RUNS),
+                                               ("--warmup", str(10 ** 12), MAX_WARMUP)])
+def test_calibrate_bounds_threads_and_timed_runs_before_any_work(tmp_path, capsys, flag, value, most):
+    """--threads 1e9 failed as a bad_alloc blamed on the model; 10**12 latency runs ran for ever."""
+    bad = tmp_path / "bad.onnx"  # never opened: the flag is refused first
+    bad.write_bytes(b"junk")
+    assert main(["calibrate", "--model", str(bad), "--data", str(bad), "--report", str(tmp_path / "r"),
+                 flag, value]) == 2
+    assert f"error: {flag} must be <= {most}, got {value}\n" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    ReportOptions(threads=MAX_THREADS, latency_runs=MAX_LATENCY_RUNS, warmup=MAX_WARMUP)  # the bounds themselves
 
 
 def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_models(tiny_export, synthetic_root,
@@ -107,7 +126,7 @@ def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_mode
     binary = tmp_path / "ranges.bin"
     binary.write_bytes(b"\xe3\x28\xa1 binary")
     assert main([*common, "--report", str(tmp_path / "r4"), "--cache", str(binary)]) == 2
-    assert "ranges.bin: unreadable calibration cache" in capsys.readouterr().err
+    assert "ranges.bin: not a calibration cache written by mottrack" in capsys.readouterr().err
     assert not (tmp_path / "r4").exists()  # refused before the report folder was made
     corrupt = tmp_path / "corrupt_frames"
     corrupt.mkdir()
@@ -124,3 +143,60 @@ def test_calibrate_checks_the_report_folder_and_ground_truth_before_writing_mode
     err = capsys.readouterr().err
     assert f"--eval {no_gt}: no MOTChallenge sequence with ground truth" in err
     assert not list(report_dir.glob("*.onnx"))  # found before quantizing: no model written
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("interrupt", [ValueError("latency failed"), KeyboardInterrupt()], ids=["error", "ctrl_c"])
+def test_a_failed_calibrate_leaves_the_report_folder_as_it_was(tiny_export, synthetic_root, tmp_path, capsys,
+                                                               monkeypatch, interrupt):
+    """It used to leave the INT8 model and eval/ but no report behind (e.g. --threads 1e9, a Ctrl-C)."""
+    import mottrack_calibration.report as report_module
+
+    def fail(*args, **kwargs):
+        raise interrupt
+
+    monkeypatch.setattr(report_module, "measure_latency", fail)  # after the models and eval/ are written
+    common = ["calibrate", "--model", str(tiny_export), "--data", str(synthetic_root), "--frames", "4",
+              "--max-eval-frames", "2", "--latency-runs", "1", "--warmup", "0", "--threads", "1", "--no-fp16"]
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    (existing / "report.json").write_text('{"an": "earlier run"}')
+    (existing / "tiny_int8.onnx").write_bytes(b"earlier model")
+    new = tmp_path / "new" / "report"
+    for report_dir in (existing, new):
+        if isinstance(interrupt, KeyboardInterrupt):
+            with pytest.raises(KeyboardInterrupt):
+                main([*common, "--report", str(report_dir)])
+        else:
+            assert main([*common, "--report", str(report_dir)]) == 2
+            assert "latency failed" in capsys.readouterr().err
+    assert sorted(p.name for p in existing.iterdir()) == ["notes.txt", "report.json", "tiny_int8.onnx"]
+    assert (existing / "report.json").read_text() == '{"an": "earlier run"}'
+    assert (existing / "tiny_int8.onnx").read_bytes() == b"earlier model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]  # the folders the run made are gone
+
+
+@pytest.mark.torch
+def test_calibrate_refuses_the_model_as_cache_and_a_report_inside_the_data(tiny_export, synthetic_root, tmp_path,
+                                                                          capsys):
+    common = ["calibrate", "--model", str(tiny_export), "--data", str(synthetic_root), "--frames", "4",
+              "--latency-runs", "1", "--warmup", "0", "--threads", "1"]
+    model_bytes = tiny_export.read_bytes()
+    assert main([*common, "--report", str(tmp_path / "r"), "--cache", str(tiny_export)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --cache {tiny_export}: is the input" in err and "--model" in err and "delete" not in err
+    assert tiny_export.read_bytes() == model_bytes and not (tmp_path / "r").exists()
+
+    before = sorted(synthetic_root.rglob("*"))
+    sequence = next(p for p in sorted(synthetic_root.iterdir()) if p.is_dir())
+    for report_dir in (synthetic_root, sequence, sequence / "calibration"):  # the --data folder, or inside it
+        assert main([*common, "--report", str(report_dir)]) == 2
+        err = capsys.readouterr().err
+        where = "is the" if report_dir == synthetic_root else "is inside the"
+        assert f"error: --report {report_dir}: {where} --data folder {synthetic_root}" in err, err
+    out = synthetic_root / "calibration"  # outside the --data sequence, inside the --eval root
+    assert main([*common[:3], "--data", str(sequence), *common[5:], "--eval", str(synthetic_root),
+                 "--report", str(out)]) == 2
+    assert f"error: --report {out}: is inside the --eval folder {synthetic_root}" in capsys.readouterr().err
+    assert sorted(synthetic_root.rglob("*")) == before  # nothing written into the input

@@ -39,6 +39,46 @@ def test_sharded_sampler_gives_each_rank_the_micro_batches_a_single_process_woul
         ShardedBatchSampler(3, batch_size=2, world_size=WORLD)
 
 
+@pytest.mark.parametrize("env, message", [
+    ({"WORLD_SIZE": "2", "RANK": "5"}, r"RANK='5': expected an integer from 0 to 1 \(.*below WORLD_SIZE=2\)"),
+    ({"WORLD_SIZE": "2", "RANK": "-1"}, r"RANK='-1': expected an integer from 0 to 1"),
+    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "2"}, r"LOCAL_RANK='2': expected an integer from 0 to 1"),
+    ({"WORLD_SIZE": "abc"}, r"WORLD_SIZE='abc': expected an integer from 1 to \d+ \(the number of processes"),
+    ({"WORLD_SIZE": "-5", "LOCAL_RANK": "-7"}, r"WORLD_SIZE='-5': expected an integer from 1"),
+    ({"WORLD_SIZE": "0"}, r"WORLD_SIZE='0'"),
+    ({"WORLD_SIZE": "1_000"}, r"WORLD_SIZE='1_000'"),
+    ({"WORLD_SIZE": "9" * 5000}, r"WORLD_SIZE='9999.*': expected an integer"),
+    ({"LOCAL_RANK": "-7"}, r"LOCAL_RANK='-7': expected an integer 0 \(.*WORLD_SIZE, unset: 1 process\)"),
+    ({"RANK": "1"}, r"RANK='1'"),
+], ids=["rank_above", "rank_negative", "local_rank_above", "text", "negative", "zero", "underscore", "huge",
+        "local_rank_alone", "rank_alone"])
+def test_a_bad_launch_environment_is_one_line_naming_the_variable_before_any_rendezvous(monkeypatch, env, message):
+    """WORLD_SIZE=2 RANK=5 waited 30 minutes in the rendezvous; WORLD_SIZE=abc said only "invalid literal";
+    WORLD_SIZE=-5 LOCAL_RANK=-7 trained as one process without a word."""
+    from mottrack_training.engine import distributed
+
+    def rendezvous(*args, **kwargs):
+        raise AssertionError("init_process_group reached")
+
+    monkeypatch.setattr(distributed.dist, "init_process_group", rendezvous)
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="^environment variable " + message) as info:
+        distributed.init_distributed("cpu")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_the_launch_environment_torchrun_sets_is_read():
+    from mottrack_training.engine.distributed import MAX_WORLD_SIZE, launch_env
+
+    assert launch_env({}) == (1, 0, 0)
+    assert launch_env({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}) == (4, 3, 1)
+    assert launch_env({"WORLD_SIZE": " 2\n", "RANK": "+1"}) == (2, 1, 0)
+    assert launch_env({"WORLD_SIZE": str(MAX_WORLD_SIZE), "RANK": str(MAX_WORLD_SIZE - 1)})[1] == MAX_WORLD_SIZE - 1
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,13 +6,16 @@ Launch (one node, 4 GPUs; add ``--nnodes/--node-rank/--master-addr`` for several
 
 ``torchrun`` sets ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``;
 :func:`init_distributed` reads them (``env://``) and picks NCCL on CUDA, gloo on CPU. Without them
-(or with ``WORLD_SIZE=1``) everything runs in one process and the helpers here are no-ops.
+(or with ``WORLD_SIZE=1``) everything runs in one process and the helpers here are no-ops. The first
+three are checked before any process-group set-up (:func:`launch_env`): a ``RANK`` outside
+``0 .. WORLD_SIZE - 1`` would otherwise wait in the rendezvous for its whole timeout (30 minutes).
 """
 from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +24,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-__all__ = ["DistContext", "ShardedBatchSampler", "barrier", "gather_objects", "init_distributed",
-           "resolve_device", "shutdown_distributed"]
+from mottrack_sdk.config import short_repr
+
+__all__ = ["DistContext", "MAX_WORLD_SIZE", "ShardedBatchSampler", "barrier", "gather_objects", "init_distributed",
+           "launch_env", "resolve_device", "shutdown_distributed"]
+
+MAX_WORLD_SIZE = 1 << 20  # processes in one job: far above any cluster, far below a typo's 10**20
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,37 @@ def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
+def launch_env(environ: Mapping[str, str] = os.environ) -> tuple[int, int, int]:
+    """``(world_size, rank, local_rank)`` from ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` (unset: 1, 0, 0).
+
+    Raises:
+        ValueError: one line naming the variable and its value, unless each is a plain decimal integer with
+            ``1 <= WORLD_SIZE <= MAX_WORLD_SIZE``, ``0 <= RANK < WORLD_SIZE`` and ``0 <= LOCAL_RANK < WORLD_SIZE``.
+    """
+    world = _env_int(environ, "WORLD_SIZE", 1, 1, MAX_WORLD_SIZE, "the number of processes, as torchrun sets it")
+    below = f"below WORLD_SIZE={world}" if "WORLD_SIZE" in environ else "below WORLD_SIZE, unset: 1 process"
+    rank = _env_int(environ, "RANK", 0, 0, world - 1, f"this process's index, {below}")
+    local_rank = _env_int(environ, "LOCAL_RANK", 0, 0, world - 1, f"this process's index on its node, {below}")
+    return world, rank, local_rank
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int, least: int, most: int, meaning: str) -> int:
+    text = environ.get(name)
+    if text is None:
+        return default
+    digits = text.strip()
+    value = int(digits) if re.fullmatch(r"[+-]?[0-9]{1,18}", digits) else None  # no "1_0", "\u0663", 5000 digits
+    if value is None or not least <= value <= most:
+        span = f"{least}" if least == most else f"from {least} to {most}"
+        raise ValueError(f"environment variable {name}={short_repr(text)}: expected an integer {span} ({meaning})")
+    return value
+
+
 def init_distributed(device_choice: str = "auto", timeout_s: float = 1800.0) -> DistContext:
-    """Join the process group described by torchrun's environment, or return a single-process context."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    """Join the process group described by torchrun's environment, or return a single-process context.
+
+    The environment is checked first (:func:`launch_env`), so a bad one fails at once with a one-line error."""
+    world, rank, local_rank = launch_env()
     device = resolve_device(device_choice, local_rank)
     if world <= 1:
         return DistContext(0, 1, 0, device)

@@ -21,15 +21,20 @@ A SOURCE is one of::
 
 Relative paths are resolved against the current working directory. ``extends: FILE`` (relative to
 the config file) starts from another run config: mappings merge key by key, other values replace.
+
+Every integer has an upper bound (:data:`INT_MAXIMA`, else :data:`MAX_COUNT`; seeds and the SDK's
+scene and tracker options have their own), so a typo such as ``epochs: 1000000000000`` is an error
+naming the file and key, not a run that never ends.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mottrack_sdk.config import options_from_dict
+from mottrack_sdk.config import check_expanded_size, options_from_dict, short_repr
 from mottrack_sdk.io.path_components import safe_path_component
 from mottrack_sdk.preprocessing import ResizeMode
 from mottrack_sdk.scenes.options import SceneOptions
@@ -37,8 +42,9 @@ from mottrack_sdk.tracking.options import TrackerOptions
 from mottrack_training.data.options import DataOptions, check_number
 from mottrack_training.losses.options import LossOptions
 
-__all__ = ["DataConfig", "JdeListSource", "LogOptions", "ModelOptions", "OptimOptions", "SourceOptions",
-           "SyntheticSource", "TrainOptions", "ValOptions", "load_train_options", "merge_config", "read_train_config",
+__all__ = ["DataConfig", "INT_MAXIMA", "JdeListSource", "LogOptions", "MAX_BATCH", "MAX_COUNT", "MAX_EPOCHS",
+           "MAX_SYNTHETIC_SEED", "MAX_THREADS", "ModelOptions", "OptimOptions", "SourceOptions", "SyntheticSource",
+           "TrainOptions", "ValOptions", "load_train_options", "merge_config", "read_train_config",
            "train_options_from_dict"]
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
@@ -46,6 +52,15 @@ METRICS = ("hota", "mota", "idf1", "ap50")
 # "hota" | "mota" | "idf1" | "ap50" | "loss" (data.val), or "<name>.<metric>" of a data.val_extra set,
 # or "mean" (the mean over every validation set of its `select` metrics).
 BestMetric = str
+MAX_THREADS = 1024  # num_threads, data.num_workers
+MAX_EPOCHS = 100_000  # epochs and every epoch count (30 is the spec's run)
+MAX_COUNT = 10**9  # any other integer of a run config (steps, sizes, boxes): beyond it, a typo
+MAX_BATCH = 1 << 16  # images in one batch
+MAX_SYNTHETIC_SEED = (2**63 - 1) // 10_000 - 1  # sequence i of a synthetic source gets seed * 10000 + i
+INT_MAXIMA = {"optim.epochs": MAX_EPOCHS, "optim.milestones": MAX_EPOCHS, "val.every_epochs": MAX_EPOCHS,
+              "log.keep_epochs": MAX_EPOCHS, "data.num_workers": MAX_THREADS,
+              "data.batch_size": MAX_BATCH, "val.batch_size": MAX_BATCH, "optim.nominal_batch": MAX_BATCH,
+              "loss.ihoim_queue_size": 1 << 20, "loss.ihoim_background_per_image": 1 << 16}
 
 
 @dataclass(frozen=True)
@@ -63,8 +78,9 @@ class SyntheticSource:
     scene: SceneOptions = field(default_factory=SceneOptions)
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"synthetic.seed must be an int >= 0, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SYNTHETIC_SEED:
+            raise ValueError(f"synthetic.seed must be an int in [0, {MAX_SYNTHETIC_SEED}] (seed * 10000 + i is a "
+                             f"scene's 64-bit seed), got {short_repr(self.seed)}")
         if isinstance(self.sequences, bool) or not isinstance(self.sequences, int) or not 1 <= self.sequences <= 9999:
             raise ValueError(f"synthetic.sequences must be an int in [1, 9999], got {self.sequences!r}")
         if self.scene.seed != 0:
@@ -292,10 +308,11 @@ class TrainOptions:
     log: LogOptions = field(default_factory=LogOptions)
 
     def __post_init__(self) -> None:
+        _check_int_maxima(self)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {self.seed!r}")
-        if self.num_threads is not None and not 1 <= self.num_threads <= 1024:
-            raise ValueError(f"num_threads must be 1 to 1024 CPU threads or null (torch's default), "
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {short_repr(self.seed)}")
+        if self.num_threads is not None and not 1 <= self.num_threads <= MAX_THREADS:
+            raise ValueError(f"num_threads must be 1 to {MAX_THREADS} CPU threads or null (torch's default), "
                              f"got {self.num_threads!r}")
         if self.output_dir is None:
             safe_path_component(self.name, "name (the run's folder under runs/)")
@@ -312,10 +329,29 @@ class TrainOptions:
         return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
 
 
+def _check_int_maxima(options: Any, shown: str = "", key: str = "") -> None:
+    """Every integer field below ``options`` is at most its :data:`INT_MAXIMA` entry (else :data:`MAX_COUNT`).
+
+    ``shown``: the dotted name so far, list indices included; ``key``: the same without them (INT_MAXIMA's).
+    Seeds and the SDK's :class:`SceneOptions` / :class:`TrackerOptions` check their own ranges."""
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for i, item in enumerate(items):
+            name = f"{shown}{f.name}" + (f"[{i}]" if isinstance(value, tuple) else "")
+            if dataclasses.is_dataclass(item) and not isinstance(item, (SceneOptions, TrackerOptions)):
+                _check_int_maxima(item, f"{name}.", f"{key}{f.name}.")
+            elif isinstance(item, int) and not isinstance(item, bool) and f.name != "seed":
+                most = INT_MAXIMA.get(f"{key}{f.name}", MAX_COUNT)
+                if item > most:
+                    raise ValueError(f"{name}: expected an integer of at most {most:,}, got {short_repr(item)}")
+
+
 def train_options_from_dict(data: dict[str, Any], where: str = "train config") -> TrainOptions:
     """Validate a mapping (a parsed YAML file) into :class:`TrainOptions`; errors name the key."""
     if not isinstance(data, dict) or "data" not in data:
         raise ValueError(f"{where}: expected a mapping with a 'data:' section")
+    check_expanded_size(data, where)  # a checkpoint's pickled options can share one list 10**9 times
     return options_from_dict(TrainOptions, data, where=where)
 
 
@@ -347,7 +383,11 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    return _merge(_read_with_parents(path.parent / str(parent), seen + (path.resolve(),)), data)
+    if not isinstance(parent, str) or not parent.strip():
+        kinds = {list: "a list", dict: "a mapping", bool: "true/false", str: "an empty name"}
+        kind = kinds.get(type(parent), "a number")
+        raise ValueError(f"{path}: extends: expected a file name (a string), got {kind} {short_repr(parent)}")
+    return _merge(_read_with_parents(path.parent / parent, seen + (path.resolve(),)), data)
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
