@@ -23,10 +23,13 @@ from typing import Any, Callable
 
 from mottrack_training.model.config import ConfigError, ModelConfig, YoloxModelConfig
 
-__all__ = ["MAX_EMBEDDING_DIM", "MAX_PARAMETERS", "check_model_bounds", "check_parameter_count"]
+__all__ = ["MAX_NETWORK_EMBEDDING_DIM", "MAX_PARAMETERS", "check_model_bounds", "check_parameter_count"]
 
 MAX_PARAMETERS = 300_000_000   # ~4x the full CSTrack (79 M); 1.2 GB of FP32 weights before any gradient
-MAX_EMBEDDING_DIM = 4096       # CSTrack: 512; the map is embedding_dim x (H/8) x (W/8) floats per image
+# CSTrack: 512; the map is embedding_dim x (H/8) x (W/8) floats per image. Lower than what the runtime
+# accepts from a model file (mottrack_sdk.model_metadata.MAX_EMBEDDING_DIM, 65536): this bounds a network
+# that is built and trained here.
+MAX_NETWORK_EMBEDDING_DIM = 4096
 MAX_LAYERS = 256               # per backbone / neck (YOLOv5-L: 10 + 14)
 MAX_REPEATS = 64               # bottlenecks of one CSP layer before depth_multiple (YOLOv5-X: 12)
 MAX_KERNEL = 31
@@ -46,7 +49,7 @@ def check_model_bounds(config: ModelConfig | YoloxModelConfig) -> None:
         raise ConfigError(f"{where}: name must be a string, got {type(config.name).__name__}")
     _int(config.channel_divisor, f"{where}: channel_divisor", 1, MAX_DIVISOR)
     _int(config.num_classes, f"{where}: num_classes", 1, MAX_CLASSES)
-    _int(config.embedding_dim, f"{where}: embedding_dim", 1, MAX_EMBEDDING_DIM)
+    _int(config.embedding_dim, f"{where}: embedding_dim", 1, MAX_NETWORK_EMBEDDING_DIM)
     _int(config.saan_channels, f"{where}: saan_channels", 1, 1 << 14)
     _int(config.saan_attention_channels, f"{where}: saan_attention_channels", 1, 1 << 14)
     pool = config.ren_pool_size
@@ -120,6 +123,7 @@ def _anchors(levels: Any, where: str) -> None:
 
 def _int(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        shown = value if isinstance(value, (int, float)) and abs(value) < 1e15 else type(value).__name__
-        raise ConfigError(f"{where}: expected an integer in [{low}, {high:,}], got {shown!r}")
+        from mottrack_sdk.config import short_repr
+
+        raise ConfigError(f"{where}: expected an integer in [{low}, {high:,}], got {short_repr(value)}")
     return value
