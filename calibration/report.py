@@ -18,6 +18,7 @@ from mottrack_calibration.evaluation import (IGNORED_CLASSES, FrameDetections, O
                                              embedding_cosines, measure_latency)
 from mottrack_calibration.readers import DEFAULT_CALIBRATION_FRAMES
 from mottrack_calibration.report_writer import staged_outputs, write_report
+from mottrack_sdk.backends.base import MAX_THREADS
 from mottrack_sdk.config import short_repr
 from mottrack_sdk.io.frame_sources import read_image
 from mottrack_sdk.machine import cpu_info
@@ -26,7 +27,6 @@ __all__ = ["MAX_LATENCY_RUNS", "MAX_THREADS", "MAX_WARMUP", "ReportOptions", "TA
 
 # Issue targets for the CSTrack-S demo model on held-out synthetic sequences (INT8 vs FP32).
 TARGETS = {"max_mota_loss": 1.0, "max_idf1_loss": 1.5, "min_median_cosine": 0.98, "min_int8_speedup": 1.5}
-MAX_THREADS = 1024  # ONNX Runtime intra-op threads: the bound of a training config's num_threads
 MAX_LATENCY_RUNS = 10_000  # timed runs per variant (a few ms each on the 2-core target)
 MAX_WARMUP = 1_000  # untimed runs per variant
 

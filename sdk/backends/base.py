@@ -20,7 +20,11 @@ import numpy as np
 
 from mottrack_sdk.model_metadata import ModelMetadata
 
-__all__ = ["Backend", "BackendState", "LoadedModelInfo", "ModelLoadError", "TensorSpec"]
+__all__ = ["Backend", "BackendState", "LoadedModelInfo", "MAX_THREADS", "ModelLoadError", "TensorSpec"]
+
+# CPU threads any backend, calibration or training run may be given: far above any machine's cores, far
+# below a typo's 10**9 (which ONNX Runtime met with std::bad_alloc, reported as "not a loadable model").
+MAX_THREADS = 1024
 
 
 class ModelLoadError(ValueError):

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mottrack_sdk.backends.base import Backend, LoadedModelInfo, ModelLoadError, TensorSpec
+from mottrack_sdk.backends.base import MAX_THREADS, Backend, LoadedModelInfo, ModelLoadError, TensorSpec
 from mottrack_sdk.backends.qdq_cpu import CPU_INT8_MODES
 from mottrack_sdk.model_metadata import metadata_from_props
 
@@ -86,9 +86,9 @@ class OnnxRuntimeOptions:
         if self.graph_optimization not in _OPT_LEVELS:
             raise ValueError(f"graph_optimization must be one of {sorted(_OPT_LEVELS)}, "
                              f"got {self.graph_optimization!r}")
-        if self.intra_op_threads < 0 or self.inter_op_threads < 0:
-            raise ValueError(f"thread counts must be >= 0, got intra {self.intra_op_threads}, "
-                             f"inter {self.inter_op_threads}")
+        if not (0 <= self.intra_op_threads <= MAX_THREADS and 0 <= self.inter_op_threads <= MAX_THREADS):
+            raise ValueError(f"thread counts must be 0 (ONNX Runtime's default) to {MAX_THREADS}, got intra "
+                             f"{self.intra_op_threads}, inter {self.inter_op_threads}")
         if self.providers is not None:
             object.__setattr__(self, "providers", tuple(self.providers))
             if not self.providers:

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mottrack_sdk.backends.base import Backend, LoadedModelInfo, ModelLoadError, TensorSpec
+from mottrack_sdk.backends.base import MAX_THREADS, Backend, LoadedModelInfo, ModelLoadError, TensorSpec
 from mottrack_sdk.model_metadata import ModelMetadata, metadata_from_props
 
 DEFAULT_PAD_VALUE = 127.5  # = mottrack_sdk.preprocessing.DEFAULT_PAD_VALUE (not imported: it loads OpenCV)
@@ -66,8 +66,8 @@ class TorchOptions:
         if self.precision == "fp16" and not self.device.startswith("cuda"):
             raise ValueError(f"fp16 needs a CUDA device (PyTorch FP16 on CPU is slow and partial), got device "
                              f"{self.device!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise ValueError(f"threads must be 1 to {MAX_THREADS} or None, got {self.threads}")
 
 
 def metadata_for_network(network: Any, input_size: tuple[int, int] = (1088, 608), output_layout: str = "raw_heads",

@@ -47,8 +47,10 @@ def backend_options_from_args(args: argparse.Namespace, model: Any) -> Any:
     spinning = getattr(args, "ort_spinning", "auto")
     if threads is None and cpu_int8 == "auto" and spinning == "auto":
         return None
-    if threads is not None and threads < 0:
-        raise ValueError(f"--threads: expected a number >= 0, got {threads}")
+    from mottrack_sdk.backends.base import MAX_THREADS
+
+    if threads is not None and not 0 <= threads <= MAX_THREADS:
+        raise ValueError(f"--threads: expected a number from 0 to {MAX_THREADS}, got {threads}")
     from mottrack_sdk.backends.registry import backend_for_model, resolve_backend_name
 
     name = backend_for_model(model) if args.backend == "auto" else resolve_backend_name(args.backend)

@@ -78,6 +78,17 @@ def test_cli_ort_spinning_reaches_the_options(tiny_models):
         _cli_args("--ort-spinning", "sometimes")
 
 
+def test_thread_counts_are_bounded_before_onnx_runtime_sees_them(tiny_models):
+    """--threads 1000000000 reached ONNX Runtime, whose std::bad_alloc was reported as "not a loadable
+    ONNX model" about a good model."""
+    with pytest.raises(ValueError, match=r"^--threads: expected a number from 0 to 1024, got 1000000000$"):
+        backend_options_from_args(_cli_args("--threads", "1000000000"), tiny_models.nms)
+    for bad in ({"intra_op_threads": 10**9}, {"inter_op_threads": -1}):
+        with pytest.raises(ValueError, match="thread counts must be 0 .* to 1024"):
+            OnnxRuntimeOptions(**bad)
+    assert OnnxRuntimeOptions(intra_op_threads=1024).intra_op_threads == 1024
+
+
 def test_streams_benchmark_parses_configurations_and_runs_two_streams(tiny_models):
     """benchmarks/bench_streams.py (several cameras on one box): THREADSxSPINNING, and a real tiny run."""
     import sys

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mottrack_sdk.backends.base import MAX_THREADS  # num_threads, data.num_workers
 from mottrack_sdk.config import check_expanded_size, options_from_dict, short_repr
 from mottrack_sdk.io.path_components import safe_path_component
 from mottrack_sdk.preprocessing import ResizeMode
@@ -52,7 +53,6 @@ METRICS = ("hota", "mota", "idf1", "ap50")
 # "hota" | "mota" | "idf1" | "ap50" | "loss" (data.val), or "<name>.<metric>" of a data.val_extra set,
 # or "mean" (the mean over every validation set of its `select` metrics).
 BestMetric = str
-MAX_THREADS = 1024  # num_threads, data.num_workers
 MAX_EPOCHS = 100_000  # epochs and every epoch count (30 is the spec's run)
 MAX_COUNT = 10**9  # any other integer of a run config (steps, sizes, boxes): beyond it, a typo
 MAX_BATCH = 1 << 16  # images in one batch
