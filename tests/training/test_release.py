@@ -200,3 +200,17 @@ def test_nan_weights_and_held_out_flags_out_of_bounds_are_named_before_measuring
     assert main(["ablate", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "abl"),
                  "--test-sequences", "0"]) == 2
     assert "--test-sequences must be an int in [1, 9999], got 0" in capsys.readouterr().err
+
+
+def test_weights_beyond_fp16_range_are_named_not_packaged_as_inf(tiny_run, tmp_path):
+    """A finite FP32 weight above 65504 became inf in the FP16 weights.pt, silently."""
+    from mottrack_training.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt, _ = tiny_run
+    state = load_checkpoint(ckpt)
+    name = next(k for k, v in state["ema"]["model"].items() if v.is_floating_point() and v.numel() > 1)
+    state["ema"]["model"][name].view(-1)[0] = 1e6
+    big = save_checkpoint(tmp_path / "big.pt", state)
+    with pytest.raises(ValueError, match=rf"big.pt: parameter {name} reaches 1e\+06, beyond FP16's range"):
+        package_weights(big, tmp_path / "pkg", test_seed=5, test_sequences=1, test_root=tmp_path / "test")
+    assert not (tmp_path / "pkg" / "weights.pt").exists()

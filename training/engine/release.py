@@ -103,6 +103,7 @@ def package_weights(checkpoint: str | Path, out_dir: str | Path, test_seed: int 
                                                       nms_iou, img_size, require_finite=True)
     val_source = options.data.val
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    _check_fp16_range(half, model.state_dict(), checkpoint)
     buffer = io.BytesIO()
     tracker = tracker_defaults(options)
     torch.save({"format": WEIGHTS_FORMAT, "config": dataclasses.asdict(model.config), "model": half,
@@ -242,3 +243,13 @@ def _write_config(path: Path, model: torch.nn.Module, options: Any) -> None:
                            "tracker": tracker_defaults(options)}, sort_keys=False)
     with atomic_write(path) as fh:
         fh.write(text)
+
+
+def _check_fp16_range(half: dict[str, torch.Tensor], full: dict[str, torch.Tensor], checkpoint: str | Path) -> None:
+    """ValueError naming the parameter when a finite FP32 value became inf in FP16 (|v| > 65504): the
+    packaged file would hold a network that finds nothing, silently."""
+    for name, value in half.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            peak = float(full[name].abs().max())
+            raise ValueError(f"{checkpoint}: parameter {name} reaches {peak:.6g}, beyond FP16's range (65504); "
+                             "its FP16 weights would be inf (a diverged run? use an earlier checkpoint)")
