@@ -171,13 +171,19 @@ def test_ctrl_c_stops_between_frames_with_one_line_and_exit_code_130(tmp_path, t
     one, two = make_frames(tmp_path / "one", n=3), make_frames(tmp_path / "two", n=3)
     out = tmp_path / "ds"
     argv = ["pseudo-label", str(one), str(two), "--out", str(out), "--teachers", "yolox@128x96", "--no-progress"]
+    # a test run started in the background of a non-interactive shell inherits SIGINT ignored, which
+    # StopSignals rightly leaves ignored: give this process Python's own handler for the test
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code, err = _main(argv, capsys)
     except KeyboardInterrupt:
         pytest.fail("KeyboardInterrupt escaped mottrack pseudo-label")
+    finally:
+        handler_after = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
     assert code == 130 and "Traceback" not in err and len(err.splitlines()) == 1
     assert err.startswith("stopped (SIGINT): the finished sequences in") and "resume" in err
     assert sorted(p.name for p in out.iterdir()) == ["one"]  # no two, no .two.partial
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was given back
+    assert handler_after is signal.default_int_handler  # the handler was given back
     code, _ = _main(argv, capsys)
     assert code == 0 and sorted(p.name for p in out.iterdir()) == ["one", "two"]
