@@ -185,8 +185,7 @@ def _checkpoint_tracker(payload: Any, path: Path) -> dict[str, Any]:
 def _build(config: Any, overrides: dict[str, Any]) -> Any:
     from mottrack_training.model import ConfigError, build_model
 
-    check_expanded_size(overrides, "model config overrides")  # shared lists are never walked or printed
-    try:
+    try:  # build_model refuses overrides with shared lists unexpanded; messages show them bounded
         return build_model(config, **overrides)
     except (ConfigError, TypeError) as exc:
         shown = f"{short_repr(config)} {short_repr(overrides) if overrides else ''}".rstrip()

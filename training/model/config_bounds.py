@@ -82,9 +82,9 @@ def check_parameter_count(config: ModelConfig | YoloxModelConfig, build: Callabl
         with torch.device("meta"):
             network = build(config)
         count = sum(p.numel() for p in network.parameters())
+    except ConfigError:
+        raise
     except (RuntimeError, ValueError, OverflowError, MemoryError) as exc:  # e.g. sizes that overflow int64
-        if isinstance(exc, ConfigError):
-            raise
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ConfigError(f"{config.source}: this network cannot be built ({first})") from None
     if count > MAX_PARAMETERS:
