@@ -5,16 +5,54 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
+import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_markdown", "plot_report", "staged_outputs", "write_report"]
+__all__ = ["format_markdown", "plot_report", "remove_stale_partials", "staged_outputs", "write_report"]
 
 ORDER = ("fp32", "int8", "fp16")
 REPORT_FILES = ("report.json", "report.md", "report.png")  # moved into place last: they mark a complete run
+_PARTIAL = re.compile(r"\.calibrate\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>[0-9]{1,10})\..+\.partial")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "host"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one of another user counts)."""
+    if pid <= 0:
+        return True  # never a run's pid; os.kill(0) would signal our own group: leave the folder alone
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(report_dir: Path) -> list[Path]:
+    """Remove ``.calibrate.<host>.<pid>.*.partial`` folders in ``report_dir`` that a run on this host left
+    behind when it was killed outright (SIGKILL, power loss: no chance to clean up). A folder whose process
+    still runs, or that another host wrote, is left alone. Returns the folders removed."""
+    removed = []
+    host = _host()
+    for path in sorted(report_dir.glob(".calibrate.*.partial")):
+        match = _PARTIAL.fullmatch(path.name)
+        if match is None or match["host"] != host or not path.is_dir() or path.is_symlink():
+            continue
+        if _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -22,14 +60,17 @@ def staged_outputs(report_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a new hidden folder ``report_dir/.calibrate.*.partial`` to write a run's outputs into.
 
     When the block succeeds, each file in it replaces its namesake in ``report_dir`` (the report files
-    last) and nothing else there is touched. When it fails (an exception, Ctrl-C) the hidden folder is
+    last) and nothing else there is touched but hidden folders of earlier runs on this host that were
+    killed outright (:func:`remove_stale_partials`). When it fails (an exception, Ctrl-C) the hidden folder is
     removed, and so are the folders this call created (``report_dir`` and its missing parents): what was
     there before the run stays as it was, and no half-written model, evaluation or report is left behind.
     """
     report_dir = Path(report_dir)
     missing = [d for d in (report_dir, *report_dir.parents) if not d.exists()]  # made here, so removed on failure
     report_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".calibrate.", suffix=".partial", dir=report_dir))
+    for stale in remove_stale_partials(report_dir):
+        print(f"calibrate: removed {stale}, left by an earlier run that was killed", file=sys.stderr)
+    work = Path(tempfile.mkdtemp(prefix=f".calibrate.{_host()}.{os.getpid()}.", suffix=".partial", dir=report_dir))
     try:
         yield work
         files = sorted((p for p in work.rglob("*") if not p.is_dir()), key=lambda p: (p.name in REPORT_FILES, p))

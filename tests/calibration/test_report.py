@@ -200,3 +200,37 @@ def test_calibrate_refuses_the_model_as_cache_and_a_report_inside_the_data(tiny_
                  "--report", str(out)]) == 2
     assert f"error: --report {out}: is inside the --eval folder {synthetic_root}" in capsys.readouterr().err
     assert sorted(synthetic_root.rglob("*")) == before  # nothing written into the input
+
+
+def test_a_killed_calibrate_s_hidden_folder_is_removed_by_the_next_run(tmp_path, capsys):
+    """A SIGKILLed run cannot clean up: the next run into the same --report removes its hidden folder, and
+    only that: a live run's folder, another host's, a look-alike file and the user's files stay."""
+    import os
+    import subprocess
+    import sys
+
+    from mottrack_calibration.report_writer import _host, staged_outputs
+
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead_pid = int(dead.stdout)  # exited and reaped: no such process now
+    killed = report_dir / f".calibrate.{_host()}.{dead_pid}.abc123.partial"
+    (killed / "eval").mkdir(parents=True)
+    (killed / "half_int8.onnx").write_bytes(b"half written")
+    live = report_dir / f".calibrate.{_host()}.{os.getpid()}.def456.partial"
+    other_host = report_dir / f".calibrate.elsewhere-{_host()}.{dead_pid}.ghi789.partial"
+    old_style = report_dir / ".calibrate.jkl012.partial"  # no host or pid in its name: left alone
+    for folder in (live, other_host, old_style):
+        folder.mkdir()
+    (report_dir / f".calibrate.{_host()}.{dead_pid}.file.partial").write_text("a file, not a run's folder")
+    (report_dir / "notes.txt").write_text("mine")
+    with staged_outputs(report_dir) as work:
+        assert work.name.startswith(f".calibrate.{_host()}.{os.getpid()}.") and work.name.endswith(".partial")
+        (work / "report.json").write_text("{}")
+    assert not killed.exists()
+    assert f"calibrate: removed {killed}, left by an earlier run that was killed" in capsys.readouterr().err
+    assert sorted(p.name for p in report_dir.iterdir()) == sorted(
+        [live.name, other_host.name, old_style.name, f".calibrate.{_host()}.{dead_pid}.file.partial", "notes.txt",
+         "report.json"])
