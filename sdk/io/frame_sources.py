@@ -41,7 +41,7 @@ from mottrack_sdk.types import MIN_FRAME_SIDE
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS", "ON_ERROR_MODES", "FrameProblems", "FrameReadError", "FrameReader",
            "ImageFolderReader", "VideoFrameReader", "declared_frame_problem", "frame_size_problem",
-           "open_frame_source", "order_image_files", "read_image"]
+           "header_size", "open_frame_source", "order_image_files", "read_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ON_ERROR_MODES = ("skip", "stop")
@@ -244,16 +244,32 @@ def _header_pixels(path: Path) -> int | None:
     except ImportError:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: judged here instead
-            with Image.open(path) as image:
-                width, height = image.size
+        size = header_size(path)
     except Image.DecompressionBombError as exc:  # more than twice Pillow's own limit (~179 MP)
         said = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow names the size it refused
         return int(said.group(1)) if said else 2 * (Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS) + 1
-    except Exception:  # noqa: BLE001 - any unreadable header: not this check's concern
+    return None if size is None else size[0] * size[1]
+
+
+def header_size(path: str | Path) -> tuple[int, int] | None:
+    """``(width, height)`` that ``path``'s image header declares (Pillow, no pixels decoded), or None when
+    Pillow is not installed or cannot tell. Before any EXIF orientation: :func:`read_image` (OpenCV) may
+    return the frame turned, so compare sides, not width and height. Raises Pillow's
+    ``DecompressionBombError`` for a header beyond twice Pillow's own limit."""
+    try:
+        from PIL import Image
+    except ImportError:
         return None
-    return int(width) * int(height)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: judged by the caller
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise
+    except Exception:  # noqa: BLE001 - any unreadable header: OpenCV decides when the image is read
+        return None
+    return int(width), int(height)
 
 
 class VideoFrameReader(FrameReader):

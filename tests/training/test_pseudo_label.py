@@ -216,7 +216,7 @@ def test_bad_input_errors_name_the_argument(tmp_path, teacher_file):
         run([src], tmp_path / "out", teacher_file)
     mixed = make_frames(tmp_path / "mixed", n=1, names=["a.png"])
     cv2.imwrite(str(mixed / "b.png"), np.zeros((50, 60, 3), np.uint8))
-    with pytest.raises(ValueError, match="60x50 but the sequence is 128x96"):
+    with pytest.raises(ValueError, match="image b.png is 60x50 but the first frame is 128x96"):  # before labelling
         run([mixed], tmp_path / "out3", teacher_file)
     assert not (tmp_path / "out3" / "mixed").exists()
 

@@ -105,7 +105,7 @@ def test_a_dataset_with_copies_of_one_source_gets_no_more_copies(tmp_path, count
 
 # ---------------------------------------------------------------- F10: every source checked first
 
-@pytest.mark.parametrize("kind", ["fifo", "not a video", "no image decodes"])
+@pytest.mark.parametrize("kind", ["fifo", "not a video", "no image decodes", "an image of another size"])
 def test_a_bad_later_source_fails_before_any_labelling(tmp_path, counting, kind):
     good = make_frames(tmp_path / "good", n=2)
     if kind == "fifo":
@@ -114,11 +114,19 @@ def test_a_bad_later_source_fails_before_any_labelling(tmp_path, counting, kind)
     elif kind == "not a video":
         bad, message = tmp_path / "broken.mp4", "cannot open video"
         bad.write_bytes(b"\x00" * 1000)
-    else:
+    elif kind == "no image decodes":
         bad, message = tmp_path / "broken", r"not a single frame can be read \(.*0001.png: cannot read"
         bad.mkdir()
         for name in ("0001.png", "0002.png"):
             (bad / name).write_bytes(b"not a png")
+    else:  # used to fail at its 5th frame, after the first 4 were labelled (and with --stride 2 too)
+        bad = make_frames(tmp_path / "cam", n=6)
+        make_frames(tmp_path / "other", n=1, size=(96, 128))  # the same sides turned: OpenCV's EXIF turn
+        (tmp_path / "other" / "0001.png").rename(bad / "0003.png")
+        make_frames(tmp_path / "big", n=1, size=(160, 96))
+        (tmp_path / "big" / "0001.png").rename(bad / "0005.png")
+        (bad / "0006.png").write_bytes(b"not a png: left to the reader, which skips it")
+        message = r"image 0005.png is 160x96 but the first frame is 128x96; a sequence has one image size"
     with pytest.raises(ValueError, match=f"^SOURCE {bad}: .*{message}"):
         counting([good, bad], tmp_path / "ds")
     assert CountingTeacher.loads == 0 and CountingTeacher.frames == 0 and not (tmp_path / "ds").exists()

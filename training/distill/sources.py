@@ -75,11 +75,12 @@ class LabelSource:
     def check_readable(self) -> None:
         """Open the source, read its first readable frame and close it again (a video's container and first
         frame, an image folder's first image that decodes): the cheap check done on every source before
-        labelling starts.
+        labelling starts. For an image folder, every image's header must declare the first frame's size
+        (a sequence has one; all images are checked, whatever ``--stride`` / ``--max-frames`` take).
 
         Raises:
             ValueError: naming ``SOURCE``: a FIFO, socket or device, a video OpenCV cannot open or whose
-                header declares frames too large, or no frame that can be read.
+                header declares frames too large, no frame that can be read, or an image of another size.
         """
         from mottrack_sdk.io.frame_sources import open_frame_source
 
@@ -94,6 +95,29 @@ class LabelSource:
         if first is None:
             why = (reader.problems.examples or [reader.problems.ended_early or "no frame decoded"])[0]
             raise ValueError(f"SOURCE {self.path}: not a single frame can be read ({why})")
+        paths = getattr(reader, "paths", None)  # an image folder (or a MOTChallenge sequence's img1/)
+        if paths:
+            _check_one_size(self.path, paths, first[1].shape[1], first[1].shape[0])
+
+
+def _check_one_size(source: Path, paths: Sequence[Path], width: int, height: int) -> None:
+    """ValueError naming the first of ``paths`` whose header declares a size other than the first frame's
+    (sides compared: OpenCV may turn an image by its EXIF orientation). Headers that cannot be read, and
+    images the reader will skip as too small, are left to the labelling run."""
+    from mottrack_sdk.io.frame_sources import header_size
+    from mottrack_sdk.types import MIN_FRAME_SIDE
+
+    expected = sorted((width, height))
+    for path in paths:
+        try:
+            size = header_size(path)
+        except Exception:  # noqa: BLE001 - a decompression bomb: the reader skips it with its own warning
+            continue
+        if size is None or min(size) < MIN_FRAME_SIDE or sorted(size) == expected:
+            continue
+        raise ValueError(f"SOURCE {source}: image {path.name} is {size[0]}x{size[1]} but the first frame is "
+                         f"{width}x{height}; a sequence has one image size (put images of other sizes in "
+                         "another folder)")
 
 
 def sanitize_name(text: str) -> str:
