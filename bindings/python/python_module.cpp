@@ -46,6 +46,23 @@ std::int64_t int_option(const std::string& key, py::handle v, const std::string&
                         py::cast<std::string>(py::repr(v)));
 }
 
+// A number option as TrackerOptions takes it: a real number (numpy scalars too), not a bool, not a
+// string, with TrackerOptions' message; NaN / inf and the range are validate_options' (in its order).
+double number_option(const std::string& key, py::handle v) {
+  if (!PyBool_Check(v.ptr()) && !PyUnicode_Check(v.ptr()) && !PyBytes_Check(v.ptr()) && PyNumber_Check(v.ptr())) {
+    const double value = PyFloat_AsDouble(v.ptr());
+    if (!(value == -1.0 && PyErr_Occurred())) return value;
+    PyErr_Clear();
+  }
+  throw py::value_error("TrackerOptions." + key + ": expected a finite number, got " + py::cast<std::string>(py::repr(v)));
+}
+
+bool bool_option(const std::string& key, py::handle v) {
+  if (PyBool_Check(v.ptr())) return v.ptr() == Py_True;
+  if (py::isinstance(v, py::module_::import("numpy").attr("bool_"))) return py::cast<bool>(v);
+  throw py::value_error("TrackerOptions." + key + ": expected True/False, got " + py::cast<std::string>(py::repr(v)));
+}
+
 std::string int_range(std::int64_t low, std::int64_t high) {
   return "[" + std::to_string(low) + ", " + std::to_string(high) + "]";
 }
@@ -54,39 +71,41 @@ std::string int_range(std::int64_t low, std::int64_t high) {
 Options options_from_dict(const py::dict& d) {
   Options o;
   for (auto item : d) {
+    if (!PyUnicode_Check(item.first.ptr()))
+      throw py::value_error("NativeCore: option names are strings, got " + py::cast<std::string>(py::repr(item.first)));
     const std::string key = py::cast<std::string>(item.first);
     const py::handle v = item.second;
-    if (key == "det_thresh") o.det_thresh = py::cast<double>(v);
+    if (key == "det_thresh") o.det_thresh = number_option(key, v);
     else if (key == "low_score_thresh") {
       o.use_low_score = !v.is_none();
-      if (o.use_low_score) o.low_score_thresh = py::cast<double>(v);
-    } else if (key == "embedding_thresh") o.embedding_thresh = py::cast<double>(v);
-    else if (key == "motion_thresh") o.motion_thresh = py::cast<double>(v);
-    else if (key == "iou_thresh") o.iou_thresh = py::cast<double>(v);
-    else if (key == "low_score_iou_thresh") o.low_score_iou_thresh = py::cast<double>(v);
-    else if (key == "tentative_iou_thresh") o.tentative_iou_thresh = py::cast<double>(v);
-    else if (key == "fusion_weight") o.fusion_weight = py::cast<double>(v);
-    else if (key == "gating") o.gating = py::cast<bool>(v);
-    else if (key == "gating_threshold") o.gating_threshold = py::cast<double>(v);
+      if (o.use_low_score) o.low_score_thresh = number_option(key, v);
+    } else if (key == "embedding_thresh") o.embedding_thresh = number_option(key, v);
+    else if (key == "motion_thresh") o.motion_thresh = number_option(key, v);
+    else if (key == "iou_thresh") o.iou_thresh = number_option(key, v);
+    else if (key == "low_score_iou_thresh") o.low_score_iou_thresh = number_option(key, v);
+    else if (key == "tentative_iou_thresh") o.tentative_iou_thresh = number_option(key, v);
+    else if (key == "fusion_weight") o.fusion_weight = number_option(key, v);
+    else if (key == "gating") o.gating = bool_option(key, v);
+    else if (key == "gating_threshold") o.gating_threshold = number_option(key, v);
     else if (key == "track_buffer") o.track_buffer = int_option(key, v, "[0, 2**63 - 1]");
-    else if (key == "frame_rate") o.frame_rate = py::cast<double>(v);
-    else if (key == "template_momentum") o.template_momentum = py::cast<double>(v);
-    else if (key == "duplicate_iou") o.duplicate_iou = py::cast<double>(v);
-    else if (key == "min_box_area") o.min_box_area = py::cast<double>(v);
+    else if (key == "frame_rate") o.frame_rate = number_option(key, v);
+    else if (key == "template_momentum") o.template_momentum = number_option(key, v);
+    else if (key == "duplicate_iou") o.duplicate_iou = number_option(key, v);
+    else if (key == "min_box_area") o.min_box_area = number_option(key, v);
     else if (key == "max_aspect_ratio") {
       o.use_max_aspect_ratio = !v.is_none();
-      if (o.use_max_aspect_ratio) o.max_aspect_ratio = py::cast<double>(v);
-    } else if (key == "std_weight_position") o.std_weight_position = py::cast<double>(v);
-    else if (key == "std_weight_velocity") o.std_weight_velocity = py::cast<double>(v);
+      if (o.use_max_aspect_ratio) o.max_aspect_ratio = number_option(key, v);
+    } else if (key == "std_weight_position") o.std_weight_position = number_option(key, v);
+    else if (key == "std_weight_velocity") o.std_weight_velocity = number_option(key, v);
     else if (key == "min_hits") o.min_hits = int_option(key, v, int_range(2, mottrack::kMaxMinHits));
     else if (key == "det_quantile") {
       o.use_det_quantile = !v.is_none();
-      if (o.use_det_quantile) o.det_quantile = py::cast<double>(v);
-    } else if (key == "low_score_quantile") o.low_score_quantile = py::cast<double>(v);
+      if (o.use_det_quantile) o.det_quantile = number_option(key, v);
+    } else if (key == "low_score_quantile") o.low_score_quantile = number_option(key, v);
     else if (key == "score_window") o.score_window = int_option(key, v, int_range(1, mottrack::kMaxScoreWindow));
-    else if (key == "crowd_drop") o.crowd_drop = py::cast<double>(v);
-    else if (key == "crowd_low") o.crowd_low = py::cast<double>(v);
-    else if (key == "crowd_high") o.crowd_high = py::cast<double>(v);
+    else if (key == "crowd_drop") o.crowd_drop = number_option(key, v);
+    else if (key == "crowd_low") o.crowd_low = number_option(key, v);
+    else if (key == "crowd_high") o.crowd_high = number_option(key, v);
     else if (key == "crowd_frames") o.crowd_frames = int_option(key, v, int_range(1, mottrack::kMaxCrowdFrames));
     else if (key == "max_detections") o.max_detections = int_option(key, v, int_range(1, mottrack::kMaxKeptDetections));
     else throw py::value_error("NativeCore: unknown option '" + key + "'");
@@ -229,6 +248,10 @@ class NativeCore {
 // lap.lapjv(cost, extend_cost=True, cost_limit=limit) -> (x, y), with the native solver.
 py::tuple lapjv(const CArray<double>& cost, double cost_limit) {
   if (cost.ndim() != 2) throw py::value_error("cost: expected a 2-D array");
+  if (cost.shape(0) > mottrack::kMaxSolverSide || cost.shape(1) > mottrack::kMaxSolverSide)
+    throw py::value_error("cost: at most " + std::to_string(mottrack::kMaxSolverSide) +
+                          " rows and columns (the solver extends the matrix to a square: side² memory), got " +
+                          std::to_string(cost.shape(0)) + "x" + std::to_string(cost.shape(1)));
   const int rows = static_cast<int>(cost.shape(0)), cols = static_cast<int>(cost.shape(1));
   for (py::ssize_t i = 0; i < cost.size(); ++i)
     if (!std::isfinite(cost.data()[i])) throw py::value_error("cost: expected finite values");

@@ -108,6 +108,33 @@ def test_random_integers_are_judged_the_same(name, value):
     _same_verdict({name: value})
 
 
+@pytest.mark.parametrize("value", ["0.5", b"0.5", True, [0.5], 1 + 2j, object()], ids=repr)
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+def test_a_number_option_of_another_type_gets_the_same_message(name, value):
+    """The native core said pybind11's "Unable to cast Python instance of type <class 'str'> to C++ type
+    '?'" (a RuntimeError naming no option) for a string."""
+    _same_verdict({name: value})
+    assert f"TrackerOptions.{name}: expected a finite number, got {value!r}" == _native_verdict({name: value})
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0.0, None, np.bool_(True), np.bool_(False)], ids=repr)
+def test_gating_of_another_type_gets_the_same_verdict(value):
+    _same_verdict({"gating": value})
+
+
+def test_the_native_solver_refuses_a_matrix_beyond_its_side():
+    """lapjv extends (1, n) to (n, n): 2 GB at n = 16,384. The public path caps the side already."""
+    from mottrack_sdk import _native
+
+    x, y = _native.lapjv(np.zeros((1, 4096)))
+    assert len(x) == 1 and 0 <= x[0] < 4096 and len(y) == 4096
+    for shape in ((1, 4097), (4097, 1)):
+        with pytest.raises(ValueError, match=r"cost: at most 4096 rows and columns .*got " + "x".join(map(str, shape))):
+            _native.lapjv(np.zeros(shape))
+    with pytest.raises(ValueError, match="option names are strings"):
+        _native.NativeCore({1: 0.5})
+
+
 def test_numpy_scalars_are_plain_numbers_to_both():
     options = TrackerOptions(det_thresh=np.float32(0.4), track_buffer=np.int64(12), gating=np.bool_(False),
                              min_hits=np.int32(3), det_quantile=np.float64(0.2), score_window=np.uint16(100))
