@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 
 import numpy as np
 import pytest
 
+from forged_images import forged_png
 from mottrack_sdk import Tracker
 from mottrack_sdk.backends.base import ModelLoadError
 from mottrack_sdk.backends.onnx_wire import encode_varint, read_varint
@@ -136,15 +136,6 @@ def test_bad_tracker_defaults_name_the_model_in_a_bounded_message(tmp_path):
 
 
 # -- image files whose header asks for gigabytes --------------------------------------------------
-def _png(path, width: int, height: int) -> None:
-    """A grey PNG whose header declares width x height, with one compressed row of data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-                     + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize("side", [9000, 20_000, 70_000])
 def test_an_image_whose_header_declares_too_many_pixels_is_skipped_unread(tmp_path, side):
     """A 100-byte PNG declaring 20000x20000 used to cost 2.4 GB as a frame; past OpenCV's own cap it was a
@@ -153,7 +144,7 @@ def test_an_image_whose_header_declares_too_many_pixels_is_skipped_unread(tmp_pa
     import cv2
 
     cv2.imwrite(str(tmp_path / "000001.png"), np.full((32, 32, 3), 90, np.uint8))
-    _png(tmp_path / "000002.png", side, side)
+    forged_png(tmp_path / "000002.png", side, side)
     warnings: list[str] = []
     reader = ImageFolderReader(tmp_path)
     reader.warn = warnings.append

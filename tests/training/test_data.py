@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from forged_images import forged_png  # noqa: E402
 from mottrack_sdk.io import read_mot_txt  # noqa: E402
 from mottrack_sdk.scenes import SceneOptions, write_sequence  # noqa: E402
 from mottrack_training.data import (ConcatFrameDataset, DataFileError, DataOptions, JdeDataset,  # noqa: E402
@@ -379,22 +380,11 @@ def test_zoom_out_options_are_checked():
         DataOptions(zoom_out_min=1.2)
 
 
-def _forged_png(path: Path, width: int, height: int) -> None:
-    """A PNG whose header declares width x height, with almost no data (a decompression bomb)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
-
-
 def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(broken_jde):
     """A 700-byte image declaring 20000x20000 used to be decoded in full (2.7 GB) before any check."""
     pytest.importorskip("PIL", reason="image headers are read with Pillow")
     victim = sorted((broken_jde / "synth" / "images" / "SEQ-1" / "img1").glob("*.jpg"))[1]
-    _forged_png(victim, 20_000, 20_000)
+    forged_png(victim, 20_000, 20_000, colour=True)
     ds = JdeDataset([broken_jde / "synth.train"], PLAIN)
     with pytest.raises(DataFileError, match="declares 400,000,000 pixels, more than a frame may have") as info:
         ds[1]

@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from forged_images import forged_png
 from mottrack_training.distill import PseudoLabelOptions, parse_teacher_specs, pseudo_label
 from pseudo_label_fakes import BlockTeacher, make_frames, run
 
@@ -126,6 +127,7 @@ def test_a_bad_later_source_fails_before_any_labelling(tmp_path, counting, kind)
         make_frames(tmp_path / "big", n=1, size=(160, 96))
         (tmp_path / "big" / "0001.png").rename(bad / "0005.png")
         (bad / "0006.png").write_bytes(b"not a png: left to the reader, which skips it")
+        forged_png(bad / "0002.png", 9000, 9000)  # over the frame cap: the reader skips it too
         message = r"image 0005.png is 160x96 but the first frame is 128x96; a sequence has one image size"
     with pytest.raises(ValueError, match=f"^SOURCE {bad}: .*{message}"):
         counting([good, bad], tmp_path / "ds")

@@ -103,17 +103,23 @@ class LabelSource:
 def _check_one_size(source: Path, paths: Sequence[Path], width: int, height: int) -> None:
     """ValueError naming the first of ``paths`` whose header declares a size other than the first frame's
     (sides compared: OpenCV may turn an image by its EXIF orientation). Headers that cannot be read, and
-    images the reader will skip as too small, are left to the labelling run."""
-    from mottrack_sdk.io.frame_sources import header_size
+    images the reader will skip (too small, or declaring more pixels than a frame may have), are left to
+    the labelling run, which skips them with a warning."""
+    try:
+        from PIL.Image import DecompressionBombError
+    except ImportError:  # no Pillow, no headers: the labelling run checks each frame as it comes
+        return
+    from mottrack_sdk.io.frame_sources import MAX_IMAGE_PIXELS, header_size
     from mottrack_sdk.types import MIN_FRAME_SIDE
 
     expected = sorted((width, height))
     for path in paths:
         try:
             size = header_size(path)
-        except Exception:  # noqa: BLE001 - a decompression bomb: the reader skips it with its own warning
+        except DecompressionBombError:  # the reader skips it with its own warning
             continue
-        if size is None or min(size) < MIN_FRAME_SIDE or sorted(size) == expected:
+        if size is None or min(size) < MIN_FRAME_SIDE or size[0] * size[1] > MAX_IMAGE_PIXELS or \
+                sorted(size) == expected:
             continue
         raise ValueError(f"SOURCE {source}: image {path.name} is {size[0]}x{size[1]} but the first frame is "
                          f"{width}x{height}; a sequence has one image size (put images of other sizes in "
