@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test demo venv bench compare native demo-weights demo-model real-pseudo-labels real-weights real-weights-ft default-model accurate-model research-inria clean
+.PHONY: test demo venv bench compare native demo-weights demo-model real-pseudo-labels real-weights real-weights-ft default-model accurate-model relu-model research-inria clean
 
 venv: $(STAMP)
 
@@ -133,6 +133,14 @@ accurate-model: $(STAMP)
 	$(BIN)/mottrack export --weights training/weights/cstrack_nano_real_ft/weights.pt --precision int8 \
 	  --size 672x384 --calib .cache/pseudo/intel_ms --calib-frames 200 --calib-method entropy \
 	  $(ACCURATE_TRACKER_SET) --out out/cstrack_nano_672x384_int8.onnx
+
+# Experimental, not the default: the shipped weights distilled into a ReLU copy of the network (faster
+# kernels: 1.16x inference at 640x352), exported like accurate-model (benchmarks/README.md "Session 19").
+relu-model: $(STAMP)
+	$(BIN)/mottrack train --config configs/cstrack_nano_relu_distill.yaml
+	$(BIN)/mottrack export --weights runs/cstrack_nano_relu_distill/best.pt --precision int8 \
+	  --size 672x384 --calib .cache/pseudo/intel_ms --calib-frames 200 --calib-method entropy \
+	  $(REAL_TRACKER_SET) $(ACCURATE_TRACKER_SET) --out out/cstrack_nano_relu_672x384_int8.onnx
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

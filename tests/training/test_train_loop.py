@@ -116,7 +116,7 @@ def test_a_run_validates_logs_and_writes_checkpoints(tiny_config, tmp_path, one_
     assert set(state) >= {"model", "ema", "optimizer", "scheduler", "scaler", "rng", "sampler", "criterion"}
     assert state["best"]["metric"] == "hota" and state["best"]["epoch"] == 1
     header = (tmp_path / "steps.csv").read_text().splitlines()[0]
-    assert header == "epoch,step,iteration,lr,loss,box,obj,cls,id,distill,images_per_s"
+    assert header == "epoch,step,iteration,lr,loss,box,obj,cls,id,distill,feature,embedding,images_per_s"
     # the saved weights load into a fresh model of the run's config
     from mottrack_training.model import build_model
 

@@ -142,7 +142,7 @@ def test_ignore_regions_leave_objectness_alone(nano):
 
 
 def test_freeze_patterns(nano):
-    from mottrack_training.engine.trainer import freeze_parameters
+    from mottrack_training.engine.model_setup import freeze_parameters
 
     model = build_model("cstrack_nano")
     count = freeze_parameters(model, ("backbone.stem.*", "*.detection_gate"))
@@ -172,3 +172,36 @@ def test_export_yolox_onnx_records_box_coding(tmp_path, nano):
     boxes, scores, emb, count = session.run(None, {"images": np.random.default_rng(0).random((1, 3, 192, 256),
                                                                                               np.float32)})
     assert int(count[0]) > 0 and np.allclose(np.linalg.norm(emb[: int(count[0])], axis=1), 1.0, atol=1e-4)
+
+
+def test_activation_key_builds_relu_and_refuses_unknown_names():
+    from torch import nn
+
+    relu = build_model("cstrack_nano", activation="relu")
+    assert relu.config.activation == "relu"
+    assert sum(isinstance(m, nn.SiLU) for m in relu.modules()) == 0
+    assert sum(isinstance(m, nn.ReLU) for m in relu.modules()) == 104  # every convolution of backbone, neck, head
+    stored = dataclasses.asdict(relu.config)
+    assert config_from_dict(stored) == relu.config  # packaged weights remember it
+    assert config_from_dict({k: v for k, v in stored.items() if k != "activation"}).activation == "silu"
+    with pytest.raises(ConfigError, match="activation must be one of silu, relu, hardswish, got 'gelu'"):
+        config_from_dict({**stored, "activation": "gelu"})
+    with pytest.raises(ConfigError, match="activation"):
+        config_from_dict({**stored, "activation": 1})
+
+
+def test_activation_changes_the_function_not_the_weights():
+    from mottrack_training.model.activations import set_activation
+
+    torch.manual_seed(0)
+    silu = build_model("cstrack_nano").eval()
+    relu = build_model("cstrack_nano", activation="hardswish").eval()
+    relu.load_state_dict(silu.state_dict())  # same parameter names and shapes
+    images = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        a, b = silu(images, decode=True)[0], relu(images, decode=True)[0]
+        assert not torch.allclose(a, b)
+        assert set_activation(relu, "silu") == 104
+        assert torch.allclose(silu(images, decode=True)[0], relu(images, decode=True)[0])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        set_activation(relu, "tanh")

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mottrack_sdk.io.frame_sources import read_image
-from mottrack_sdk.preprocessing import ResizeTransform, normalize_chw, resize_image
+from mottrack_sdk.preprocessing import ResizeTransform, normalize_chw, pad_in_dtype, resize_image
 from mottrack_training.data.augment import augment_hsv, flip_horizontal, zoom_out
 from mottrack_training.data.options import DataOptions
 
@@ -234,13 +234,16 @@ class FrameDataset(Dataset):
 
     def _make_sample(self, image: np.ndarray, record: FrameRecord, index: int) -> Sample:
         opt = self.options
-        resized, transform = resize_image(image, opt.img_size, opt.resize_mode, opt.pad_value)
         rng = np.random.default_rng([opt.seed, self._epoch, index]) if opt.augment else None
-        # no draws without zoom-out, so the spec's augmentation stays exactly as it was
-        if rng is not None and opt.zoom_out_prob > 0 and rng.random() < opt.zoom_out_prob:
-            scale, position = rng.uniform(opt.zoom_out_min, 1.0), rng.random(2)
-            resized, transform = zoom_out(resized, transform, scale, (position[0], position[1]), opt.pad_value)
-        targets = _to_network_targets(record.labels, transform, opt.min_box_px)
+        # no draws without mosaic / zoom-out, so the spec's augmentation stays exactly as it was
+        if rng is not None and opt.mosaic_prob > 0 and rng.random() < opt.mosaic_prob:
+            resized, transform, targets = self._mosaic(image, record, rng)
+        else:
+            resized, transform = resize_image(image, opt.img_size, opt.resize_mode, opt.pad_value)
+            if rng is not None and opt.zoom_out_prob > 0 and rng.random() < opt.zoom_out_prob:
+                scale, position = rng.uniform(opt.zoom_out_min, 1.0), rng.random(2)
+                resized, transform = zoom_out(resized, transform, scale, (position[0], position[1]), opt.pad_value)
+            targets = _to_network_targets(record.labels, transform, opt.min_box_px)
         if rng is not None:
             augment_hsv(resized, opt.hsv_gains, rng)
             if rng.random() < opt.flip_prob:
@@ -248,6 +251,38 @@ class FrameDataset(Dataset):
         return Sample(image=torch.from_numpy(normalize_chw(resized)), targets=torch.from_numpy(targets),
                       path=str(record.image_path), transform=transform,
                       detection_from_reference=self.detection_from_reference)
+
+    def _mosaic(self, image: np.ndarray, record: FrameRecord,
+                rng: np.random.Generator) -> tuple[np.ndarray, ResizeTransform, np.ndarray]:
+        """An n x n mosaic (``DataOptions.mosaic_prob``): this frame in the first cell, frames drawn from
+        this dataset in the others, each letterboxed into its cell with its boxes. Returns the image,
+        the first cell's transform and the targets of all cells. An unreadable drawn frame leaves its
+        cell padded under ``skip_bad`` (and raises otherwise)."""
+        opt = self.options
+        grid = int(rng.integers(2, opt.mosaic_max_grid + 1))
+        (width, height), cells = opt.img_size, []
+        cell_w, cell_h = width // grid, height // grid
+        canvas = np.full((height, width) + image.shape[2:], pad_in_dtype(opt.pad_value, image.dtype), image.dtype)
+        first = None
+        for cell in range(grid * grid):
+            if cell:
+                record = self.records[int(rng.integers(len(self.records)))]
+                try:
+                    image = self._read_image(record)
+                except DataFileError as exc:
+                    if not opt.skip_bad:
+                        raise
+                    self.skipped.append(SkippedFile(exc.path, exc.reason))
+                    continue
+            tile, fit = resize_image(image, (cell_w, cell_h), "letterbox", opt.pad_value)
+            left, top = (cell % grid) * cell_w, (cell // grid) * cell_h
+            canvas[top:top + cell_h, left:left + cell_w] = tile
+            transform = ResizeTransform(mode="letterbox", frame_size=fit.frame_size, network_size=(width, height),
+                                        scale_xy=fit.scale_xy, pad_xy=(fit.pad_xy[0] + left, fit.pad_xy[1] + top))
+            if cell == 0:
+                first = transform
+            cells.append(_to_network_targets(record.labels, transform, opt.min_box_px))
+        return canvas, first, np.concatenate(cells) if cells else np.zeros((0, 6), np.float32)
 
 
 def _to_network_targets(labels: np.ndarray, transform: ResizeTransform, min_box_px: float) -> np.ndarray:

@@ -29,6 +29,11 @@ class DataOptions:
             ``[zoom_out_min, 1]`` and placed at a random spot of the network input, the rest padded
             (:func:`~mottrack_training.data.augment.zoom_out`): more small people. 0 (the spec) is off.
         zoom_out_min: the smallest zoom-out factor, in (0, 1].
+        mosaic_prob: probability that a sample is a mosaic instead: an n x n grid (n drawn uniformly in
+            ``2..mosaic_max_grid``) of letterboxed frames, the sample's own first and the others drawn
+            from the same source, each frame's boxes mapped into its cell (YOLO's mosaic: more, and
+            smaller, people per image). Zoom-out does not apply to a mosaic. 0 (the spec) is off.
+        mosaic_max_grid: the largest grid of a mosaic, 2 to 4.
         min_visibility: MOTChallenge rows whose visibility is below this are dropped (0 keeps all).
             Boxes that are almost fully hidden teach the ID head the occluder's appearance.
         min_box_px: boxes narrower or shorter than this in network pixels, after clipping to the
@@ -48,6 +53,8 @@ class DataOptions:
     flip_prob: float = 0.5
     zoom_out_prob: float = 0.0
     zoom_out_min: float = 0.5
+    mosaic_prob: float = 0.0
+    mosaic_max_grid: int = 2
     seed: int = 0
     min_visibility: float = 0.1
     min_box_px: float = 2.0
@@ -71,6 +78,9 @@ class DataOptions:
         check_number("DataOptions.flip_prob", self.flip_prob, 0.0, 1.0)
         check_number("DataOptions.zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
         check_number("DataOptions.zoom_out_min", self.zoom_out_min, 0.0, 1.0, open_low=True)
+        check_number("DataOptions.mosaic_prob", self.mosaic_prob, 0.0, 1.0)
+        if type(self.mosaic_max_grid) is not int or self.mosaic_max_grid not in (2, 3, 4):
+            raise ValueError(f"DataOptions.mosaic_max_grid must be 2, 3 or 4, got {self.mosaic_max_grid!r}")
         check_number("DataOptions.min_visibility", self.min_visibility, 0.0, 1.0)
         check_number("DataOptions.min_box_px", self.min_box_px, 0.0, 1e4)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

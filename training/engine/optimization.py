@@ -1,4 +1,4 @@
-"""SGD with YOLOv5 parameter groups, the warm-up + step learning-rate schedule, and weight EMA.
+"""SGD (or AdamW) with YOLOv5 parameter groups, the warm-up + step learning-rate schedule, and weight EMA.
 
 Parameter groups (YOLOv5): ``decay`` (conv / linear weights, weight decay on), ``no_decay``
 (BatchNorm weights and everything 1-D that is not a bias, e.g. REN's λ), ``bias`` (biases, no
@@ -29,8 +29,9 @@ __all__ = ["ModelEma", "WarmupStepSchedule", "build_optimizer"]
 
 
 def build_optimizer(module: nn.Module, lr: float, momentum: float, weight_decay: float,
-                    nesterov: bool = True) -> torch.optim.SGD:
-    """SGD over ``module``'s trainable parameters in three groups: decay, no_decay, bias (see module doc)."""
+                    nesterov: bool = True, kind: str = "sgd") -> torch.optim.Optimizer:
+    """SGD (``kind="adamw"``: AdamW, beta1 = ``momentum``) over ``module``'s trainable parameters in three
+    groups: decay, no_decay, bias (see module doc)."""
     decay, no_decay, bias = [], [], []
     for mod in module.modules():
         for name, param in mod.named_parameters(recurse=False):
@@ -45,7 +46,12 @@ def build_optimizer(module: nn.Module, lr: float, momentum: float, weight_decay:
     groups = [{"params": decay, "weight_decay": weight_decay, "name": "decay"},
               {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
               {"params": bias, "weight_decay": 0.0, "name": "bias"}]
-    return torch.optim.SGD([g for g in groups if g["params"]], lr=lr, momentum=momentum, nesterov=nesterov)
+    groups = [g for g in groups if g["params"]]
+    if kind == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+    if kind != "sgd":
+        raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {kind!r}")
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
 
 
 @dataclass
@@ -78,7 +84,11 @@ class WarmupStepSchedule:
         """Set every group's lr / momentum for this step; returns the lr of the weight group."""
         lr = self.lr
         for group in optimizer.param_groups:
-            group["lr"], group["momentum"] = self.values(step, epoch, group.get("name", "decay"))
+            group["lr"], momentum = self.values(step, epoch, group.get("name", "decay"))
+            if "betas" in group:  # AdamW: momentum is beta1
+                group["betas"] = (momentum, group["betas"][1])
+            else:
+                group["momentum"] = momentum
             if group.get("name", "decay") == "decay":
                 lr = group["lr"]
         return lr

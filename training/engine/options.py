@@ -41,6 +41,7 @@ from mottrack_sdk.preprocessing import ResizeMode
 from mottrack_sdk.scenes.options import SceneOptions
 from mottrack_sdk.tracking.options import TrackerOptions
 from mottrack_training.data.options import DataOptions, check_number
+from mottrack_training.engine.model_setup import ModelOptions
 from mottrack_training.losses.options import LossOptions
 
 __all__ = ["DataConfig", "INT_MAXIMA", "JdeListSource", "LogOptions", "MAX_BATCH", "MAX_COUNT", "MAX_EPOCHS",
@@ -144,32 +145,11 @@ class ExtraValSet:
 
 
 @dataclass(frozen=True)
-class ModelOptions:
-    """``config``: shipped model config name or YAML path; ``overrides``: its top-level keys to replace
-    (e.g. ``{saan: false}``); ``weights``: optional state dict / checkpoint to start from;
-    ``init_onnx``: a YOLOX ONNX file whose backbone / neck / head weights initialise a ``family: yolox``
-    network (before ``weights``); ``freeze``: parameter-name patterns (``fnmatch``, e.g. ``backbone.*``,
-    ``*.detection_gate``) that are not trained."""
-
-    config: str = "cstrack_s"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    weights: str | None = None
-    init_onnx: str | None = None
-    freeze: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.overrides, dict):
-            raise ValueError(f"model.overrides must be a mapping of model config keys, got {self.overrides!r}")
-        from mottrack_training.model.config import load_model_config
-
-        load_model_config(self.config, **self.overrides)  # a bad config or override fails here, before any work
-
-
-@dataclass(frozen=True)
 class DataConfig(DataOptions):
     """Training / validation data: the sources, the loader's batching, and the input pipeline, whose
     fields (``img_size``, ``resize_mode``, ``pad_value``, ``augment``, ``hsv_gains``, ``flip_prob``,
-    ``zoom_out_prob``, ``zoom_out_min``, ``min_visibility``, ``min_box_px``, ``skip_bad``) and checks are
+    ``zoom_out_prob``, ``zoom_out_min``, ``mosaic_prob``, ``mosaic_max_grid``, ``min_visibility``,
+    ``min_box_px``, ``skip_bad``) and checks are
     ``DataOptions``' own. Augmentation is seeded by the run's top-level ``seed``, so ``data.seed`` must
     stay unset."""
 
@@ -203,8 +183,12 @@ class OptimOptions:
     many optimizer steps in total (a checkpoint is written there; resuming continues exactly).
     ``amp``: float16 autocast + GradScaler, used on CUDA only. ``clip_grad_norm``: clip the global
     gradient norm of each optimizer step to this (None: no clipping, the reference's setting).
+    ``optimizer``: ``sgd`` (the spec's) or ``adamw`` (AdamW with beta1 = ``momentum``, the same groups
+    and schedule, ``weight_decay`` decoupled as AdamW applies it; ``nesterov`` unused), e.g. for
+    distilling a network into a copy of another activation.
     """
 
+    optimizer: Literal["sgd", "adamw"] = "sgd"
     epochs: int = 30
     lr: float = 5e-3
     momentum: float = 0.95
@@ -229,6 +213,8 @@ class OptimOptions:
             raise ValueError(f"optim.epochs and optim.nominal_batch must be >= 1, warmup_min_steps >= 0; got "
                              f"{self.epochs}, {self.nominal_batch}, {self.warmup_min_steps}")
         # every float finite: an inf learning rate or a NaN EMA time constant trains to NaN weights silently
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optim.optimizer must be 'sgd' or 'adamw', got {short_repr(self.optimizer)}")
         check_number("optim.lr", self.lr, 0.0, math.inf, open_low=True)
         check_number("optim.momentum", self.momentum, 0.0, 1.0, open_high=True)
         check_number("optim.weight_decay", self.weight_decay, 0.0, math.inf)
@@ -323,6 +309,10 @@ class TrainOptions:
         if any(s.detection == "reference" for s in self.data.train) and self.loss.distill_weight <= 0:
             raise ValueError("a data.train source with detection: reference needs loss.distill_weight > 0 "
                              "(its frames' detection is learnt from the reference network only)")
+        for key in ("reference_activation", "reference_weights"):
+            if getattr(self.model, key) is not None and not self.loss.needs_reference:
+                raise ValueError(f"model.{key} is the distillation reference's: it needs loss.distill_weight, "
+                                 "feature_distill_weight or embedding_distill_weight > 0")
 
     @property
     def out_dir(self) -> Path:

@@ -1,7 +1,8 @@
 """The run's logs on the main process: per-step and per-epoch CSV files, optional TensorBoard events.
 
-``steps.csv``: epoch, step, iteration, lr, loss, box, obj, cls, id, distill, images_per_s (one row per
-optimizer step; losses are per-image means over the step's images, before any batch scaling).
+``steps.csv``: epoch, step, iteration, lr, loss, box, obj, cls, id, distill, feature, embedding,
+images_per_s (one row per optimizer step; losses are per-image means over the step's images, before
+any batch scaling).
 ``epochs.csv``: epoch, step, loss, ap50, hota, mota, idf1, val_seconds, epoch_seconds.
 On resume, rows beyond the checkpoint (written after it by the interrupted run) are dropped first,
 so the files read as one uninterrupted run. TensorBoard is used only if ``tensorboard`` is installed.
@@ -18,7 +19,8 @@ from mottrack_sdk.io import atomic_write
 
 __all__ = ["EPOCH_FIELDS", "STEP_FIELDS", "RunLog"]
 
-STEP_FIELDS = ("epoch", "step", "iteration", "lr", "loss", "box", "obj", "cls", "id", "distill", "images_per_s")
+STEP_FIELDS = ("epoch", "step", "iteration", "lr", "loss", "box", "obj", "cls", "id", "distill", "feature", "embedding",
+               "images_per_s")
 EPOCH_FIELDS = ("epoch", "step", "loss", "ap50", "hota", "mota", "idf1", "val_seconds", "epoch_seconds")
 
 

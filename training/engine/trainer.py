@@ -16,7 +16,6 @@ those of an uninterrupted one (bit-exact on CPU with the same thread count).
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import math
 import random
@@ -32,10 +31,11 @@ from torch.utils.data import DataLoader
 from mottrack_sdk.io import find_sequences
 from mottrack_sdk.io.output_paths import check_output_folder
 from mottrack_training.data import collate
-from mottrack_training.engine.checkpoint import (capture_rng_state, load_checkpoint, load_model_weights,
+from mottrack_training.engine.checkpoint import (capture_rng_state, load_checkpoint,
                                                  restore_rng_state, save_checkpoint)
 from mottrack_training.engine.distributed import (DistContext, ShardedBatchSampler, barrier, gather_objects,
                                                   init_distributed)
+from mottrack_training.engine.model_setup import build_training_model, distillation_reference, init_class_prior
 from mottrack_training.engine.optimization import ModelEma, WarmupStepSchedule, build_optimizer
 from mottrack_training.engine.options import TrainOptions
 from mottrack_training.engine.run_log import RunLog
@@ -43,7 +43,7 @@ from mottrack_training.engine.sources import build_train_dataset, prepare_source
 from mottrack_training.engine.validation import ValidationResult, validate_sequences
 from mottrack_training.losses import CSTrackCriterion, ModelWithLoss
 from mottrack_training.losses.criterion import TERMS
-from mottrack_training.model import build_model
+from mottrack_training.model.activations import ActivationAnneal
 
 __all__ = ["TrainSummary", "Trainer", "init_class_prior"]
 
@@ -58,40 +58,6 @@ class TrainSummary:
     epochs: list[dict[str, float]]
     best: dict[str, Any]
     stopped_early: bool
-
-
-def init_class_prior(model: torch.nn.Module) -> None:
-    """YOLOv5's class-logit prior ``log(0.6 / (nc - 0.99))`` (σ ≈ 0.98 for one class).
-
-    The decoded score is σ(obj)·σ(cls) and with one class the class logit gets no loss, so without
-    this prior (the model's default bias init gives σ(cls) ≈ 0.5) no score could pass 0.5.
-    Anchor-free (YOLOX) heads keep their own initialisation.
-    """
-    head = model.detect
-    if not hasattr(head, "convs"):
-        return
-    with torch.no_grad():
-        for conv in head.convs:
-            bias = conv.bias.view(head.num_anchors, head.num_outputs)
-            bias[:, 5:] = math.log(0.6 / (head.num_classes - 0.99))
-
-
-def freeze_parameters(model: torch.nn.Module, patterns: tuple[str, ...]) -> int:
-    """Stop training the parameters whose names match one of ``patterns`` (fnmatch); returns how many.
-
-    A pattern that matches nothing is an error (a typo would silently train everything).
-    """
-    import fnmatch
-
-    count = 0
-    for pattern in patterns:
-        matched = [p for name, p in model.named_parameters() if fnmatch.fnmatchcase(name, pattern)]
-        if not matched:
-            raise ValueError(f"model.freeze: pattern {pattern!r} matches no parameter of {model.config.name}")
-        for param in matched:
-            count += int(param.requires_grad)
-            param.requires_grad_(False)
-    return count
 
 
 def seed_everything(seed: int) -> None:
@@ -133,20 +99,11 @@ class Trainer:
             if options.val.every_epochs else []
 
         seed_everything(options.seed)  # identical model init on every rank
-        self.model = build_model(options.model.config, **options.model.overrides)
-        init_class_prior(self.model)
-        if options.model.init_onnx:
-            from mottrack_training.model.yolox_onnx import load_yolox_onnx
-
-            load_yolox_onnx(self.model, options.model.init_onnx)
-        if options.model.weights:
-            self.model.load_state_dict(load_model_weights(options.model.weights))
-        frozen = freeze_parameters(self.model, options.model.freeze)
+        self.model, frozen = build_training_model(options.model)
         if frozen:
             self._print(f"frozen (model.freeze): {frozen} parameter tensors")
         self.model.to(self.device)
-        # the network as fine-tuning starts, frozen: the distillation term's reference (LossOptions.distill_weight)
-        reference = copy.deepcopy(self.model) if options.loss.distill_weight > 0 else None
+        reference = distillation_reference(self.model, options.model) if options.loss.needs_reference else None
         self.criterion = CSTrackCriterion.for_model(self.model, self.dataset.num_identities, options.loss)
         self.criterion.to(self.device)
         self.net = ModelWithLoss(self.model, self.criterion, amp=self.amp, reference=reference)
@@ -160,7 +117,7 @@ class Trainer:
         self.accumulate = max(round(opt.nominal_batch / world_batch), 1)
         self.optimizer = build_optimizer(self.net, opt.lr, opt.momentum,
                                          opt.weight_decay * world_batch * self.accumulate / opt.nominal_batch,
-                                         opt.nesterov)
+                                         opt.nesterov, opt.optimizer)
         self.sampler = ShardedBatchSampler(len(self.dataset), data.batch_size, self.ctx.world_size, self.ctx.rank,
                                            options.seed)
         self.steps_per_epoch = math.ceil(self.sampler.batches_per_epoch / self.accumulate)
@@ -168,6 +125,10 @@ class Trainer:
         self.schedule = WarmupStepSchedule(opt.lr, opt.momentum, warmup, opt.milestones, opt.gamma,
                                            opt.warmup_momentum, opt.warmup_bias_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.anneal = None  # model.activation_anneal: activations blend to the network's own (set every step)
+        if options.model.activation_anneal > 0:
+            self.anneal = ActivationAnneal(self.model, options.model.reference_activation,  # of all epochs' steps
+                                           round(options.model.activation_anneal * opt.epochs * self.steps_per_epoch))
         self.ema = ModelEma(self.model, opt.ema_decay, opt.ema_tau) if opt.ema else None
         seed_everything(options.seed + 7919 * self.ctx.rank)  # per-rank streams from here on
         self.epoch = self.batch_in_epoch = self.step = self.iteration = 0
@@ -220,6 +181,9 @@ class Trainer:
         group_size, group_start = 0, time.perf_counter()
         self.ddp.train()
         for micro, batch in enumerate(loader, start=self.batch_in_epoch):
+            if self.anneal is not None and self.anneal.apply(self.step, self.ema.module if self.ema else None):
+                self._print(f"step {self.step}: activation annealed to {self.model.config.activation}")
+                self.anneal = None
             group_end = (micro + 1) % self.accumulate == 0 or micro + 1 == total
             batch = batch.to(self.device, non_blocking=True)
             sync = contextlib.nullcontext() if group_end or not self.ctx.distributed else self.ddp.no_sync()

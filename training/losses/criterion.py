@@ -3,6 +3,8 @@
     total = box + obj + cls + id_weight · id          (spec: box + obj + 0.02·id; cls only if nc > 1)
             + distill_weight · distill                (only with a frozen reference network, see
                                                        :mod:`.distillation`)
+            + feature_distill_weight · feature        (the same reference's feature maps and
+            + embedding_distill_weight · embedding     embeddings, :mod:`.feature_distillation`)
 
 Every term is a mean over this batch (positives, cells or GT rows): a batch of B images yields the
 loss of an "average image". The trainer multiplies by the images of a micro-batch before
@@ -11,6 +13,7 @@ the scale the reference learning rate (5e-3) was tuned for.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,19 +23,19 @@ from torch import nn
 from mottrack_training.losses.assignment import LevelTargets, assign_targets
 from mottrack_training.losses.detection import detection_loss
 from mottrack_training.losses.distillation import reference_distillation
+from mottrack_training.losses.feature_distillation import StageTaps, embedding_distillation, feature_distillation
 from mottrack_training.losses.identity import JdeIdentityLoss, target_embeddings
 from mottrack_training.losses.ihoim import IHoimLoss
 from mottrack_training.losses.options import LossOptions
 
-__all__ = ["CSTrackCriterion", "LossOutput", "ModelWithLoss", "ignore_cells", "sample_background"]
+__all__ = ["CSTrackCriterion", "FeaturePair", "LossOutput", "ModelWithLoss", "ignore_cells", "sample_background"]
 
-TERMS = ("box", "obj", "cls", "id", "distill")
+TERMS = ("box", "obj", "cls", "id", "distill", "feature", "embedding")
 
 
 @dataclass
 class LossOutput:
-    """``total``: the scalar to optimise; ``terms``: detached unweighted-by-batch parts (box, obj, cls, id,
-    distill)."""
+    """``total``: the scalar to optimise; ``terms``: detached unweighted-by-batch parts (:data:`TERMS`)."""
 
     total: torch.Tensor
     terms: dict[str, torch.Tensor]
@@ -124,14 +127,16 @@ class CSTrackCriterion(nn.Module):
 
     def forward(self, raw_levels: Sequence[torch.Tensor], embeddings: torch.Tensor | Sequence[torch.Tensor],
                 targets: torch.Tensor, reference: Sequence[torch.Tensor] | None = None,
-                from_reference: torch.Tensor | None = None) -> LossOutput:
+                from_reference: torch.Tensor | None = None, features: FeaturePair | None = None) -> LossOutput:
         """Raw head outputs (train mode), embeddings and targets (T, 7) -> :class:`LossOutput`.
 
         Target rows with class < 0 are ignore regions: no positive, no ID, and the cells whose centre
         lies inside one are left out of the objectness loss. ``reference``: the raw outputs of the
         frozen starting network on the same images, for the distillation term (``distill_weight``).
         ``from_reference`` (B,) bool: images whose detection follows ``reference`` alone (no
-        detection loss on them; their boxes still train identities).
+        detection loss on them; their boxes still train identities). ``features``: the stage outputs
+        of this network and of the reference on the same images, and the reference's embeddings
+        (``feature_distill_weight`` / ``embedding_distill_weight``).
         """
         opt = self.options
         device = raw_levels[0].device
@@ -159,8 +164,14 @@ class CSTrackCriterion(nn.Module):
         id_positives = positives if from_reference is None else self.assign(raw_levels, id_targets)
         terms["id"] = self._identity_loss(embeddings, id_targets, id_positives)
         terms["distill"] = distill
+        terms["feature"] = terms["embedding"] = distill.new_zeros(())
+        if features is not None and opt.feature_distill_weight > 0:
+            terms["feature"] = feature_distillation(features.student, features.reference)
+        if features is not None and opt.embedding_distill_weight > 0:
+            terms["embedding"] = embedding_distillation(embeddings, features.reference_embeddings)
         total = terms["box"] + terms["obj"] + terms["cls"] + opt.id_weight * terms["id"] \
-            + opt.distill_weight * distill
+            + opt.distill_weight * distill + opt.feature_distill_weight * terms["feature"] \
+            + opt.embedding_distill_weight * terms["embedding"]
         return LossOutput(total, {k: terms[k].detach() for k in TERMS})
 
     def _identity_loss(self, embeddings: torch.Tensor | Sequence[torch.Tensor], targets: torch.Tensor,
@@ -173,6 +184,16 @@ class CSTrackCriterion(nn.Module):
             return self.identity(rows, ids)
         background = sample_background(maps[0], targets, self.options.ihoim_background_per_image)
         return self.identity(rows, ids, background)
+
+
+@dataclass
+class FeaturePair:
+    """What feature distillation compares: this network's and the reference's stage outputs
+    (:class:`~mottrack_training.losses.feature_distillation.StageTaps`) and the reference's embeddings."""
+
+    student: dict[str, list[torch.Tensor]]
+    reference: dict[str, list[torch.Tensor]]
+    reference_embeddings: torch.Tensor | Sequence[torch.Tensor]
 
 
 class ModelWithLoss(nn.Module):
@@ -203,11 +224,19 @@ class ModelWithLoss(nn.Module):
     def forward(self, images: torch.Tensor, targets: torch.Tensor,
                 from_reference: torch.Tensor | None = None) -> LossOutput:
         device_type = images.device.type
+        opt = self.criterion.options
+        with_features = self.reference is not None and (opt.feature_distill_weight > 0
+                                                        or opt.embedding_distill_weight > 0)
+        features = None
         with torch.autocast(device_type=device_type, dtype=torch.float16, enabled=self.amp):
-            raw, embeddings = self.model(images, decode=False)
+            with StageTaps(self.model) if with_features else contextlib.nullcontext() as taps:
+                raw, embeddings = self.model(images, decode=False)
             reference = None
             if self.reference is not None:
-                with torch.no_grad():
-                    reference = self.reference(images, decode=False)[0]
+                reference_taps = StageTaps(self.reference) if with_features else contextlib.nullcontext()
+                with torch.no_grad(), reference_taps:
+                    reference, reference_embeddings = self.reference(images, decode=False)
+                if with_features:
+                    features = FeaturePair(taps.outputs, reference_taps.outputs, reference_embeddings)
         with torch.autocast(device_type=device_type, enabled=False):
-            return self.criterion(raw, embeddings, targets, reference, from_reference)
+            return self.criterion(raw, embeddings, targets, reference, from_reference, features)

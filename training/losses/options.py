@@ -32,6 +32,12 @@ class LossOptions:
             network as it started, and everything (boxes too) on frames of ``detection: reference``
             sources (0: off). Learning new scenes (synthetic figures) then cannot move what the
             detector already did on the real footage.
+        feature_distill_weight: weight of the term that holds the backbone, neck and REN ReID feature
+            maps of every image to the frozen reference's (:mod:`.feature_distillation`; 0: off). For
+            rebuilding a network whose layers all changed, e.g. with another activation
+            (``model.reference_activation``).
+        embedding_distill_weight: weight of the term that holds the SAAN embedding map's direction
+            (1 - cosine, every cell) to the reference's (0: off).
     Identity:
         id_loss: ``"ce"`` (JDE: scaled-cosine cross-entropy over a bias-free linear classifier) or
             ``"ihoim"`` (the second paper's improved hierarchical OIM loss, section 3.2).
@@ -49,6 +55,8 @@ class LossOptions:
     cls_weight: float = 0.5
     score_targets: ScoreTargets = "yolov5"
     distill_weight: float = 0.0
+    feature_distill_weight: float = 0.0
+    embedding_distill_weight: float = 0.0
     level_weights: tuple[float, ...] = (4.0, 1.0, 0.4)
     id_loss: IdLossKind = "ce"
     id_weight: float = 0.02
@@ -58,7 +66,8 @@ class LossOptions:
     ihoim_background_per_image: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("box_weight", "obj_weight", "cls_weight", "id_weight", "distill_weight"):
+        for name in ("box_weight", "obj_weight", "cls_weight", "id_weight", "distill_weight",
+                     "feature_distill_weight", "embedding_distill_weight"):
             _check_number(name, getattr(self, name), 0.0, math.inf)
         _check_number("anchor_threshold", self.anchor_threshold, 1.0, math.inf)
         _check_number("ihoim_temperature", self.ihoim_temperature, 1e-4, 10.0)
@@ -75,6 +84,11 @@ class LossOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"LossOptions.{name} must be an integer >= 1, got {value!r}")
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether a term compares the network with a frozen reference network."""
+        return self.distill_weight > 0 or self.feature_distill_weight > 0 or self.embedding_distill_weight > 0
 
 
 def _check_number(name: str, value: object, low: float, high: float) -> None:

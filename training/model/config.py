@@ -30,6 +30,8 @@ BLOCK_FIELDS: dict[str, frozenset[str]] = {
     "Concat": frozenset(),
 }
 PREVIOUS = "previous"  # the input name meaning "the layer just before"
+# The activation every convolution of a YOLOX-family backbone, neck and head ends in (``activation``).
+YOLOX_ACTIVATIONS = ("silu", "relu", "hardswish")
 
 
 class ConfigError(ValueError):
@@ -108,7 +110,10 @@ class YoloxModelConfig:
     ``width_multiple``. ``ren_detection_gate``: REN's relation term on the detection branch is
     multiplied by a learned per-level gate that starts at 0, so a pretrained head first sees its own
     features. ``assign_anchors``: one (w, h) per level (input pixels) for the training loss's
-    positive assignment only (the head is anchor-free).
+    positive assignment only (the head is anchor-free). ``activation``: what every convolution of the
+    backbone, neck and head ends in (:data:`YOLOX_ACTIVATIONS`); YOLOX's own is ``silu`` (the COCO
+    weights were trained with it), ``relu`` fuses into the convolution in ONNX Runtime's and TensorRT's
+    kernels (1.16x inference at 640x352 here, benchmarks/README.md "Session 18") but needs training.
     """
 
     name: str
@@ -126,6 +131,7 @@ class YoloxModelConfig:
     saan_channels: int = 128
     saan_attention_channels: int = 64
     assign_anchors: tuple[tuple[float, float], ...] = ((12.0, 30.0), (30.0, 75.0), (75.0, 190.0))
+    activation: str = "silu"
     source: str = field(default="<memory>", compare=False)
 
     def channels(self, unscaled: int) -> int:
@@ -213,6 +219,11 @@ def parse_yolox_config(raw: dict[str, Any], source: str = "<memory>") -> YoloxMo
     if len(config.assign_anchors) != 3 or any(len(a) != 2 or min(a) <= 0 for a in config.assign_anchors):
         raise ConfigError(f"{source}: assign_anchors must be three [w, h] > 0 (P3, P4, P5), "
                           f"got {config.assign_anchors!r}")
+    if config.activation not in YOLOX_ACTIVATIONS:
+        from mottrack_sdk.config import short_repr
+
+        raise ConfigError(f"{source}: activation must be one of {', '.join(YOLOX_ACTIVATIONS)}, "
+                          f"got {short_repr(config.activation)}")
     return dataclasses.replace(config, source=source)
 
 

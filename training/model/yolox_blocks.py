@@ -33,7 +33,8 @@ __all__ = ["CSPDarknet", "ConvAct", "DepthwiseSeparable", "YoloxHead", "YoloxPaf
 
 
 class ConvAct(nn.Module):
-    """Conv2d (with bias: BatchNorm folded) + SiLU, "same" padding: YOLOX's ``BaseConv``."""
+    """Conv2d (with bias: BatchNorm folded) + SiLU (or another activation:
+    :func:`~mottrack_training.model.activations.set_activation`), "same" padding: YOLOX's ``BaseConv``."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
         super().__init__()

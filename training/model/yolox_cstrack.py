@@ -15,6 +15,7 @@ from __future__ import annotations
 from mottrack_training.model.config import YoloxModelConfig
 from mottrack_training.model.cstrack import OneShotNetwork
 from mottrack_training.model.ren import PerLevelReciprocalNetworks
+from mottrack_training.model.activations import set_activation
 from mottrack_training.model.yolox_blocks import CSPDarknet, YoloxHead, YoloxPafpn
 
 __all__ = ["YoloxCSTrack"]
@@ -42,3 +43,5 @@ class YoloxCSTrack(OneShotNetwork):
                                 config.assign_anchors, config.depthwise)
         self.num_anchors = self.detect.num_anchors
         self._build_embedding_path(config)
+        if config.activation != "silu":
+            set_activation(self, config.activation)
