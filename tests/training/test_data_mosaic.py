@@ -89,3 +89,22 @@ def test_mosaic_options_are_checked():
     for bad in (1, 5, True, 2.0):
         with pytest.raises(ValueError, match="mosaic_max_grid must be 2, 3 or 4"):
             DataOptions(mosaic_max_grid=bad)
+
+
+def test_a_bad_drawn_frame_leaves_its_cell_empty_under_skip_bad(boxes_root, tmp_path):
+    import shutil
+
+    seq = tmp_path / "BOXES"
+    shutil.copytree(boxes_root, seq)
+    (seq / "img1" / "000003.png").write_bytes(b"not a png")
+    strict = MotSequenceDataset(seq, _options(mosaic_prob=1.0))
+    lenient = MotSequenceDataset(seq, _options(mosaic_prob=1.0, skip_bad=True))
+    drawn_bad = [i for i in range(len(lenient)) if i != 2]
+    with pytest.warns(UserWarning, match="skipping bad image .*000003.png"):
+        counts = [len(lenient[i].targets) for i in drawn_bad]
+    assert lenient.skipped and all(s.path.endswith("000003.png") for s in lenient.skipped)
+    assert min(counts) < 4  # a cell whose frame could not be read holds no box
+    from mottrack_training.data import DataFileError
+
+    with pytest.raises(DataFileError, match="000003.png"):
+        [strict[i] for i in drawn_bad]

@@ -207,17 +207,23 @@ class FrameDataset(Dataset):
         n = len(self.records)
         for attempt in range(n):
             record = self.records[(index + attempt) % n]
-            try:
-                image = self._read_image(record)
-            except DataFileError as exc:
-                if not self.options.skip_bad:
-                    raise
-                self.skipped.append(SkippedFile(exc.path, exc.reason))
-                warnings.warn(f"skipping bad image {exc.path} ({exc.reason}); skipped so far in this "
-                              f"process: {len(self.skipped)}", stacklevel=2)
-                continue
-            return self._make_sample(image, record, (index + attempt) % n)
+            image = self._read_or_skip(record)
+            if image is not None:
+                return self._make_sample(image, record, (index + attempt) % n)
         raise DataFileError(self.records[index % n].image_path, "no readable image left in the dataset")
+
+    def _read_or_skip(self, record: FrameRecord) -> np.ndarray | None:
+        """The record's image; None for a bad one under ``skip_bad`` (counted and warned about), which
+        raises :class:`DataFileError` otherwise."""
+        try:
+            return self._read_image(record)
+        except DataFileError as exc:
+            if not self.options.skip_bad:
+                raise
+            self.skipped.append(SkippedFile(exc.path, exc.reason))
+            warnings.warn(f"skipping bad image {exc.path} ({exc.reason}); skipped so far in this "
+                          f"process: {len(self.skipped)}", stacklevel=3)
+            return None
 
     def _read_image(self, record: FrameRecord) -> np.ndarray:
         path = record.image_path
@@ -257,7 +263,7 @@ class FrameDataset(Dataset):
         """An n x n mosaic (``DataOptions.mosaic_prob``): this frame in the first cell, frames drawn from
         this dataset in the others, each letterboxed into its cell with its boxes. Returns the image,
         the first cell's transform and the targets of all cells. An unreadable drawn frame leaves its
-        cell padded under ``skip_bad`` (and raises otherwise)."""
+        cell padded under ``skip_bad`` (warned about; it raises otherwise)."""
         opt = self.options
         grid = int(rng.integers(2, opt.mosaic_max_grid + 1))
         (width, height), cells = opt.img_size, []
@@ -267,12 +273,8 @@ class FrameDataset(Dataset):
         for cell in range(grid * grid):
             if cell:
                 record = self.records[int(rng.integers(len(self.records)))]
-                try:
-                    image = self._read_image(record)
-                except DataFileError as exc:
-                    if not opt.skip_bad:
-                        raise
-                    self.skipped.append(SkippedFile(exc.path, exc.reason))
+                image = self._read_or_skip(record)
+                if image is None:
                     continue
             tile, fit = resize_image(image, (cell_w, cell_h), "letterbox", opt.pad_value)
             left, top = (cell % grid) * cell_w, (cell // grid) * cell_h
@@ -282,7 +284,7 @@ class FrameDataset(Dataset):
             if cell == 0:
                 first = transform
             cells.append(_to_network_targets(record.labels, transform, opt.min_box_px))
-        return canvas, first, np.concatenate(cells) if cells else np.zeros((0, 6), np.float32)
+        return canvas, first, np.concatenate(cells)  # the first cell is always there
 
 
 def _to_network_targets(labels: np.ndarray, transform: ResizeTransform, min_box_px: float) -> np.ndarray:

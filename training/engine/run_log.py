@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mottrack_sdk.io import atomic_write
+from mottrack_training.losses.criterion import TERMS
 
 __all__ = ["EPOCH_FIELDS", "STEP_FIELDS", "RunLog"]
 
-STEP_FIELDS = ("epoch", "step", "iteration", "lr", "loss", "box", "obj", "cls", "id", "distill", "feature", "embedding",
-               "images_per_s")
+STEP_FIELDS = ("epoch", "step", "iteration", "lr", "loss", *TERMS, "images_per_s")
 EPOCH_FIELDS = ("epoch", "step", "loss", "ap50", "hota", "mota", "idf1", "val_seconds", "epoch_seconds")
 
 

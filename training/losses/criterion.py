@@ -214,6 +214,9 @@ class ModelWithLoss(nn.Module):
         if reference is not None:
             reference.requires_grad_(False)
             reference.eval()
+        opt = criterion.options
+        self.with_features = reference is not None and (opt.feature_distill_weight > 0
+                                                        or opt.embedding_distill_weight > 0)
 
     def train(self, mode: bool = True) -> "ModelWithLoss":
         super().train(mode)
@@ -224,10 +227,7 @@ class ModelWithLoss(nn.Module):
     def forward(self, images: torch.Tensor, targets: torch.Tensor,
                 from_reference: torch.Tensor | None = None) -> LossOutput:
         device_type = images.device.type
-        opt = self.criterion.options
-        with_features = self.reference is not None and (opt.feature_distill_weight > 0
-                                                        or opt.embedding_distill_weight > 0)
-        features = None
+        with_features, features = self.with_features, None
         with torch.autocast(device_type=device_type, dtype=torch.float16, enabled=self.amp):
             with StageTaps(self.model) if with_features else contextlib.nullcontext() as taps:
                 raw, embeddings = self.model(images, decode=False)

@@ -18,12 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mottrack_training.model.config import YOLOX_ACTIVATIONS
 from mottrack_training.model.yolox_blocks import ConvAct
 
 __all__ = ["ACTIVATIONS", "ActivationAnneal", "BlendedActivation", "blend_activations", "set_activation",
            "set_blend_alpha"]
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "hardswish": nn.Hardswish}
+# the config's names (model config key ``activation``), in its order
+ACTIVATIONS: dict[str, type[nn.Module]] = dict(zip(YOLOX_ACTIVATIONS, (nn.SiLU, nn.ReLU, nn.Hardswish), strict=True))
 
 
 def _check_name(name: str) -> None:
@@ -31,17 +33,22 @@ def _check_name(name: str) -> None:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
 
 
+def _replace_activations(module: nn.Module, make) -> int:
+    """``child.act = make()`` for every :class:`ConvAct` inside ``module``; returns how many."""
+    count = 0
+    for child in module.modules():
+        if isinstance(child, ConvAct):
+            child.act = make()
+            count += 1
+    return count
+
+
 def set_activation(module: nn.Module, name: str) -> int:
     """Give every :class:`ConvAct` inside ``module`` the activation ``name`` (a key of ``ACTIVATIONS``);
     returns how many were set (0 for a network without YOLOX blocks). The weights are untouched: a
     network trained with another activation computes something else until it is trained again."""
     _check_name(name)
-    count = 0
-    for child in module.modules():
-        if isinstance(child, ConvAct):
-            child.act = ACTIVATIONS[name](inplace=True)
-            count += 1
-    return count
+    return _replace_activations(module, lambda: ACTIVATIONS[name](inplace=True))
 
 
 class BlendedActivation(nn.Module):
@@ -70,12 +77,7 @@ class BlendedActivation(nn.Module):
 def blend_activations(module: nn.Module, first: str, second: str) -> int:
     """Give every :class:`ConvAct` inside ``module`` a :class:`BlendedActivation` from ``first`` to
     ``second`` at alpha 0 (computing exactly ``first``); returns how many."""
-    count = 0
-    for child in module.modules():
-        if isinstance(child, ConvAct):
-            child.act = BlendedActivation(first, second)
-            count += 1
-    return count
+    return _replace_activations(module, lambda: BlendedActivation(first, second))
 
 
 def set_blend_alpha(module: nn.Module, alpha: float) -> int:

@@ -12,10 +12,10 @@ Decoding differs from the anchor head (:mod:`.yolox_blocks`): ``cx = (tx + gx)·
 """
 from __future__ import annotations
 
+from mottrack_training.model.activations import set_activation
 from mottrack_training.model.config import YoloxModelConfig
 from mottrack_training.model.cstrack import OneShotNetwork
 from mottrack_training.model.ren import PerLevelReciprocalNetworks
-from mottrack_training.model.activations import set_activation
 from mottrack_training.model.yolox_blocks import CSPDarknet, YoloxHead, YoloxPafpn
 
 __all__ = ["YoloxCSTrack"]
