@@ -12,7 +12,8 @@ with the model's own ``tracker_defaults`` (``--set KEY=VALUE``: a ``TrackerOptio
   are pedestrians): HOTA / MOTA / IDF1 by TrackEval;
 - ``../shared/data/MOT17-mini/train`` (39 real frames of 7 sequences): detection AP50 of the boxes the
   model returns (score >= its in-graph floor), gt rows conf 1, class 1, visibility >= 0.25, others
-  ignored; and HOTA / MOTA / IDF1 of tracking its 7 clips of 4-8 frames (MOT17 rules: dense real
+  ignored, over all, per sequence and per person height as the network sees it (< 32, 32-64, 64-128,
+  >= 128 px after the resize; COCO's area-range rule with heights); and HOTA / MOTA / IDF1 of tracking its 7 clips of 4-8 frames (MOT17 rules: dense real
   scenes; a clip's first frame confirms its tracks at once, later births rarely within 4-8 frames);
 - held-out synthetic sequences (seed 2, ``.cache/synthetic/test-seed2``, written by
   ``mottrack package-weights``) when present: HOTA / MOTA / IDF1 and AP50;
@@ -42,31 +43,56 @@ def _backend_options(cpu_int8: str):
     return OnnxRuntimeOptions(cpu_int8=cpu_int8)
 
 
+# AP50 by person height as the network sees it (box height x the frame's resize scale), in pixels
+HEIGHT_BUCKETS = ((0.0, 32.0), (32.0, 64.0), (64.0, 128.0), (128.0, float("inf")))
+
+
+def _bucket_name(lo: float, hi: float) -> str:
+    return f"<{hi:g}" if lo == 0 else (f">={lo:g}" if hi == float("inf") else f"{lo:g}-{hi:g}")
+
+
+def network_scale(tracker, frame_shape: tuple[int, ...]) -> float:
+    """Network pixels per frame pixel, vertically, of ``tracker``'s detector for a frame of ``frame_shape``."""
+    md = tracker.detector.metadata
+    (net_w, net_h), (h, w) = tracker.detector.input_size, frame_shape[:2]
+    return net_h / h if md.resize_mode == "stretch" else min(net_w / w, net_h / h)
+
+
 def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, min_visibility: float,
               changes: dict | None = None) -> dict:
     """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=..., **changes).update(frame)`` over
     ``sequences`` (the model's own ``tracker_defaults`` with ``changes`` on top), and AP50 of the
-    detections those frames gave (``Tracker.last_detections``: the boxes the model returns; gt visible >= ``min_visibility``)."""
+    detections those frames gave (``Tracker.last_detections``: the boxes the model returns; gt visible >= ``min_visibility``):
+    over all, per sequence (``AP50_per_sequence``) and per person height in network pixels
+    (``AP50_by_height``, :data:`HEIGHT_BUCKETS`, with how many gt boxes each holds; AP50 None for none)."""
     from mottrack_sdk import Tracker
     from mottrack_sdk.io import read_mot_txt
     from mottrack_training.engine.metrics import DetectionAP
     from mottrack_training.engine.validation import gt_split, sequence_frames
 
     ap = DetectionAP()
-    per_sequence = {}
+    by_height = {bucket: DetectionAP(bucket) for bucket in HEIGHT_BUCKETS}
+    per_sequence, ap_per_sequence = {}, {}
     for seq in sequences:
         gt = read_mot_txt(seq / "gt" / "gt.txt")
         frames, frame_rate = sequence_frames(seq)
         tracker = Tracker(model=model, frame_rate=frame_rate, backend_options=_backend_options(cpu_int8),
                           **(changes or {}))
-        rows = []
+        rows, seq_ap = [], DetectionAP()
         for frame, path in frames:
-            rows += [(frame, t.track_id, *t.tlwh, t.score) for t in tracker.update(cv2.imread(str(path)))]
-            dets = tracker.last_detections
-            ap.add(dets.xyxy, dets.scores, *gt_split(gt, frame, min_visibility))
+            image = cv2.imread(str(path))
+            rows += [(frame, t.track_id, *t.tlwh, t.score) for t in tracker.update(image)]
+            dets, (gt_boxes, ignore) = tracker.last_detections, gt_split(gt, frame, min_visibility)
+            scale = network_scale(tracker, image.shape)
+            for acc in (ap, seq_ap, *by_height.values()):
+                acc.add(dets.xyxy, dets.scores, gt_boxes, ignore, scale=scale)
         tracker.close()
         per_sequence[seq] = rows
-    return {**score_tracks(per_sequence, benchmark), "AP50": round(100.0 * ap.ap50(), 2)}
+        ap_per_sequence[seq.name] = round(100.0 * seq_ap.ap50(), 2)
+    heights = {_bucket_name(*b): {"AP50": round(100.0 * acc.ap50(), 2) if acc.num_gt else None, "gt": acc.num_gt}
+               for b, acc in by_height.items()}  # None: no person of that height
+    return {**score_tracks(per_sequence, benchmark), "AP50": round(100.0 * ap.ap50(), 2),
+            "AP50_per_sequence": ap_per_sequence, "AP50_by_height": heights}
 
 
 def score_tracks(per_sequence: dict[Path, list[tuple]], benchmark: str) -> dict[str, float]:
@@ -167,7 +193,10 @@ def main() -> int:
     out["seconds"] = round(time.perf_counter() - start, 1)
     for name, metrics in out.items():
         if isinstance(metrics, dict):
-            print(f"{name}: " + "  ".join(f"{k} {v}" for k, v in metrics.items()))
+            print(f"{name}: " + "  ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
+            if "AP50_by_height" in metrics:
+                print("  AP50 by height in network px: " + "  ".join(
+                    f"{k} {v['AP50']} ({v['gt']} gt)" for k, v in metrics["AP50_by_height"].items()))
     if args.json:
         write_json(args.json, out)
     return 0

@@ -203,3 +203,25 @@ def test_adamw_takes_the_groups_and_the_schedules_momentum_as_beta1():
     assert adamw.param_groups[0]["lr"] == pytest.approx(5e-4)
     with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adamw'"):
         build_optimizer(model, 1e-3, 0.9, 0.0, kind="lion")
+
+
+def test_activation_parts_change_only_the_named_parts_and_the_anneal_blends_only_those():
+    from mottrack_training.model.config import ConfigError, config_from_dict
+
+    model = build_model("cstrack_nano", activation="relu", activation_parts=["neck", "detect"], **SMALL)
+    assert model.config.activation_parts == ("neck", "detect")
+    assert _count(model.backbone, nn.SiLU) == 47 and _count(model.backbone, nn.ReLU) == 0
+    assert _count(model.neck, nn.ReLU) == 30 and _count(model.detect, nn.ReLU) == 27
+    stored = dataclasses.asdict(model.config)
+    assert config_from_dict(stored) == model.config  # packaged weights rebuild the same network
+    for bad in (["neck", "neck"], [], ["saan"]):
+        with pytest.raises(ConfigError, match="activation_parts must be a non-empty list of distinct parts"):
+            config_from_dict({**stored, "activation_parts": bad})
+    for bad in ("neck", 3):
+        with pytest.raises(ConfigError, match="activation_parts: expected a list"):
+            config_from_dict({**stored, "activation_parts": bad})
+    anneal = ActivationAnneal(model, "silu", steps=2)
+    assert _count(model, BlendedActivation) == 57 and _count(model.backbone, BlendedActivation) == 0
+    assert anneal.apply(2)
+    assert _count(model, BlendedActivation) == 0
+    assert (_count(model, nn.SiLU), _count(model, nn.ReLU)) == (47, 57)

@@ -380,6 +380,50 @@ def test_zoom_out_options_are_checked():
         DataOptions(zoom_out_min=1.2)
 
 
+def test_blur_and_noise_follow_the_flip_from_the_same_draws_and_keep_the_boxes(mot_root):
+    from mottrack_sdk.preprocessing import resize_image
+    from mottrack_training.data.augment import add_noise, augment_hsv, blur
+
+    base = dict(img_size=NET, seed=3, hsv_gains=(0.0, 0.0, 0.2), flip_prob=0.0, min_visibility=0.0, min_box_px=0.0)
+    both = DataOptions(**base, blur_prob=1.0, blur_sigma=(0.8, 1.0), noise_prob=1.0, noise_std=(4.0, 4.0))
+    plain, ds, again = (MotSequenceDataset(mot_root / "SEQ-1", o) for o in (DataOptions(**base), both, both))
+    for i in range(3):
+        image = cv2.imread(str(ds.records[i].image_path))
+        expected, _ = resize_image(image, NET, both.resize_mode, both.pad_value)
+        rng = np.random.default_rng([3, 0, i])
+        augment_hsv(expected, both.hsv_gains, rng)
+        rng.random()  # the flip's draw (flip_prob 0: no flip)
+        assert rng.random() < 1.0
+        expected = blur(expected, rng.uniform(0.8, 1.0))
+        assert rng.random() < 1.0
+        expected = add_noise(expected, rng.uniform(4.0, 4.0), rng)
+        got = (ds[i].image.numpy().transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+        assert np.array_equal(got, expected) and torch.equal(ds[i].image, again[i].image)
+        assert torch.equal(ds[i].targets, plain[i].targets)
+        clean = (plain[i].image.numpy() * 255).round()
+        assert 1.0 < float(np.abs(ds[i].image.numpy() * 255 - clean).mean()) < 12.0
+    flat = np.full((40, 60, 3), 100, np.uint8)
+    noisy = add_noise(flat, 5.0, np.random.default_rng(0))
+    assert noisy.dtype == np.uint8 and 4.0 < float(noisy.astype(float).std()) < 6.0
+    edge = np.zeros((20, 20, 3), np.uint8)
+    edge[:, 10:] = 255
+    soft = blur(edge, 1.0)
+    assert 0 < soft[5, 9, 0] < 255 and soft[5, 0, 0] == 0 and soft[5, 19, 0] == 255
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"blur_prob": 1.5}, "blur_prob"), ({"noise_prob": -0.1}, "noise_prob"),
+    ({"blur_sigma": (1.0, 0.5)}, r"blur_sigma must be \(low, high\) with low <= high"),
+    ({"blur_sigma": (0.0, 1.0)}, r"blur_sigma\[0\] must be a finite number in \[0.1, 10\]"),
+    ({"noise_std": (2.0, 100.0)}, r"noise_std\[1\] must be a finite number in \[0, 64\]"),
+    ({"noise_std": 3.0}, r"noise_std must be a pair \(low, high\)"),
+    ({"noise_std": (1.0, 2.0, 3.0)}, r"noise_std must be a pair"),
+])
+def test_blur_and_noise_options_are_checked(changes, message):
+    with pytest.raises(ValueError, match=message):
+        DataOptions(**changes)
+
+
 def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(broken_jde):
     """A 700-byte image declaring 20000x20000 used to be decoded in full (2.7 GB) before any check."""
     pytest.importorskip("PIL", reason="image headers are read with Pillow")

@@ -69,6 +69,18 @@ def test_every_box_follows_its_frame_into_its_cell(boxes_root):
     assert grids == {2, 3}
 
 
+def test_grids_up_to_six_by_six(boxes_root):
+    dataset = MotSequenceDataset(boxes_root, _options(mosaic_prob=1.0, mosaic_max_grid=6))
+    counts = set()
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        for index in range(len(dataset)):
+            targets = dataset[index].targets.numpy()
+            counts.add(len(targets))
+            assert (targets[:, 2:4] >= 0).all() and (targets[:, 2:4] <= 1).all()
+    assert counts <= {4, 9, 16, 25, 36} and {25, 36} & counts
+
+
 def test_mosaics_are_seeded_and_off_by_default(boxes_root):
     a = MotSequenceDataset(boxes_root, _options(mosaic_prob=1.0))
     b = MotSequenceDataset(boxes_root, _options(mosaic_prob=1.0))
@@ -86,8 +98,8 @@ def test_mosaics_are_seeded_and_off_by_default(boxes_root):
 def test_mosaic_options_are_checked():
     with pytest.raises(ValueError, match="mosaic_prob"):
         DataOptions(mosaic_prob=1.5)
-    for bad in (1, 5, True, 2.0):
-        with pytest.raises(ValueError, match="mosaic_max_grid must be 2, 3 or 4"):
+    for bad in (1, 7, True, 2.0):
+        with pytest.raises(ValueError, match="mosaic_max_grid must be an int from 2 to 6"):
             DataOptions(mosaic_max_grid=bad)
 
 

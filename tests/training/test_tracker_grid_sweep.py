@@ -142,3 +142,28 @@ def test_eval_scores_extra_synthetic_seeds_each_on_its_own(tmp_path):
         _seed_sets([tmp_path / "real"])
     with pytest.raises(ValueError, match=r"--synthetic .*missing: .*not found"):
         _seed_sets([tmp_path / "missing"])
+
+
+def test_eval_gives_ap50_per_sequence_and_per_height_through_the_shipped_model(tmp_path):
+    pytest.importorskip("trackeval", reason="scoring needs TrackEval (the eval extra)")
+    pytest.importorskip("onnxruntime", reason="the shipped model runs on ONNX Runtime")
+    from eval_default_model import HEIGHT_BUCKETS, _tracking
+    from mottrack_sdk.detector import default_model_path
+    from mottrack_sdk.io import read_mot_txt
+    from mottrack_sdk.scenes import SceneOptions, write_sequence
+
+    seqs = [write_sequence(tmp_path, SceneOptions(width=640, height=360, num_frames=3, seed=k, density=4),
+                           f"SYNTH-{k}-000") for k in (1, 3)]
+    out = _tracking(str(default_model_path(must_exist=True)), seqs, "MOT17", "float", 0.0)
+    assert list(out["AP50_per_sequence"]) == ["SYNTH-1-000", "SYNTH-3-000"]
+    heights = out["AP50_by_height"]
+    assert list(heights) == ["<32", "32-64", "64-128", ">=128"] and len(HEIGHT_BUCKETS) == 4
+    # every scored gt box falls in exactly one bucket, measured at the letterbox scale (640x360 -> 640x352)
+    gts = [read_mot_txt(s / "gt" / "gt.txt") for s in seqs]
+    scored = [g.tlwh[(g.conf == 1) & (g.class_id == 1), 3] * (352 / 360) for g in gts]
+    all_heights = [h for part in scored for h in part]
+    assert sum(v["gt"] for v in heights.values()) == len(all_heights) > 0
+    assert heights["32-64"]["gt"] == sum(32 <= h < 64 for h in all_heights)
+    assert all(0.0 <= v["AP50"] <= 100.0 if v["gt"] else v["AP50"] is None for v in heights.values())
+    assert heights[">=128"] == {"AP50": None, "gt": 0}  # no figure that tall in a 360-px frame
+    assert all(0.0 <= v <= 100.0 for v in out["AP50_per_sequence"].values())

@@ -278,6 +278,33 @@ def test_ap50_worked_example():
     assert labels.tolist() == [0, -1]
 
 
+def test_ap50_by_height_counts_only_people_of_that_height():
+    gt = np.array([[0, 0, 10, 20], [100, 0, 110, 80]], float)  # heights 20 and 80 (x scale 0.5: 10 and 40)
+    dets = np.array([[0, 0, 10, 20],        # finds the short person
+                     [200, 0, 210, 16],     # nothing there, short
+                     [300, 0, 310, 90]])    # nothing there, tall
+    scores = np.array([0.9, 0.8, 0.7])
+    short, tall = DetectionAP((0, 50)), DetectionAP((50, 1000))
+    for acc in (short, tall):
+        acc.add(dets, scores, gt)
+    # short: gt 1 (the tall one ignored); det 0 hit, det 1 a false positive, det 2 (tall, unmatched) not counted
+    assert short.num_gt == 1 and short.ap50() == pytest.approx(1.0)
+    # tall: gt 1, missed; det 0 matches the short person, now an ignore box; det 1 (short) not counted;
+    # det 2 a false positive
+    assert tall.num_gt == 1 and tall.ap50() == 0.0
+    # heights as the network sees them: at scale 0.5 both people are under 50
+    scaled = DetectionAP((0, 50))
+    scaled.add(dets, scores, gt, scale=0.5)
+    assert scaled.num_gt == 2 and scaled.ap50() == pytest.approx(0.5)  # one of two found, first in rank
+    # ranked first, a tall false positive does not count for the short people, a short one does
+    for first, expected in ((2, 1.0), (1, 0.5)):
+        ranked = DetectionAP((0, 50))
+        ranked.add(dets[[first, 0]], np.array([0.95, 0.9]), gt)
+        assert ranked.ap50() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="height_range"):
+        DetectionAP((10, 5))
+
+
 def test_box_embeddings_use_the_clamped_stride_8_cell_at_any_input_size():
     emb = torch.zeros(1, 2, 8, 12)  # a 96x64 input: stride-8 grid 12 x 8
     emb[0, 0] = torch.arange(96, dtype=torch.float32).view(8, 12) + 1

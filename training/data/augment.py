@@ -1,5 +1,6 @@
-"""Training augmentation (numpy + OpenCV, seeded): the spec's HSV jitter and horizontal flip, and a
-zoom-out that is not in the spec (more small people; ``DataOptions.zoom_out_prob``, off by default).
+"""Training augmentation (numpy + OpenCV, seeded): the spec's HSV jitter and horizontal flip, and what
+is not in the spec, each off by default: a zoom-out (more small people; ``DataOptions.zoom_out_prob``),
+Gaussian blur and pixel noise (``DataOptions.blur_prob`` / ``noise_prob``).
 
 Applied to the already resized ``uint8`` BGR network image (cheaper than at frame resolution, and
 the flip is then exact in normalised network coordinates, letterbox padding included).
@@ -11,7 +12,7 @@ import numpy as np
 
 from mottrack_sdk.preprocessing import ResizeTransform, pad_in_dtype
 
-__all__ = ["augment_hsv", "flip_horizontal", "zoom_out"]
+__all__ = ["add_noise", "augment_hsv", "blur", "flip_horizontal", "zoom_out"]
 
 
 def augment_hsv(image_bgr: np.ndarray, gains: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
@@ -70,3 +71,15 @@ def zoom_out(image: np.ndarray, transform: ResizeTransform, scale: float, positi
     frame_w, frame_h = transform.frame_size
     return out, ResizeTransform(mode=transform.mode, frame_size=transform.frame_size, network_size=(net_w, net_h),
                                 scale_xy=(new_w / frame_w, new_h / frame_h), pad_xy=(left, top))
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of standard deviation ``sigma`` pixels (kernel from the sigma); a new image."""
+    return cv2.GaussianBlur(image, (0, 0), float(sigma))
+
+
+def add_noise(image: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """``image`` (uint8) plus zero-mean Gaussian noise of ``std`` grey levels from ``rng``, clipped to
+    0..255 and rounded; a new image."""
+    noisy = image.astype(np.float32) + rng.normal(0.0, float(std), image.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from mottrack_sdk.io.frame_sources import read_image
 from mottrack_sdk.preprocessing import ResizeTransform, normalize_chw, pad_in_dtype, resize_image
-from mottrack_training.data.augment import augment_hsv, flip_horizontal, zoom_out
+from mottrack_training.data.augment import add_noise, augment_hsv, blur, flip_horizontal, zoom_out
 from mottrack_training.data.options import DataOptions
 
 __all__ = ["Batch", "ConcatFrameDataset", "DataFileError", "FrameDataset", "FrameRecord", "IdentityMap",
@@ -254,6 +254,11 @@ class FrameDataset(Dataset):
             augment_hsv(resized, opt.hsv_gains, rng)
             if rng.random() < opt.flip_prob:
                 resized, targets = flip_horizontal(resized, targets)
+            # drawn only when on, so runs without them keep every earlier draw
+            if opt.blur_prob > 0 and rng.random() < opt.blur_prob:
+                resized = blur(resized, rng.uniform(*opt.blur_sigma))
+            if opt.noise_prob > 0 and rng.random() < opt.noise_prob:
+                resized = add_noise(resized, rng.uniform(*opt.noise_std), rng)
         return Sample(image=torch.from_numpy(normalize_chw(resized)), targets=torch.from_numpy(targets),
                       path=str(record.image_path), transform=transform,
                       detection_from_reference=self.detection_from_reference)

@@ -33,7 +33,13 @@ class DataOptions:
             ``2..mosaic_max_grid``) of letterboxed frames, the sample's own first and the others drawn
             from the same source, each frame's boxes mapped into its cell (YOLO's mosaic: more, and
             smaller, people per image). Zoom-out does not apply to a mosaic. 0 (the spec) is off.
-        mosaic_max_grid: the largest grid of a mosaic, 2 to 4.
+        mosaic_max_grid: the largest grid of a mosaic, 2 to 6 (a 5x5 mosaic of 768x432 frames in a
+            672x384 input shows a 370-px person at about 30 px, as small as MOT17's far field).
+        blur_prob, blur_sigma: probability of a Gaussian blur of the network image, its sigma drawn
+            uniformly in ``blur_sigma`` (low, high) pixels. 0 (the spec) is off.
+        noise_prob, noise_std: probability of additive Gaussian pixel noise, its standard deviation
+            drawn uniformly in ``noise_std`` (low, high) grey levels. 0 (the spec) is off. Blur and
+            noise make up for the sensor and compression of cameras the training footage lacks.
         min_visibility: MOTChallenge rows whose visibility is below this are dropped (0 keeps all).
             Boxes that are almost fully hidden teach the ID head the occluder's appearance.
         min_box_px: boxes narrower or shorter than this in network pixels, after clipping to the
@@ -55,6 +61,10 @@ class DataOptions:
     zoom_out_min: float = 0.5
     mosaic_prob: float = 0.0
     mosaic_max_grid: int = 2
+    blur_prob: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.2)
+    noise_prob: float = 0.0
+    noise_std: tuple[float, float] = (2.0, 8.0)
     seed: int = 0
     min_visibility: float = 0.1
     min_box_px: float = 2.0
@@ -79,12 +89,29 @@ class DataOptions:
         check_number("DataOptions.zoom_out_prob", self.zoom_out_prob, 0.0, 1.0)
         check_number("DataOptions.zoom_out_min", self.zoom_out_min, 0.0, 1.0, open_low=True)
         check_number("DataOptions.mosaic_prob", self.mosaic_prob, 0.0, 1.0)
-        if type(self.mosaic_max_grid) is not int or self.mosaic_max_grid not in (2, 3, 4):
-            raise ValueError(f"DataOptions.mosaic_max_grid must be 2, 3 or 4, got {self.mosaic_max_grid!r}")
+        if type(self.mosaic_max_grid) is not int or self.mosaic_max_grid not in range(2, 7):
+            raise ValueError(f"DataOptions.mosaic_max_grid must be an int from 2 to 6, got {self.mosaic_max_grid!r}")
+        for name, low, high in (("blur", 0.1, 10.0), ("noise", 0.0, 64.0)):
+            check_number(f"DataOptions.{name}_prob", getattr(self, f"{name}_prob"), 0.0, 1.0)
+            field = f"{name}_sigma" if name == "blur" else f"{name}_std"
+            object.__setattr__(self, field, _range(f"DataOptions.{field}", getattr(self, field), low, high))
         check_number("DataOptions.min_visibility", self.min_visibility, 0.0, 1.0)
         check_number("DataOptions.min_box_px", self.min_box_px, 0.0, 1e4)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"DataOptions.seed must be an int >= 0, got {self.seed!r}")
+
+
+def _range(label: str, value: object, low: float, high: float) -> tuple[float, float]:
+    """``value`` as a (lo, hi) pair with low <= lo <= hi <= high; ValueError naming ``label`` otherwise."""
+    try:
+        lo, hi = value  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"{label} must be a pair (low, high), got {value!r}") from None
+    check_number(f"{label}[0]", lo, low, high)
+    check_number(f"{label}[1]", hi, low, high)
+    if lo > hi:
+        raise ValueError(f"{label} must be (low, high) with low <= high, got {value!r}")
+    return float(lo), float(hi)
 
 
 def check_number(label: str, value: float, low: float, high: float, open_low: bool = False,

@@ -6,6 +6,10 @@ overlaps an *ignore* box (IoU >= 0.5; e.g. a distractor or a GT below a visibili
 which case it is not counted at all. Over all images, detections are sorted by score, precision
 and recall are accumulated, and AP is the area under the precision-recall curve with precision
 made monotonically decreasing (VOC 2010+ "all points" interpolation).
+
+``DetectionAP(height_range=(lo, hi))`` scores one size of people, COCO's area-range rule with box
+height: GT boxes outside the range become ignore boxes, and a detection outside it that matches
+nothing is not counted either (so finding a person of another size is neither right nor wrong).
 """
 from __future__ import annotations
 
@@ -58,21 +62,47 @@ def average_precision(scores: np.ndarray, true_positive: np.ndarray, num_gt: int
 
 
 class DetectionAP:
-    """Accumulates images, then :meth:`ap50` gives AP at IoU 0.5 in [0, 1]."""
+    """Accumulates images, then :meth:`ap50` gives AP at IoU 0.5 in [0, 1]. ``height_range``
+    ``(lo, hi)``: only people of box height in ``[lo, hi)`` count (module docstring), heights measured
+    after multiplying by each image's ``scale`` (e.g. the letterbox scale, for heights as the network
+    sees them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, height_range: tuple[float, float] | None = None) -> None:
+        if height_range is not None:
+            lo, hi = (float(v) for v in height_range)
+            if not (0.0 <= lo < hi):
+                raise ValueError(f"height_range: expected 0 <= lo < hi, got {height_range!r}")
+            height_range = (lo, hi)
+        self.height_range = height_range
         self._scores: list[np.ndarray] = []
         self._tp: list[np.ndarray] = []
         self.num_gt = 0
 
     def add(self, det_xyxy: np.ndarray, det_scores: np.ndarray, gt_xyxy: np.ndarray,
-            ignore_xyxy: np.ndarray | None = None) -> None:
-        """One image: detections (K, 4) + (K,), GT (G, 4), optional ignore boxes (I, 4), all ``xyxy``."""
+            ignore_xyxy: np.ndarray | None = None, scale: float = 1.0) -> None:
+        """One image: detections (K, 4) + (K,), GT (G, 4), optional ignore boxes (I, 4), all ``xyxy``;
+        ``scale``: what box heights are multiplied by before ``height_range`` is applied."""
+        det_xyxy = np.asarray(det_xyxy, np.float64).reshape(-1, 4)
+        gt_xyxy = np.asarray(gt_xyxy, np.float64).reshape(-1, 4)
+        det_outside = None
+        if self.height_range is not None:
+            gt_in, det_in = self._in_range(gt_xyxy, scale), self._in_range(det_xyxy, scale)
+            extra = gt_xyxy[~gt_in]
+            ignore_xyxy = extra if ignore_xyxy is None else np.concatenate(
+                [np.asarray(ignore_xyxy, np.float64).reshape(-1, 4), extra])
+            gt_xyxy, det_outside = gt_xyxy[gt_in], ~det_in
         labels = match_detections(det_xyxy, det_scores, gt_xyxy, ignore_xyxy)
+        if det_outside is not None:
+            labels[(labels == 0) & det_outside] = -1
         counted = labels >= 0
-        self._scores.append(np.asarray(det_scores, np.float64)[counted])
+        self._scores.append(np.asarray(det_scores, np.float64).reshape(-1)[counted])
         self._tp.append(labels[counted] == 1)
-        self.num_gt += len(np.asarray(gt_xyxy).reshape(-1, 4))
+        self.num_gt += len(gt_xyxy)
+
+    def _in_range(self, xyxy: np.ndarray, scale: float) -> np.ndarray:
+        lo, hi = self.height_range  # type: ignore[misc]
+        height = (xyxy[:, 3] - xyxy[:, 1]) * float(scale)
+        return (height >= lo) & (height < hi)
 
     def ap50(self) -> float:
         scores = np.concatenate(self._scores) if self._scores else np.zeros(0)

@@ -148,7 +148,8 @@ class ExtraValSet:
 class DataConfig(DataOptions):
     """Training / validation data: the sources, the loader's batching, and the input pipeline, whose
     fields (``img_size``, ``resize_mode``, ``pad_value``, ``augment``, ``hsv_gains``, ``flip_prob``,
-    ``zoom_out_prob``, ``zoom_out_min``, ``mosaic_prob``, ``mosaic_max_grid``, ``min_visibility``,
+    ``zoom_out_prob``, ``zoom_out_min``, ``mosaic_prob``, ``mosaic_max_grid``, ``blur_prob``,
+    ``blur_sigma``, ``noise_prob``, ``noise_std``, ``min_visibility``,
     ``min_box_px``, ``skip_bad``) and checks are
     ``DataOptions``' own. Augmentation is seeded by the run's top-level ``seed``, so ``data.seed`` must
     stay unset."""

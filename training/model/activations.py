@@ -94,13 +94,15 @@ def set_blend_alpha(module: nn.Module, alpha: float) -> int:
 
 class ActivationAnneal:
     """A network's activations switched from ``first`` to the network's own (``model.config.activation``)
-    over its first ``steps`` optimizer steps: built, every activation is a blend at alpha 0; before each
-    step, :meth:`apply` sets alpha = step / steps, and from the step where that reaches 1 puts the plain
+    over its first ``steps`` optimizer steps, in the parts its config names (``activation_parts``; the
+    others keep ``first``): built, every such activation is a blend at alpha 0; before each step,
+    :meth:`apply` sets alpha = step / steps, and from the step where that reaches 1 puts the plain
     activation in (the blend is gone; checkpoints hold no trace of it, the weights are all there is)."""
 
     def __init__(self, model: nn.Module, first: str, steps: int) -> None:
         self.model, self.final, self.steps = model, model.config.activation, max(1, int(steps))
-        if blend_activations(model, first, self.final) == 0:
+        self.parts = tuple(getattr(model.config, "activation_parts", ())) or ("",)
+        if sum(blend_activations(part, first, self.final) for part in self._parts(model)) == 0:
             raise ValueError(f"{type(model).__name__} has no YOLOX convolution whose activation could change")
 
     def apply(self, step: int, copy: nn.Module | None = None) -> bool:
@@ -109,7 +111,13 @@ class ActivationAnneal:
         alpha = step / self.steps
         for model in (self.model, copy) if copy is not None else (self.model,):
             if alpha >= 1.0:
-                set_activation(model, self.final)
+                for part in self._parts(model):
+                    set_activation(part, self.final)
             else:
                 set_blend_alpha(model, alpha)
         return alpha >= 1.0
+
+    def _parts(self, model: nn.Module) -> list[nn.Module]:
+        """The parts of ``model`` named by its config's ``activation_parts`` ("" : the whole network)."""
+        found = [model if not name else getattr(model, name, None) for name in self.parts]
+        return [part for part in found if isinstance(part, nn.Module)]

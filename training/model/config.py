@@ -30,8 +30,10 @@ BLOCK_FIELDS: dict[str, frozenset[str]] = {
     "Concat": frozenset(),
 }
 PREVIOUS = "previous"  # the input name meaning "the layer just before"
-# The activation every convolution of a YOLOX-family backbone, neck and head ends in (``activation``).
+# The activation every convolution of a YOLOX-family backbone, neck and head ends in (``activation``),
+# and the parts of the network it applies to (``activation_parts``; the others keep SiLU).
 YOLOX_ACTIVATIONS = ("silu", "relu", "hardswish")
+YOLOX_PARTS = ("backbone", "neck", "detect")
 
 
 class ConfigError(ValueError):
@@ -114,6 +116,9 @@ class YoloxModelConfig:
     backbone, neck and head ends in (:data:`YOLOX_ACTIVATIONS`); YOLOX's own is ``silu`` (the COCO
     weights were trained with it), ``relu`` fuses into the convolution in ONNX Runtime's and TensorRT's
     kernels (1.16x inference at 640x352 here, benchmarks/README.md "Session 18") but needs training.
+    ``activation_parts``: which of :data:`YOLOX_PARTS` take ``activation``; the others keep SiLU (e.g.
+    ``[neck, detect]``: a SiLU backbone, where a ReLU one lost real people, benchmarks/README.md
+    "Session 20").
     """
 
     name: str
@@ -132,6 +137,7 @@ class YoloxModelConfig:
     saan_attention_channels: int = 64
     assign_anchors: tuple[tuple[float, float], ...] = ((12.0, 30.0), (30.0, 75.0), (75.0, 190.0))
     activation: str = "silu"
+    activation_parts: tuple[str, ...] = YOLOX_PARTS
     source: str = field(default="<memory>", compare=False)
 
     def channels(self, unscaled: int) -> int:
@@ -224,7 +230,13 @@ def parse_yolox_config(raw: dict[str, Any], source: str = "<memory>") -> YoloxMo
 
         raise ConfigError(f"{source}: activation must be one of {', '.join(YOLOX_ACTIVATIONS)}, "
                           f"got {short_repr(config.activation)}")
-    return dataclasses.replace(config, source=source)
+    parts = config.activation_parts
+    if not parts or any(p not in YOLOX_PARTS for p in parts) or len(set(parts)) != len(parts):
+        from mottrack_sdk.config import short_repr
+
+        raise ConfigError(f"{source}: activation_parts must be a non-empty list of distinct parts among "
+                          f"{', '.join(YOLOX_PARTS)}, got {short_repr(list(parts))}")
+    return dataclasses.replace(config, source=source, activation_parts=tuple(parts))
 
 
 def _load_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

@@ -44,4 +44,5 @@ class YoloxCSTrack(OneShotNetwork):
         self.num_anchors = self.detect.num_anchors
         self._build_embedding_path(config)
         if config.activation != "silu":
-            set_activation(self, config.activation)
+            for part in config.activation_parts:
+                set_activation(getattr(self, part), config.activation)
