@@ -13,8 +13,9 @@ with the model's own ``tracker_defaults`` (``--set KEY=VALUE``: a ``TrackerOptio
 - ``../shared/data/MOT17-mini/train`` (39 real frames of 7 sequences): detection AP50 of the boxes the
   model returns (score >= its in-graph floor), gt rows conf 1, class 1, visibility >= 0.25, others
   ignored, over all, per sequence and per person height as the network sees it (< 32, 32-64, 64-128,
-  >= 128 px after the resize; COCO's area-range rule with heights); and HOTA / MOTA / IDF1 of tracking its 7 clips of 4-8 frames (MOT17 rules: dense real
-  scenes; a clip's first frame confirms its tracks at once, later births rarely within 4-8 frames);
+  >= 128 px after the resize; COCO's area-range rule with heights); and HOTA / MOTA / IDF1 of tracking
+  its 7 clips of 4-8 frames (MOT17 rules: dense real scenes; a clip's first frame confirms its tracks
+  at once, later births rarely within 4-8 frames);
 - held-out synthetic sequences (seed 2, ``.cache/synthetic/test-seed2``, written by
   ``mottrack package-weights``) when present: HOTA / MOTA / IDF1 and AP50;
 - ``--synthetic DIR`` (repeatable): more synthetic sequences, each seed of them scored as its own
@@ -62,8 +63,8 @@ def _tracking(model: str, sequences: list[Path], benchmark: str, cpu_int8: str, 
               changes: dict | None = None) -> dict:
     """HOTA / MOTA / IDF1 / IDSW / FP / FN of ``Tracker(model=..., **changes).update(frame)`` over
     ``sequences`` (the model's own ``tracker_defaults`` with ``changes`` on top), and AP50 of the
-    detections those frames gave (``Tracker.last_detections``: the boxes the model returns; gt visible >= ``min_visibility``):
-    over all, per sequence (``AP50_per_sequence``) and per person height in network pixels
+    detections those frames gave (``Tracker.last_detections``: the boxes the model returns; gt visible
+    >= ``min_visibility``): over all, per sequence (``AP50_per_sequence``) and per person height in network pixels
     (``AP50_by_height``, :data:`HEIGHT_BUCKETS`, with how many gt boxes each holds; AP50 None for none)."""
     from mottrack_sdk import Tracker
     from mottrack_sdk.io import read_mot_txt
@@ -193,7 +194,8 @@ def main() -> int:
     out["seconds"] = round(time.perf_counter() - start, 1)
     for name, metrics in out.items():
         if isinstance(metrics, dict):
-            print(f"{name}: " + "  ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
+            flat = "  ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
+            print(f"{name}: {flat}")
             if "AP50_by_height" in metrics:
                 print("  AP50 by height in network px: " + "  ".join(
                     f"{k} {v['AP50']} ({v['gt']} gt)" for k, v in metrics["AP50_by_height"].items()))

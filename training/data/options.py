@@ -33,8 +33,8 @@ class DataOptions:
             ``2..mosaic_max_grid``) of letterboxed frames, the sample's own first and the others drawn
             from the same source, each frame's boxes mapped into its cell (YOLO's mosaic: more, and
             smaller, people per image). Zoom-out does not apply to a mosaic. 0 (the spec) is off.
-        mosaic_max_grid: the largest grid of a mosaic, 2 to 6 (a 5x5 mosaic of 768x432 frames in a
-            672x384 input shows a 370-px person at about 30 px, as small as MOT17's far field).
+        mosaic_max_grid: the largest grid of a mosaic, 2 to 6 (6x6 in a 672x384 input: 112x64 cells,
+            where a 370-px person of a 768x432 frame is 54 px high).
         blur_prob, blur_sigma: probability of a Gaussian blur of the network image, its sigma drawn
             uniformly in ``blur_sigma`` (low, high) pixels. 0 (the spec) is off.
         noise_prob, noise_std: probability of additive Gaussian pixel noise, its standard deviation

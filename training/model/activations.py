@@ -95,7 +95,7 @@ def set_blend_alpha(module: nn.Module, alpha: float) -> int:
 class ActivationAnneal:
     """A network's activations switched from ``first`` to the network's own (``model.config.activation``)
     over its first ``steps`` optimizer steps, in the parts its config names (``activation_parts``; the
-    others keep ``first``): built, every such activation is a blend at alpha 0; before each step,
+    others stay SiLU, as built): built, every such activation is a blend at alpha 0; before each step,
     :meth:`apply` sets alpha = step / steps, and from the step where that reaches 1 puts the plain
     activation in (the blend is gone; checkpoints hold no trace of it, the weights are all there is)."""
 
