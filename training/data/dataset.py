@@ -254,10 +254,10 @@ class FrameDataset(Dataset):
             augment_hsv(resized, opt.hsv_gains, rng)
             if rng.random() < opt.flip_prob:
                 resized, targets = flip_horizontal(resized, targets)
-            # drawn only when on, so runs without them keep every earlier draw
-            if opt.blur_prob > 0 and rng.random() < opt.blur_prob:
+            # last in the chain: the draws above, and so every earlier recipe's samples, are unchanged
+            if rng.random() < opt.blur_prob:
                 resized = blur(resized, rng.uniform(*opt.blur_sigma))
-            if opt.noise_prob > 0 and rng.random() < opt.noise_prob:
+            if rng.random() < opt.noise_prob:
                 resized = add_noise(resized, rng.uniform(*opt.noise_std), rng)
         return Sample(image=torch.from_numpy(normalize_chw(resized)), targets=torch.from_numpy(targets),
                       path=str(record.image_path), transform=transform,
