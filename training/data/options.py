@@ -91,10 +91,10 @@ class DataOptions:
         check_number("DataOptions.mosaic_prob", self.mosaic_prob, 0.0, 1.0)
         if type(self.mosaic_max_grid) is not int or self.mosaic_max_grid not in range(2, 7):
             raise ValueError(f"DataOptions.mosaic_max_grid must be an int from 2 to 6, got {self.mosaic_max_grid!r}")
-        for name, low, high in (("blur", 0.1, 10.0), ("noise", 0.0, 64.0)):
-            check_number(f"DataOptions.{name}_prob", getattr(self, f"{name}_prob"), 0.0, 1.0)
-            field = f"{name}_sigma" if name == "blur" else f"{name}_std"
-            object.__setattr__(self, field, _range(f"DataOptions.{field}", getattr(self, field), low, high))
+        for prob, strength, low, high in (("blur_prob", "blur_sigma", 0.1, 10.0),
+                                          ("noise_prob", "noise_std", 0.0, 64.0)):
+            check_number(f"DataOptions.{prob}", getattr(self, prob), 0.0, 1.0)
+            object.__setattr__(self, strength, _range(f"DataOptions.{strength}", getattr(self, strength), low, high))
         check_number("DataOptions.min_visibility", self.min_visibility, 0.0, 1.0)
         check_number("DataOptions.min_box_px", self.min_box_px, 0.0, 1e4)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

@@ -225,15 +225,13 @@ def parse_yolox_config(raw: dict[str, Any], source: str = "<memory>") -> YoloxMo
     if len(config.assign_anchors) != 3 or any(len(a) != 2 or min(a) <= 0 for a in config.assign_anchors):
         raise ConfigError(f"{source}: assign_anchors must be three [w, h] > 0 (P3, P4, P5), "
                           f"got {config.assign_anchors!r}")
-    if config.activation not in YOLOX_ACTIVATIONS:
-        from mottrack_sdk.config import short_repr
+    from mottrack_sdk.config import short_repr
 
+    if config.activation not in YOLOX_ACTIVATIONS:
         raise ConfigError(f"{source}: activation must be one of {', '.join(YOLOX_ACTIVATIONS)}, "
                           f"got {short_repr(config.activation)}")
     parts = config.activation_parts
     if not parts or any(p not in YOLOX_PARTS for p in parts) or len(set(parts)) != len(parts):
-        from mottrack_sdk.config import short_repr
-
         raise ConfigError(f"{source}: activation_parts must be a non-empty list of distinct parts among "
                           f"{', '.join(YOLOX_PARTS)}, got {short_repr(list(parts))}")
     return dataclasses.replace(config, source=source, activation_parts=tuple(parts))
