@@ -16,8 +16,9 @@ import torch.nn.functional as F  # noqa: E402
 from mottrack_training.engine import ModelOptions, Trainer, load_checkpoint, train_options_from_dict  # noqa: E402
 from mottrack_training.losses import CSTrackCriterion  # noqa: E402
 from mottrack_training.losses.criterion import FeaturePair  # noqa: E402
+from mottrack_training.losses.distillation import reference_distillation  # noqa: E402
 from mottrack_training.losses.feature_distillation import (StageTaps, embedding_distillation,  # noqa: E402
-                                                           feature_distillation)
+                                                           feature_distillation, foreground_weights)
 from mottrack_training.losses.options import LossOptions  # noqa: E402
 from mottrack_training.model import build_model  # noqa: E402
 from mottrack_training.model.activations import (ActivationAnneal, BlendedActivation,  # noqa: E402
@@ -89,6 +90,87 @@ def test_feature_and_embedding_terms():
     assert embedding_distillation(emb, emb).item() == pytest.approx(0.0, abs=1e-6)
     assert embedding_distillation(-emb, emb).item() == pytest.approx(2.0)
     assert embedding_distillation(3 * emb, emb).item() == pytest.approx(0.0, abs=1e-6)  # direction, not length
+
+
+def _raw_level(score_at: tuple[int, int] | None, shape=(2, 1, 6, 8)) -> torch.Tensor:
+    """A raw head level [B, A, H, W, 6]: score σ(obj)·σ(cls) ~0 everywhere but ~1 at ``score_at`` of image 0."""
+    level = torch.full((*shape, 6), -12.0)
+    if score_at is not None:
+        level[0, 0, score_at[0], score_at[1], 4:] = 12.0
+    return level
+
+
+def test_foreground_weights_are_one_on_background_and_grow_with_the_reference_score_around_people():
+    weights = foreground_weights([_raw_level((2, 3)), _raw_level(None, (2, 1, 3, 4))], 20.0)
+    assert [tuple(w.shape) for w in weights] == [(2, 1, 6, 8), (2, 1, 3, 4)]
+    w = weights[0][0, 0]
+    assert w[1:4, 2:5].min().item() == pytest.approx(21.0, abs=1e-3)  # the person's cell and its 3x3 ring
+    assert w[0, 0].item() == pytest.approx(1.0, abs=1e-3) and w[5, 7].item() == pytest.approx(1.0, abs=1e-3)
+    assert weights[0][1].max().item() == pytest.approx(1.0, abs=1e-3) and weights[1].max().item() < 1.001
+    assert foreground_weights([_raw_level((2, 3))], 0.0)[0].max().item() == 1.0
+    with pytest.raises(ValueError, match="strength must be a finite number >= 0, got -1.0"):
+        foreground_weights([_raw_level(None)], -1.0)
+    with pytest.raises(ValueError, match=r"must be \[B, A, H, W, 5 \+ classes\], got \(2, 6, 8\)"):
+        foreground_weights([torch.zeros(2, 6, 8)], 1.0)
+
+
+def test_foreground_weights_make_an_error_at_a_person_cost_more_than_the_same_error_on_background():
+    torch.manual_seed(0)
+    weights = foreground_weights([_raw_level((2, 3))], 20.0)
+    ones = [torch.ones(2, 1, 6, 8)]
+    ref = {"neck": [torch.randn(2, 4, 6, 8)]}
+    at_person, on_background = torch.zeros(2, 4, 6, 8), torch.zeros(2, 4, 6, 8)
+    at_person[0, :, 2, 3] = 3.0
+    on_background[0, :, 5, 7] = 3.0
+    person = {"neck": [ref["neck"][0] + at_person]}
+    background = {"neck": [ref["neck"][0] + on_background]}
+    assert feature_distillation(person, ref, ones).item() == pytest.approx(feature_distillation(person, ref).item())
+    assert feature_distillation(person, ref).item() == pytest.approx(feature_distillation(background, ref).item())
+    assert feature_distillation(person, ref, weights).item() > 5 * feature_distillation(background, ref, weights).item()
+    # a level without a weight map of its size uses the finest one, resized
+    coarse = {"neck": [torch.randn(2, 4, 3, 4)]}
+    assert feature_distillation(coarse, coarse, weights).item() == 0.0
+    emb = torch.randn(2, 16, 6, 8)
+    turned = emb.clone()
+    turned[0, :, 2, 3] *= -1
+    assert embedding_distillation(turned, emb, ones).item() == pytest.approx(embedding_distillation(turned, emb).item())
+    assert embedding_distillation(turned, emb, weights).item() > 5 * embedding_distillation(turned, emb).item()
+    student = _raw_level(None)
+    reference = _raw_level((2, 3))
+    plain = reference_distillation([student], [reference], None, [1.0])
+    with_ones = reference_distillation([student], [reference], None, [1.0], foreground=ones)
+    assert with_ones.item() == pytest.approx(plain.item())
+    assert reference_distillation([student], [reference], None, [1.0], foreground=weights).item() > 5 * plain.item()
+    with pytest.raises(ValueError, match="1 student levels but 2 foreground weight maps"):
+        reference_distillation([student], [reference], None, [1.0], foreground=ones * 2)
+
+
+def test_the_criterion_weighs_all_three_terms_by_the_reference_score_with_distill_foreground():
+    torch.manual_seed(0)
+    model = build_model("cstrack_nano", **SMALL).train()
+    images = torch.rand(2, 3, 64, 96)
+    targets = torch.zeros(0, 7)
+    with StageTaps(model) as taps:
+        raw, emb = model(images, decode=False)
+    def off_but_the_person(t):  # the student is off everywhere but around the reference's person (cell 1, 1)
+        t = t.detach()
+        off = t + 0.1 * torch.randn_like(t)
+        off[0, :, :3, :3] = t[0, :, :3, :3]
+        return off
+
+    other = {k: [off_but_the_person(t) for t in v] for k, v in taps.outputs.items()}
+    pair = FeaturePair(taps.outputs, other, off_but_the_person(emb))
+    reference = [_raw_level((1, 1), tuple(r.shape[:4])) for r in raw]
+    options = dict(score_targets="yolox", distill_weight=1.0, feature_distill_weight=1.0, embedding_distill_weight=1.0)
+    plain = CSTrackCriterion.for_model(model, 0, LossOptions(**options))(raw, emb, targets, reference, features=pair)
+    focused = CSTrackCriterion.for_model(model, 0, LossOptions(**options, distill_foreground=20.0))(
+        raw, emb, targets, reference, features=pair)
+    for term in ("distill", "feature", "embedding"):  # the score term: more (the person is missed), the others less
+        assert focused.terms[term].item() != pytest.approx(plain.terms[term].item(), rel=0.05), term
+    with pytest.raises(ValueError, match="distill_foreground weighs the distillation terms' cells: it needs"):
+        LossOptions(distill_foreground=1.0)
+    with pytest.raises(ValueError, match=r"distill_foreground must be a number in \[0.0, inf\], got -1.0"):
+        LossOptions(distill_weight=1.0, distill_foreground=-1.0)
 
 
 def test_the_criterion_adds_the_weighted_terms():

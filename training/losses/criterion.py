@@ -23,7 +23,8 @@ from torch import nn
 from mottrack_training.losses.assignment import LevelTargets, assign_targets
 from mottrack_training.losses.detection import detection_loss
 from mottrack_training.losses.distillation import reference_distillation
-from mottrack_training.losses.feature_distillation import StageTaps, embedding_distillation, feature_distillation
+from mottrack_training.losses.feature_distillation import (StageTaps, embedding_distillation, feature_distillation,
+                                                           foreground_weights)
 from mottrack_training.losses.identity import JdeIdentityLoss, target_embeddings
 from mottrack_training.losses.ihoim import IHoimLoss
 from mottrack_training.losses.options import LossOptions
@@ -147,10 +148,13 @@ class CSTrackCriterion(nn.Module):
             from_reference = from_reference.to(device)
             labelled = ~from_reference[targets[:, 0].long()]
         distill = raw_levels[0].new_zeros((), dtype=torch.float32)
+        foreground = foreground_weights(reference, opt.distill_foreground) \
+            if reference is not None and opt.distill_foreground > 0 else None
         if reference is not None and opt.distill_weight > 0:
             boxes = targets[labelled]
             inside = ignore_cells(raw_levels, boxes) if len(boxes) else None
-            distill = reference_distillation(raw_levels, reference, inside, opt.level_weights, from_reference)
+            distill = reference_distillation(raw_levels, reference, inside, opt.level_weights, from_reference,
+                                             foreground)
         ignore_masks = ignore_cells(raw_levels, targets[ignored]) if bool(ignored.any()) else None
         if from_reference is not None:  # no objectness loss at all on reference-taught images
             flags = [from_reference.view(-1, 1, 1, 1).expand(r.shape[:4]) for r in raw_levels]
@@ -166,9 +170,9 @@ class CSTrackCriterion(nn.Module):
         terms["distill"] = distill
         terms["feature"] = terms["embedding"] = distill.new_zeros(())
         if features is not None and opt.feature_distill_weight > 0:
-            terms["feature"] = feature_distillation(features.student, features.reference)
+            terms["feature"] = feature_distillation(features.student, features.reference, foreground)
         if features is not None and opt.embedding_distill_weight > 0:
-            terms["embedding"] = embedding_distillation(embeddings, features.reference_embeddings)
+            terms["embedding"] = embedding_distillation(embeddings, features.reference_embeddings, foreground)
         total = terms["box"] + terms["obj"] + terms["cls"] + opt.id_weight * terms["id"] \
             + opt.distill_weight * distill + opt.feature_distill_weight * terms["feature"] \
             + opt.embedding_distill_weight * terms["embedding"]

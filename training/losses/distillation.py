@@ -10,8 +10,9 @@ score p = σ(obj)·σ(cls) (per class) learns the frozen reference's score q:
 
     L_distill = Σ_l level_weight_l · Σ_cells keep · Σ_classes BCE(p, q) / (cells of level l)
 
-(a mean over all cells, like the objectness loss, so both have the same scale). Frames of a
-``detection: reference`` source (``full`` images) are held everywhere, boxes included: their raw box
+(a mean over all cells, like the objectness loss, so both have the same scale; with
+``loss.distill_foreground`` a weighted mean, a cell weighing 1 + k·q̂, as in :mod:`.feature_distillation`).
+Frames of a ``detection: reference`` source (``full`` images) are held everywhere, boxes included: their raw box
 outputs (tx, ty, tw, th) follow the reference's with a smooth-L1 weighted by the reference's score,
 
     L_box = Σ_l level_weight_l · Σ_cells q·smoothL1(box - box_ref) / max(Σ_cells q, 1)   (full images)
@@ -33,7 +34,8 @@ __all__ = ["reference_distillation"]
 
 def reference_distillation(raw_levels: Sequence[torch.Tensor], reference_levels: Sequence[torch.Tensor],
                            inside: Sequence[torch.Tensor] | None, level_weights: Sequence[float],
-                           full: torch.Tensor | None = None) -> torch.Tensor:
+                           full: torch.Tensor | None = None,
+                           foreground: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """The distillation term (scalar, before its weight; module docstring).
 
     Args:
@@ -43,12 +45,17 @@ def reference_distillation(raw_levels: Sequence[torch.Tensor], reference_levels:
         level_weights: per-level weights (the objectness level weights).
         full: optional (B,) bool, images held everywhere including their boxes (``inside`` should
             then hold no cell of them).
+        foreground: optional per level [B, 1, H_l, W_l] cell weights of the score term
+            (:func:`~mottrack_training.losses.feature_distillation.foreground_weights`; None: all 1).
     """
     if len(reference_levels) != len(raw_levels):
         raise ValueError(f"{len(raw_levels)} student levels but {len(reference_levels)} reference levels")
     total = raw_levels[0].new_zeros((), dtype=torch.float32)
     masks = list(inside) if inside is not None else [None] * len(raw_levels)
-    for raw, ref, skip, weight in zip(raw_levels, reference_levels, masks, level_weights):
+    cell_weights = list(foreground) if foreground is not None else [None] * len(raw_levels)
+    if len(cell_weights) != len(raw_levels):
+        raise ValueError(f"{len(raw_levels)} student levels but {len(cell_weights)} foreground weight maps")
+    for raw, ref, skip, weight, cells in zip(raw_levels, reference_levels, masks, level_weights, cell_weights):
         if raw.shape != ref.shape:
             raise ValueError(f"student output {tuple(raw.shape)} and reference output {tuple(ref.shape)} differ")
         log_p = F.logsigmoid(raw[..., 4:5].float()) + F.logsigmoid(raw[..., 5:].float())
@@ -58,7 +65,11 @@ def reference_distillation(raw_levels: Sequence[torch.Tensor], reference_levels:
         losses = -(q * log_p + (1.0 - q) * log_not_p).sum(-1)
         if skip is not None:
             losses = losses * (~skip.to(losses.device))
-        total = total + weight * losses.sum() / losses.numel()
+        if cells is None:
+            total = total + weight * losses.sum() / losses.numel()
+        else:
+            cells = cells.to(losses.device).expand_as(losses)
+            total = total + weight * (losses * cells).sum() / cells.sum()
         if full is not None and bool(full.any()):
             q_cell = q.amax(-1) * full.to(q.device).view(-1, *([1] * (q.dim() - 2)))
             box = F.smooth_l1_loss(raw[..., :4].float(), ref[..., :4], reduction="none").sum(-1)

@@ -13,18 +13,27 @@ intermediate features, on every cell of every image:
 
 Each feature level's error is divided by the variance of the reference's map, so levels and stages of
 different scales weigh alike (0: the student computes the reference's features; 1: no better than
-their mean). :class:`StageTaps` collects the stage outputs of one forward pass through forward hooks,
-so the network's own ``forward`` runs unchanged.
+their mean).
+
+With ``loss.distill_foreground`` = k > 0 the means over cells become weighted means, a cell weighing
+1 + k·q̂ (:func:`foreground_weights`: q̂ the reference's detection score at that cell, 3x3 max-dilated):
+a small person is a few cells of a map that is mostly background, so a plain mean hardly sees whether
+the student rebuilt them (benchmarks/README.md, "Session 21": on a ReLU student, k = 20 gave MOT17-mini
+AP50 +1.5 over four checkpoints and cost TUD-Campus MOTA; no recipe uses it).
+
+:class:`StageTaps` collects the stage outputs of one forward pass through forward hooks, so the
+network's own ``forward`` runs unchanged.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FEATURE_STAGES", "StageTaps", "embedding_distillation", "feature_distillation"]
+__all__ = ["FEATURE_STAGES", "StageTaps", "embedding_distillation", "feature_distillation", "foreground_weights"]
 
 FEATURE_STAGES = ("backbone", "neck", "ren")  # ``ren``: its ReID half (the detection half feeds the head)
 
@@ -64,9 +73,47 @@ class StageTaps:
         self._hooks.clear()
 
 
+def foreground_weights(reference_levels: Sequence[torch.Tensor], strength: float) -> list[torch.Tensor]:
+    """Per-cell weights [B, 1, H_l, W_l] = 1 + ``strength``·q̂ of each raw head level [B, A, H_l, W_l, 5 + nc]
+    of the reference: q̂ = max over anchors and classes of σ(obj)·σ(cls), max-pooled 3x3 so the cells
+    around a person count too. No gradient."""
+    if not math.isfinite(strength) or strength < 0:
+        raise ValueError(f"foreground weight strength must be a finite number >= 0, got {strength!r}")
+    weights = []
+    for level in reference_levels:
+        if level.dim() != 5 or level.shape[-1] < 6:
+            raise ValueError("foreground weights: a raw head level must be [B, A, H, W, 5 + classes], "
+                             f"got {tuple(level.shape)}")
+        level = level.detach().float()
+        score = (torch.sigmoid(level[..., 4:5]) * torch.sigmoid(level[..., 5:])).amax(-1).amax(1, keepdim=True)
+        weights.append(1.0 + strength * F.max_pool2d(score, 3, stride=1, padding=1))
+    return weights
+
+
+def _weight_for(weights: Sequence[torch.Tensor] | None, feature: torch.Tensor) -> torch.Tensor | None:
+    """The weight map of ``feature``'s grid: the level of the same size, else the finest one resized (nearest)."""
+    if not weights:
+        return None
+    size = tuple(feature.shape[-2:])
+    for w in weights:
+        if tuple(w.shape[-2:]) == size:
+            return w
+    return F.interpolate(weights[0], size=size, mode="nearest")
+
+
+def _mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``values`` [B, 1 or C, H, W] over everything, each cell counted ``weight`` [B, 1, H, W] times."""
+    if weight is None:
+        return values.mean()
+    weight = weight.to(values.device).expand_as(values)
+    return (values * weight).sum() / weight.sum()
+
+
 def feature_distillation(student: dict[str, Sequence[torch.Tensor]],
-                         reference: dict[str, Sequence[torch.Tensor]]) -> torch.Tensor:
-    """``L_feature`` (module docstring) over the stages both dicts hold (scalar, float32)."""
+                         reference: dict[str, Sequence[torch.Tensor]],
+                         weights: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """``L_feature`` (module docstring) over the stages both dicts hold (scalar, float32); ``weights``:
+    :func:`foreground_weights` (None: every cell alike)."""
     stages = [s for s in FEATURE_STAGES if s in student and s in reference]
     if not stages:
         raise ValueError(f"feature distillation: no stage output to compare (student {sorted(student)}, "
@@ -81,16 +128,23 @@ def feature_distillation(student: dict[str, Sequence[torch.Tensor]],
         level_sum = total.new_zeros(())
         for a, b in zip(mine, theirs):
             b = b.detach().float()
-            level_sum = level_sum + ((a.float() - b) ** 2).mean() / (b.var() + 1e-6)
+            error = ((a.float() - b) ** 2).mean(1, keepdim=True) if a.dim() == 4 else (a.float() - b) ** 2
+            weight = _weight_for(weights, a) if a.dim() == 4 else None
+            level_sum = level_sum + _mean(error, weight) / (b.var() + 1e-6)
         total = total + level_sum / len(mine)
     return total / len(stages)
 
 
 def embedding_distillation(student: torch.Tensor | Sequence[torch.Tensor],
-                           reference: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-    """``L_embedding``: mean over all cells (of all maps) of 1 - cosine similarity along channels."""
+                           reference: torch.Tensor | Sequence[torch.Tensor],
+                           weights: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """``L_embedding``: mean over all cells (of all maps) of 1 - cosine similarity along channels;
+    weighted by ``weights`` (:func:`foreground_weights`) where given."""
     mine, theirs = _levels(student), _levels(reference)
     if len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs)):
         raise ValueError("embedding distillation: the student's and the reference's embedding maps differ in shape")
-    cosines = [F.cosine_similarity(a.float(), b.detach().float(), dim=1).flatten() for a, b in zip(mine, theirs)]
-    return (1.0 - torch.cat(cosines)).mean()
+    distances = [1.0 - F.cosine_similarity(a.float(), b.detach().float(), dim=1) for a, b in zip(mine, theirs)]
+    if not weights:
+        return torch.cat([d.flatten() for d in distances]).mean()
+    cell_weights = [_weight_for(weights, d.unsqueeze(1))[:, 0].to(d.device).expand_as(d) for d in distances]
+    return sum((d * w).sum() for d, w in zip(distances, cell_weights)) / sum(w.sum() for w in cell_weights)

@@ -38,6 +38,9 @@ class LossOptions:
             (``model.reference_activation``).
         embedding_distill_weight: weight of the term that holds the SAAN embedding map's direction
             (1 - cosine, every cell) to the reference's (0: off).
+        distill_foreground: k >= 0; the three terms above weigh a cell 1 + k·q̂ (q̂: the reference's
+            detection score there, 3x3 max-dilated) instead of alike, so the few cells of small
+            people are not drowned by background (0: plain means; needs a reference).
     Identity:
         id_loss: ``"ce"`` (JDE: scaled-cosine cross-entropy over a bias-free linear classifier) or
             ``"ihoim"`` (the second paper's improved hierarchical OIM loss, section 3.2).
@@ -57,6 +60,7 @@ class LossOptions:
     distill_weight: float = 0.0
     feature_distill_weight: float = 0.0
     embedding_distill_weight: float = 0.0
+    distill_foreground: float = 0.0
     level_weights: tuple[float, ...] = (4.0, 1.0, 0.4)
     id_loss: IdLossKind = "ce"
     id_weight: float = 0.02
@@ -67,7 +71,7 @@ class LossOptions:
 
     def __post_init__(self) -> None:
         for name in ("box_weight", "obj_weight", "cls_weight", "id_weight", "distill_weight",
-                     "feature_distill_weight", "embedding_distill_weight"):
+                     "feature_distill_weight", "embedding_distill_weight", "distill_foreground"):
             _check_number(name, getattr(self, name), 0.0, math.inf)
         _check_number("anchor_threshold", self.anchor_threshold, 1.0, math.inf)
         _check_number("ihoim_temperature", self.ihoim_temperature, 1e-4, 10.0)
@@ -80,6 +84,9 @@ class LossOptions:
             raise ValueError(f"LossOptions.score_targets must be 'yolov5' or 'yolox', got {self.score_targets!r}")
         if self.id_loss not in ("ce", "ihoim"):
             raise ValueError(f"LossOptions.id_loss must be 'ce' or 'ihoim', got {self.id_loss!r}")
+        if self.distill_foreground > 0 and not self.needs_reference:
+            raise ValueError("LossOptions.distill_foreground weighs the distillation terms' cells: it needs "
+                             "distill_weight, feature_distill_weight or embedding_distill_weight > 0")
         for name in ("ihoim_queue_size", "ihoim_background_per_image"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
