@@ -127,9 +127,13 @@ def test_foreground_weights_make_an_error_at_a_person_cost_more_than_the_same_er
     assert feature_distillation(person, ref, ones).item() == pytest.approx(feature_distillation(person, ref).item())
     assert feature_distillation(person, ref).item() == pytest.approx(feature_distillation(background, ref).item())
     assert feature_distillation(person, ref, weights).item() > 5 * feature_distillation(background, ref, weights).item()
-    # a level without a weight map of its size uses the finest one, resized
+    # a level without a weight map of its size uses the finest one, resized: coarse cell (1, 1) is the person's
     coarse = {"neck": [torch.randn(2, 4, 3, 4)]}
-    assert feature_distillation(coarse, coarse, weights).item() == 0.0
+    near, far = coarse["neck"][0].clone(), coarse["neck"][0].clone()
+    near[0, :, 1, 1] += 3.0
+    far[0, :, 2, 3] += 3.0
+    assert feature_distillation({"neck": [near]}, coarse, weights).item() \
+        > 5 * feature_distillation({"neck": [far]}, coarse, weights).item()
     emb = torch.randn(2, 16, 6, 8)
     turned = emb.clone()
     turned[0, :, 2, 3] *= -1

@@ -29,7 +29,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["reference_distillation"]
+__all__ = ["reference_distillation", "reference_scores"]
+
+
+def reference_scores(level: torch.Tensor) -> torch.Tensor:
+    """The detection scores q = σ(obj)·σ(cls) [..., nc] of one raw head level [..., 5 + nc] (float32, no
+    gradient): what a student learns from a frozen reference."""
+    level = level.detach().float()
+    return torch.sigmoid(level[..., 4:5]) * torch.sigmoid(level[..., 5:])
 
 
 def reference_distillation(raw_levels: Sequence[torch.Tensor], reference_levels: Sequence[torch.Tensor],
@@ -60,7 +67,7 @@ def reference_distillation(raw_levels: Sequence[torch.Tensor], reference_levels:
             raise ValueError(f"student output {tuple(raw.shape)} and reference output {tuple(ref.shape)} differ")
         log_p = F.logsigmoid(raw[..., 4:5].float()) + F.logsigmoid(raw[..., 5:].float())
         ref = ref.detach().float()
-        q = torch.sigmoid(ref[..., 4:5]) * torch.sigmoid(ref[..., 5:])
+        q = reference_scores(ref)
         log_not_p = torch.log1p(-log_p.exp().clamp(max=1.0 - 1e-6))
         losses = -(q * log_p + (1.0 - q) * log_not_p).sum(-1)
         if skip is not None:

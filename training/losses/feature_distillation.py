@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mottrack_training.losses.distillation import reference_scores
+
 __all__ = ["FEATURE_STAGES", "StageTaps", "embedding_distillation", "feature_distillation", "foreground_weights"]
 
 FEATURE_STAGES = ("backbone", "neck", "ren")  # ``ren``: its ReID half (the detection half feeds the head)
@@ -84,8 +86,7 @@ def foreground_weights(reference_levels: Sequence[torch.Tensor], strength: float
         if level.dim() != 5 or level.shape[-1] < 6:
             raise ValueError("foreground weights: a raw head level must be [B, A, H, W, 5 + classes], "
                              f"got {tuple(level.shape)}")
-        level = level.detach().float()
-        score = (torch.sigmoid(level[..., 4:5]) * torch.sigmoid(level[..., 5:])).amax(-1).amax(1, keepdim=True)
+        score = reference_scores(level).amax(-1).amax(1, keepdim=True)
         weights.append(1.0 + strength * F.max_pool2d(score, 3, stride=1, padding=1))
     return weights
 
@@ -101,10 +102,8 @@ def _weight_for(weights: Sequence[torch.Tensor] | None, feature: torch.Tensor) -
     return F.interpolate(weights[0], size=size, mode="nearest")
 
 
-def _mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean of ``values`` [B, 1 or C, H, W] over everything, each cell counted ``weight`` [B, 1, H, W] times."""
-    if weight is None:
-        return values.mean()
+def _weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` [B, 1, H, W], each cell counted ``weight`` [B, 1, H, W] times."""
     weight = weight.to(values.device).expand_as(values)
     return (values * weight).sum() / weight.sum()
 
@@ -128,9 +127,10 @@ def feature_distillation(student: dict[str, Sequence[torch.Tensor]],
         level_sum = total.new_zeros(())
         for a, b in zip(mine, theirs):
             b = b.detach().float()
-            error = ((a.float() - b) ** 2).mean(1, keepdim=True) if a.dim() == 4 else (a.float() - b) ** 2
+            error = (a.float() - b) ** 2
             weight = _weight_for(weights, a) if a.dim() == 4 else None
-            level_sum = level_sum + _mean(error, weight) / (b.var() + 1e-6)
+            error = error.mean() if weight is None else _weighted_mean(error.mean(1, keepdim=True), weight)
+            level_sum = level_sum + error / (b.var() + 1e-6)
         total = total + level_sum / len(mine)
     return total / len(stages)
 
